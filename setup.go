@@ -1,0 +1,332 @@
+package caapolicy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/miekg/dns"
+)
+
+var log = clog.NewWithPlugin(name)
+
+func init() { plugin.Register(name, setup) }
+
+func setup(c *caddy.Controller) error {
+	// Each caapolicy block in a server block becomes its own handler, so that
+	// different zones can carry different policies.
+	for c.Next() {
+		h, err := parse(c)
+		if err != nil {
+			return plugin.Error(name, err)
+		}
+		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+			h.Next = next
+			return h
+		})
+	}
+	return nil
+}
+
+// propertyNames lists what may stand inside a policy (the top level or a name block).
+const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record"
+
+// settingNames lists what may stand at the top level besides the policy properties.
+const settingNames = "ttl, name, zonedata, fallthrough"
+
+// blockConfig is one caapolicy block as read from the Corefile, before records are built.
+type blockConfig struct {
+	zones    []string
+	ttl      uint32
+	apex     policy
+	names    map[string]policy // fully qualified, lowercase owner -> its policy
+	merge    bool
+	fall     []string
+	fallSet  bool
+	ttlSet   bool
+	zoneSeen bool
+}
+
+// parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
+func parse(c *caddy.Controller) (*CAAPolicy, error) {
+	cfg := blockConfig{ttl: defaultTTL, merge: true, names: map[string]policy{}}
+	args := c.RemainingArgs()
+	for _, a := range args {
+		if _, ok := dns.IsDomainName(a); !ok || strings.Contains(a, "*") {
+			return nil, c.Errf("zone %q is not a domain name; write caapolicy example.org", a)
+		}
+	}
+	cfg.zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+	cfg.apex.pos = pos(c)
+
+	for c.NextBlock() {
+		prop := c.Val()
+		switch strings.ToLower(prop) {
+		case "ttl":
+			if cfg.ttlSet {
+				return nil, c.Errf("ttl is set twice; keep one ttl line")
+			}
+			cfg.ttlSet = true
+			v := c.RemainingArgs()
+			if len(v) != 1 {
+				return nil, c.Errf("ttl takes one value, the TTL in seconds: ttl 300")
+			}
+			n, err := strconv.ParseUint(v[0], 10, 32)
+			if err != nil || n > 2147483647 {
+				return nil, c.Errf("ttl %q is not a number of seconds from 0 to 2147483647; write ttl 300", v[0])
+			}
+			cfg.ttl = uint32(n)
+		case "zonedata":
+			if cfg.zoneSeen {
+				return nil, c.Errf("zonedata is set twice; keep one zonedata line")
+			}
+			cfg.zoneSeen = true
+			v := c.RemainingArgs()
+			if len(v) != 1 || (v[0] != "merge" && v[0] != "ignore") {
+				return nil, c.Errf("zonedata takes merge or ignore: zonedata merge")
+			}
+			cfg.merge = v[0] == "merge"
+		case "fallthrough":
+			if cfg.fallSet {
+				return nil, c.Errf("fallthrough is set twice; keep one fallthrough line")
+			}
+			cfg.fallSet = true
+			cfg.fall = c.RemainingArgs()
+			for _, z := range cfg.fall {
+				if _, ok := dns.IsDomainName(z); !ok {
+					return nil, c.Errf("fallthrough zone %q is not a domain name; write fallthrough example.org", z)
+				}
+			}
+		case "name":
+			if err := parseNameBlock(c, &cfg); err != nil {
+				return nil, err
+			}
+		default:
+			p, err := parseProperty(c, &cfg.apex)
+			if err != nil {
+				return nil, err
+			}
+			if !p {
+				return nil, c.Errf("unknown property %q; a caapolicy block takes %s, %s", prop, propertyNames, settingNames)
+			}
+		}
+	}
+	if cfg.fallSet && !cfg.merge {
+		return nil, c.Errf("fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
+	}
+	return newHandler(cfg), nil
+}
+
+// parseProperty reads one policy property (the dispenser stands on its name) into p. It
+// returns false if the token is not a property name.
+func parseProperty(c *caddy.Controller, p *policy) (bool, error) {
+	tag := strings.ToLower(c.Val())
+	args := c.RemainingArgs()
+	pr := property{tag: tag, pos: pos(c)}
+	switch tag {
+	case TagIssue, TagIssueWild:
+		v, err := issueValueFromArgs(args)
+		if err != nil {
+			return true, c.Errf("%s: %v", tag, err)
+		}
+		pr.value = v
+	case TagIodef:
+		if len(args) != 1 {
+			return true, c.Errf("iodef takes one URL: iodef mailto:security@example.org")
+		}
+		insecure, err := CheckIodef(args[0])
+		if err != nil {
+			return true, c.Err(err.Error())
+		}
+		if insecure {
+			log.Warningf("%s: iodef %q sends incident reports over plain http; prefer https:", pr.pos, args[0])
+		}
+		pr.value = args[0]
+	case TagContactEmail:
+		if len(args) != 1 {
+			return true, c.Errf("contactemail takes one address: contactemail security@example.org")
+		}
+		if err := CheckContactEmail(args[0]); err != nil {
+			return true, c.Err(err.Error())
+		}
+		pr.value = args[0]
+	case TagContactPhone:
+		if len(args) != 1 {
+			return true, c.Errf("contactphone takes one number without spaces: contactphone +1-555-0100")
+		}
+		if err := CheckContactPhone(args[0]); err != nil {
+			return true, c.Err(err.Error())
+		}
+		pr.value = args[0]
+	case "record":
+		if len(args) != 3 {
+			return true, c.Errf("record takes FLAGS TAG VALUE, with the value quoted if it holds spaces: record 128 tbs \"unknown\"")
+		}
+		f, err := strconv.ParseUint(args[0], 10, 8)
+		if err != nil {
+			return true, c.Errf("record flags %q are not a number from 0 to 255; write 0, or 128 for Issuer Critical", args[0])
+		}
+		if err := CheckTag(args[1]); err != nil {
+			return true, c.Errf("record: %v", err)
+		}
+		pr.flag, pr.tag, pr.value = uint8(f), args[1], args[2]
+	default:
+		return false, nil
+	}
+	for _, q := range p.props {
+		if q.flag == pr.flag && strings.EqualFold(q.tag, pr.tag) && q.value == pr.value {
+			return true, c.Errf("%s %q is declared twice for this owner (first at %s); remove one", pr.tag, pr.value, q.pos)
+		}
+	}
+	p.props = append(p.props, pr)
+	return true, nil
+}
+
+// issueValueFromArgs turns the arguments of issue or issuewild into the record value:
+// "none" becomes ";", and "CA KEY=VALUE..." (or "CA;KEY=VALUE;...") becomes "ca; key=value; ...".
+// CA identifiers are stored lowercase, without a trailing dot.
+func issueValueFromArgs(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", fmt.Errorf("needs a CA identifier or none, as in letsencrypt.org accounturi=https://... or none")
+	}
+	if len(args) == 1 && strings.EqualFold(args[0], "none") {
+		return ";", nil
+	}
+	var pieces []string
+	for _, a := range args {
+		for piece := range strings.SplitSeq(a, ";") {
+			if piece = strings.TrimSpace(piece); piece != "" {
+				pieces = append(pieces, piece)
+			}
+		}
+	}
+	if len(pieces) == 0 || strings.Contains(pieces[0], "=") {
+		return "", fmt.Errorf("the CA identifier comes first, then KEY=VALUE parameters: letsencrypt.org validationmethods=dns-01")
+	}
+	var v IssueValue
+	v.Issuer = strings.TrimSuffix(strings.ToLower(pieces[0]), ".")
+	if v.Issuer == "none" {
+		return "", fmt.Errorf("none stands alone; it authorizes no CA and takes no parameters")
+	}
+	if err := checkDomainName(v.Issuer); err != nil {
+		return "", fmt.Errorf("CA identifier %q: %v; write the CA's domain, such as letsencrypt.org", pieces[0], err)
+	}
+	for _, piece := range pieces[1:] {
+		tag, value, ok := strings.Cut(piece, "=")
+		if !ok {
+			return "", fmt.Errorf("parameter %q is not KEY=VALUE; write accounturi=https://... or validationmethods=dns-01", piece)
+		}
+		v.Params = append(v.Params, Param{Tag: tag, Value: value})
+	}
+	// Check the result exactly as a CA parses it.
+	parsed, err := ParseIssueValue(v.String())
+	if err != nil {
+		return "", err
+	}
+	for _, p := range parsed.Params {
+		var err error
+		switch strings.ToLower(p.Tag) {
+		case "accounturi":
+			err = CheckAccountURI(p.Value)
+		case "validationmethods":
+			err = CheckValidationMethods(p.Value)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return v.String(), nil
+}
+
+// parseNameBlock reads "name NAME [NAME...] { properties }"; the dispenser stands on "name".
+// coredns/caddy has no nested blocks, so the inner braces are read here.
+func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
+	at := pos(c)
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return c.Errf("name needs at least one owner name and a block: name www { issue letsencrypt.org }")
+	}
+	var owners []string
+	for _, a := range args {
+		o, err := ownerNames(a, cfg.zones)
+		if err != nil {
+			return c.Err(err.Error())
+		}
+		owners = append(owners, o...)
+	}
+	if !c.NextArg() || c.Val() != "{" {
+		return c.Errf("name %s needs a block opened on the same line: name %s { issue letsencrypt.org }", args[0], args[0])
+	}
+	p := policy{pos: at}
+	for {
+		if !c.Next() {
+			return c.EOFErr()
+		}
+		switch strings.ToLower(c.Val()) {
+		case "}":
+			if len(p.props) == 0 {
+				return c.Errf("name %s has an empty block; add issue, issuewild, iodef... or remove it", args[0])
+			}
+			for _, o := range owners {
+				if prev, dup := cfg.names[o]; dup {
+					return c.Errf("name %s is declared twice (first at %s); merge the two blocks", o, prev.pos)
+				}
+				cfg.names[o] = p
+			}
+			return nil
+		case "{", "name":
+			return c.Errf("name blocks cannot be nested; list every owner on the outer name line")
+		}
+		ok, err := parseProperty(c, &p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.Errf("unknown property %q in a name block; a name block takes %s", c.Val(), propertyNames)
+		}
+	}
+}
+
+// ownerNames completes a name from a name line: a relative name is completed with every zone of
+// the block, an absolute name (with a trailing dot) must lie inside one of them.
+func ownerNames(n string, zones []string) ([]string, error) {
+	if n == "@" {
+		return nil, fmt.Errorf("the apex policy is written at the top level of the block, not in a name block")
+	}
+	if strings.Contains(n, "*") {
+		return nil, fmt.Errorf("name %q: wildcard owners are not supported; CAs check the parent name for a wildcard certificate, so put issuewild on the parent", n)
+	}
+	if _, ok := dns.IsDomainName(n); !ok {
+		return nil, fmt.Errorf("name %q is not a domain name; write www or www.example.org.", n)
+	}
+	var out []string
+	if dns.IsFqdn(n) {
+		full := strings.ToLower(n)
+		if !plugin.Zones(zones).Contains(full) {
+			return nil, fmt.Errorf("name %q is outside the zones of this block (%s); write a name below one of them, or a relative name", n, strings.Join(zones, " "))
+		}
+		out = append(out, full)
+	} else {
+		for _, z := range zones {
+			out = append(out, strings.ToLower(dns.Fqdn(n+"."+strings.TrimSuffix(z, "."))))
+		}
+	}
+	for _, o := range out {
+		for _, z := range zones {
+			if o == z {
+				return nil, fmt.Errorf("name %q is the apex of zone %s; write the apex policy at the top level of the block", n, z)
+			}
+		}
+	}
+	return out, nil
+}
+
+// pos is the file:line of the current token, as CoreDNS prints it in errors.
+func pos(c *caddy.Controller) string {
+	return fmt.Sprintf("%s:%d", c.File(), c.Line())
+}

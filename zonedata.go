@@ -1,0 +1,189 @@
+package caapolicy
+
+import (
+	"context"
+	"strings"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEs bounds how many CNAMEs are followed from the question name, as resolvers do.
+const maxCNAMEs = 8
+
+// serveZoneData asks the next plugin (the zone data) for the CAA query and completes its answer:
+// the CAA RRset at the policy owner the answer ends at (the question name, or the in-zone target
+// of a CNAME) becomes the policy, united with the zone data's records there in merge mode.
+// Every other answer passes through unchanged. o is the policy owner at the question name, if any.
+func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (int, error) {
+	qname := r.Question[0].Name
+	zm, rcode, err := c.ask(ctx, w, r)
+	if zm == nil {
+		if o == nil {
+			// Nothing was written: the server answers with the next plugin's error.
+			return rcode, err
+		}
+		// No zone data for this name at all: the policy stands alone.
+		w.WriteMsg(policyReply(r, qname, o.records))
+		return dns.RcodeSuccess, nil
+	}
+
+	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
+	if o != nil && target != qname {
+		c.warnOnce("cname "+o.name, "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
+	}
+	to := c.ownerOf(target)
+	switch {
+	case to == nil:
+		return passOn(w, zm, answer)
+	case isReferral(zm):
+		c.warnOnce("referral "+to.name, "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
+		return passOn(w, zm, answer)
+	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
+		return passOn(w, zm, answer)
+	}
+
+	w.WriteMsg(c.mergeAt(r, zm, answer, target, to))
+	return dns.RcodeSuccess, nil
+}
+
+// mergeAt builds the reply whose CAA RRset at target is the policy of to, united with the zone
+// data's CAA records at target in merge mode. Records from the zone data are never changed in
+// place: they belong to the backend.
+func (c *CAAPolicy) mergeAt(r, zm *dns.Msg, answer []dns.RR, target string, to *owner) *dns.Msg {
+	rrs := make([]dns.RR, 0, len(answer)+len(to.records))
+	var zoneCAA []*dns.CAA
+	for _, rr := range answer {
+		if strings.EqualFold(rr.Header().Name, target) {
+			switch x := rr.(type) {
+			case *dns.CAA:
+				zoneCAA = append(zoneCAA, x)
+				continue
+			case *dns.RRSIG:
+				if x.TypeCovered == dns.TypeCAA {
+					continue // the RRset changes; an on-line signer (dnssec) signs the new one
+				}
+			}
+		}
+		rrs = append(rrs, rr)
+	}
+
+	block := make([]dns.CAA, len(to.records), len(to.records)+len(zoneCAA))
+	copy(block, to.records)
+	if c.merge {
+		for _, z := range zoneCAA {
+			if !holdsProperty(block, z) {
+				x := *z
+				x.Hdr.Ttl = to.records[0].Hdr.Ttl // one TTL for the whole RRset (RFC 2181 5.2)
+				block = append(block, x)
+			}
+		}
+	}
+	for i := range block {
+		block[i].Hdr.Name = target
+		rrs = append(rrs, &block[i])
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	m.Compress = true
+	m.Answer = rrs
+	if len(zoneCAA) > 0 {
+		// A positive answer: keep the zone's authority (NS) and additional (glue) sections.
+		m.Ns = append([]dns.RR(nil), zm.Ns...)
+		m.Extra = append([]dns.RR(nil), zm.Extra...)
+	}
+	// A negative answer (NODATA or NXDOMAIN) became positive: its SOA and proofs no longer apply.
+	return m
+}
+
+// followCNAMEs follows the CNAME chain from the question name through answer and returns the
+// name it ends at. A chain that leaves the answer for a name in the plugin's zones is continued
+// by asking the zone data, as an authoritative server does for in-zone targets; the records found
+// are appended to a copy of answer.
+func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, answer []dns.RR) ([]dns.RR, string) {
+	target := r.Question[0].Name
+	for range maxCNAMEs {
+		if cn := cnameAt(answer, target); cn != nil {
+			target = cn.Target
+			continue
+		}
+		if target == r.Question[0].Name || holdsName(answer, target) || !c.inZones(lowerName(nil, target)) {
+			break
+		}
+		q := r.Copy()
+		q.Question[0].Name = target
+		sub, _, _ := c.ask(ctx, w, q)
+		if sub == nil || len(sub.Answer) == 0 {
+			break
+		}
+		answer = append(answer[:len(answer):len(answer)], sub.Answer...)
+	}
+	return answer, target
+}
+
+// ask sends r to the next plugin and returns the message it wrote (nil if none) with the
+// return code and error it gave.
+func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, int, error) {
+	nw := nonwriter.New(w)
+	rcode, err := plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+	return nw.Msg, rcode, err
+}
+
+// passOn writes the zone data's answer unchanged, but for the records answer adds to it.
+func passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR) (int, error) {
+	if len(answer) != len(zm.Answer) {
+		m := *zm
+		m.Answer = answer
+		zm = &m
+	}
+	w.WriteMsg(zm)
+	return dns.RcodeSuccess, nil
+}
+
+// cnameAt returns the CNAME owned by n in rrs, or nil.
+func cnameAt(rrs []dns.RR, n string) *dns.CNAME {
+	for _, rr := range rrs {
+		if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, n) {
+			return cn
+		}
+	}
+	return nil
+}
+
+// holdsName reports whether rrs hold a record owned by n.
+func holdsName(rrs []dns.RR, n string) bool {
+	for _, rr := range rrs {
+		if strings.EqualFold(rr.Header().Name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsProperty reports whether block already carries the property of x.
+func holdsProperty(block []dns.CAA, x *dns.CAA) bool {
+	for i := range block {
+		if sameProperty(&block[i], x) {
+			return true
+		}
+	}
+	return false
+}
+
+// isReferral reports whether m delegates the name to another zone: no answer, not
+// authoritative, NS records in the authority section.
+func isReferral(m *dns.Msg) bool {
+	if m.Authoritative || len(m.Answer) > 0 {
+		return false
+	}
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeNS {
+			return true
+		}
+	}
+	return false
+}
