@@ -48,6 +48,7 @@ type blockConfig struct {
 	merge    bool
 	fall     []string
 	fallSet  bool
+	fallPos  string
 	ttlSet   bool
 	zoneSeen bool
 }
@@ -95,7 +96,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if cfg.fallSet {
 				return nil, c.Errf("fallthrough is set twice; keep one fallthrough line")
 			}
-			cfg.fallSet = true
+			cfg.fallSet, cfg.fallPos = true, pos(c)
 			cfg.fall = c.RemainingArgs()
 			for _, z := range cfg.fall {
 				if _, ok := dns.IsDomainName(z); !ok {
@@ -117,7 +118,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		}
 	}
 	if cfg.fallSet && !cfg.merge {
-		return nil, c.Errf("fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
+		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
 	return newHandler(cfg), nil
 }
@@ -126,8 +127,13 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 // returns false if the token is not a property name.
 func parseProperty(c *caddy.Controller, p *policy) (bool, error) {
 	tag := strings.ToLower(c.Val())
-	args := c.RemainingArgs()
+	switch tag {
+	case TagIssue, TagIssueWild, TagIodef, TagContactEmail, TagContactPhone, "record":
+	default:
+		return false, nil
+	}
 	pr := property{tag: tag, pos: pos(c)}
+	args := c.RemainingArgs()
 	switch tag {
 	case TagIssue, TagIssueWild:
 		v, err := issueValueFromArgs(args)
@@ -175,8 +181,6 @@ func parseProperty(c *caddy.Controller, p *policy) (bool, error) {
 			return true, c.Errf("record: %v", err)
 		}
 		pr.flag, pr.tag, pr.value = uint8(f), args[1], args[2]
-	default:
-		return false, nil
 	}
 	for _, q := range p.props {
 		if q.flag == pr.flag && strings.EqualFold(q.tag, pr.tag) && q.value == pr.value {
@@ -324,6 +328,11 @@ func ownerNames(n string, zones []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// errAt is c.Err for a token read earlier, at pos.
+func errAt(pos, msg string) error {
+	return fmt.Errorf("%s - Error during parsing: %s", pos, msg)
 }
 
 // pos is the file:line of the current token, as CoreDNS prints it in errors.

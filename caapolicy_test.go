@@ -1,0 +1,354 @@
+package caapolicy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	golog "log"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/file"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+const exampleOrg = `$ORIGIN example.org.
+@        3600 IN SOA   ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600
+@        3600 IN NS    ns1
+ns1      3600 IN A     127.0.0.1
+@        3600 IN CAA   0 issue "letsencrypt.org"
+@        3600 IN CAA   0 issue "pki.goog"
+www      3600 IN A     192.0.2.1
+zonecaa  3600 IN CAA   0 issue "sectigo.com"
+cname    3600 IN CNAME shop
+shop     3600 IN A     192.0.2.2
+shop     3600 IN CAA   0 issue "ssl.com"
+alias    3600 IN CNAME www
+out      3600 IN CNAME shop.example.net.
+sub      3600 IN NS    ns.sub
+ns.sub   3600 IN A     192.0.2.53
+`
+
+const exampleNet = `$ORIGIN example.net.
+@        3600 IN SOA   ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600
+@        3600 IN NS    ns1.example.org.
+shop     3600 IN A     192.0.2.3
+`
+
+// The policy every handler test starts from; the tests append settings to it.
+const testPolicy = `caapolicy example.org example.net {
+	issue letsencrypt.org
+	iodef mailto:security@example.org
+	ttl 600
+	name www nozone alias sub {
+		issue pki.goog
+	}
+	name shop {
+		issue sectigo.com
+		issuewild none
+	}
+`
+
+// zoneData is the file plugin serving example.org and example.net: real zone data behind caapolicy.
+func zoneData(t testing.TB) file.File {
+	t.Helper()
+	zones := file.Zones{Z: map[string]*file.Zone{}}
+	for origin, text := range map[string]string{"example.org.": exampleOrg, "example.net.": exampleNet} {
+		z, err := file.Parse(strings.NewReader(text), origin, "stdin", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones.Z[origin] = z
+		zones.Names = append(zones.Names, origin)
+	}
+	return file.File{Next: test.ErrorHandler(), Zones: zones}
+}
+
+// newTestHandler parses a Corefile block and puts next behind it.
+func newTestHandler(t testing.TB, corefile string, next plugin.Handler) *CAAPolicy {
+	t.Helper()
+	c := caddy.NewTestController("dns", corefile)
+	c.Next()
+	h, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Next = next
+	return h
+}
+
+// checkCase runs tc through h and checks the reply exactly: rcode, flags, and every record of
+// every section with its rdata (test.SortAndCheck does not compare CAA rdata).
+func checkCase(t *testing.T, h plugin.Handler, tc test.Case) {
+	t.Helper()
+	m := tc.Msg()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Errorf("%s %s: unexpected error %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
+		return
+	}
+	resp := rec.Msg
+	if resp == nil {
+		t.Errorf("%s: no reply written", tc.Qname)
+		return
+	}
+	if err := test.SortAndCheck(resp, tc); err != nil {
+		t.Errorf("%s %s: %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
+		return
+	}
+	if resp.Authoritative != tc.Authoritative {
+		t.Errorf("%s: AA = %v, want %v", tc.Qname, resp.Authoritative, tc.Authoritative)
+	}
+	for _, s := range []struct {
+		name      string
+		got, want []dns.RR
+	}{{"answer", resp.Answer, tc.Answer}, {"authority", resp.Ns, tc.Ns}, {"additional", resp.Extra, tc.Extra}} {
+		if g, w := rrStrings(s.got), rrStrings(s.want); !slices.Equal(g, w) {
+			t.Errorf("%s %s: %s section\n got %q\nwant %q", tc.Qname, dns.TypeToString[tc.Qtype], s.name, g, w)
+		}
+	}
+}
+
+func rrStrings(rrs []dns.RR) []string {
+	out := make([]string, len(rrs))
+	for i, rr := range rrs {
+		out[i] = strings.ReplaceAll(rr.String(), "\t", " ")
+	}
+	slices.Sort(out)
+	return out
+}
+
+func rrs(s ...string) []dns.RR {
+	out := make([]dns.RR, len(s))
+	for i, x := range s {
+		rr, err := dns.NewRR(x)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = rr
+	}
+	return out
+}
+
+var (
+	orgNS  = rrs("example.org. 3600 IN NS ns1.example.org.")
+	orgSOA = rrs("example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600")
+)
+
+func TestServeMerge(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"}", zoneData(t))
+	for _, tc := range []test.Case{
+		// Apex: the policy united with the zone's CAA RRset, the duplicate once, one TTL.
+		{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+			`example.org. 600 IN CAA 0 issue "pki.goog"`,
+		), Ns: orgNS},
+		// The question's spelling is the owner of every record (DNS 0x20).
+		{Qname: "ExAmPlE.oRg.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`ExAmPlE.oRg. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`ExAmPlE.oRg. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+			`ExAmPlE.oRg. 600 IN CAA 0 issue "pki.goog"`,
+		), Ns: orgNS},
+		// The other zone of the block has the same apex policy, and no zone CAA.
+		{Qname: "example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`example.net. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`example.net. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+		)},
+		// A name owner with no CAA in the zone (NODATA there): the policy, no SOA.
+		{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+		// A name owner the zone does not have (NXDOMAIN there): the policy, NOERROR.
+		{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`nozone.example.org. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+		// A CNAME at a policy owner wins; its in-zone target carries its own policy.
+		{Qname: "alias.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`alias.example.org. 3600 IN CNAME www.example.org.`,
+			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+		// A CNAME at a non-owner to a policy owner with zone CAA: policy and zone data at the target.
+		{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`cname.example.org. 3600 IN CNAME shop.example.org.`,
+			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
+			`shop.example.org. 600 IN CAA 0 issue "ssl.com"`,
+		), Ns: orgNS},
+		// A CNAME into the plugin's other zone: the target is looked up there.
+		{Qname: "out.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`out.example.org. 3600 IN CNAME shop.example.net.`,
+			`shop.example.net. 600 IN CAA 0 issue "sectigo.com"`,
+			`shop.example.net. 600 IN CAA 0 issuewild ";"`,
+		)},
+		// Not a policy owner: the zone data's answer, untouched.
+		{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+		), Ns: orgNS},
+		{Qname: "ns1.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Ns: orgSOA},
+		{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
+		// A delegated policy owner: the referral wins.
+		{Qname: "sub.example.org.", Qtype: dns.TypeCAA, Ns: rrs("sub.example.org. 3600 IN NS ns.sub.example.org."),
+			Extra: rrs("ns.sub.example.org. 3600 IN A 192.0.2.53")},
+		// Other types pass to the zone data.
+		{Qname: "www.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: rrs("www.example.org. 3600 IN A 192.0.2.1"), Ns: orgNS},
+		{Qname: "example.org.", Qtype: dns.TypeSOA, Authoritative: true, Answer: orgSOA, Ns: orgNS},
+	} {
+		checkCase(t, h, tc)
+	}
+}
+
+func TestServeIgnore(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", zoneData(t))
+	for _, tc := range []test.Case{
+		// The policy alone, without asking the zone data.
+		{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+		)},
+		{Qname: "WWW.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`WWW.example.org. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+		// A CNAME target's zone CAA is replaced by its policy.
+		{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`cname.example.org. 3600 IN CNAME shop.example.org.`,
+			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
+		), Ns: orgNS},
+		{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+		), Ns: orgNS},
+		{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
+	} {
+		checkCase(t, h, tc)
+	}
+}
+
+func TestServeFallthrough(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"fallthrough example.org\n}", zoneData(t))
+	for _, tc := range []test.Case{
+		// A policy owner the zone data does not have keeps the NXDOMAIN.
+		{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
+		// One that exists is answered from the policy.
+		{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+		// fallthrough covers example.org only: example.net's missing owner gets its policy.
+		{Qname: "nozone.example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+			`nozone.example.net. 600 IN CAA 0 issue "pki.goog"`,
+		)},
+	} {
+		checkCase(t, h, tc)
+	}
+}
+
+// TestServePassesOn checks that what caapolicy does not answer reaches the next plugin untouched.
+func TestServePassesOn(t *testing.T) {
+	var seen []string
+	next := test.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+		seen = append(seen, r.Question[0].String())
+		return dns.RcodeRefused, errors.New("next")
+	})
+	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", next)
+	for _, m := range []*dns.Msg{
+		new(dns.Msg).SetQuestion("example.org.", dns.TypeA),
+		new(dns.Msg).SetQuestion("example.com.", dns.TypeCAA),
+		new(dns.Msg).SetQuestion("notexample.org.", dns.TypeCAA),
+		func() *dns.Msg {
+			m := new(dns.Msg).SetQuestion("example.org.", dns.TypeCAA)
+			m.Question[0].Qclass = dns.ClassCHAOS
+			return m
+		}(),
+		func() *dns.Msg {
+			m := new(dns.Msg).SetQuestion("example.org.", dns.TypeCAA)
+			m.Question = append(m.Question, m.Question[0])
+			return m
+		}(),
+		// Not a policy owner: the zone data answers, here with an error nobody wrote.
+		new(dns.Msg).SetQuestion("other.example.org.", dns.TypeCAA),
+	} {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rcode, err := h.ServeDNS(context.Background(), rec, m)
+		if rcode != dns.RcodeRefused || err == nil || rec.Msg != nil {
+			t.Errorf("%v: got rcode %d, err %v, written %v; want the next plugin's REFUSED, nothing written", m.Question, rcode, err, rec.Msg != nil)
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("next plugin saw %d queries, want 6: %q", len(seen), seen)
+	}
+}
+
+// TestServeNoZoneData checks that a policy owner is answered when the next plugin writes nothing.
+func TestServeNoZoneData(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"}", test.NextHandler(dns.RcodeServerFailure, errors.New("no backend")))
+	checkCase(t, h, test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
+	)})
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rcode, err := h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("x.example.org.", dns.TypeCAA))
+	if rcode != dns.RcodeServerFailure || err == nil || rec.Msg != nil {
+		t.Errorf("non-owner without zone data: rcode %d, err %v; want the next plugin's SERVFAIL for the server to write", rcode, err)
+	}
+}
+
+// TestServeFreshRecords checks that a reply never shares records or slices with the policy or
+// with another reply: dnssec appends RRSIGs and rewrite renames owners in place.
+func TestServeFreshRecords(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", zoneData(t))
+	ask := func(q string) *dns.Msg {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(q, dns.TypeCAA))
+		return rec.Msg
+	}
+	a := ask("example.org.")
+	a.Answer[0].Header().Name = "changed."
+	a.Answer[0].(*dns.CAA).Value = "changed"
+	a.Answer = append(a.Answer[:1], &dns.RRSIG{})
+	b := ask("example.org.")
+	if got := rrStrings(b.Answer); !slices.Equal(got, rrStrings(rrs(
+		`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+		`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+	))) {
+		t.Errorf("a later reply saw an earlier reply's changes: %q", got)
+	}
+}
+
+func TestInsertDirective(t *testing.T) {
+	got, err := InsertDirective([]string{"log", "template", "transfer", "file"})
+	if err != nil || !slices.Equal(got, []string{"log", "template", "caapolicy", "transfer", "file"}) {
+		t.Errorf("InsertDirective = %q, %v", got, err)
+	}
+	if _, err := InsertDirective([]string{"log", "file"}); err == nil || err.Error() != `the plugin order has no "template" to insert caapolicy after` {
+		t.Errorf("missing anchor: err = %v", err)
+	}
+	if _, err := InsertDirective(got); err == nil {
+		t.Errorf("inserting twice did not fail")
+	}
+}
+
+// TestServeWarnsOnce checks that zone data overriding a policy owner is reported once per owner.
+func TestServeWarnsOnce(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	golog.SetFlags(0)
+	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+
+	h := newTestHandler(t, testPolicy+"}", zoneData(t))
+	for range 3 {
+		for _, q := range []string{"alias.example.org.", "ALIAS.example.org.", "sub.example.org."} {
+			h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
+		}
+	}
+	want := "[WARNING] plugin/caapolicy: zone data has a CNAME at policy owner alias.example.org. (declared at Testfile:5); the CNAME wins and the policy is not served there\n" +
+		"[WARNING] plugin/caapolicy: zone data delegates policy owner sub.example.org. (declared at Testfile:5) to another zone; the delegation wins\n"
+	if buf.String() != want {
+		t.Errorf("log\n got %q\nwant %q", buf.String(), want)
+	}
+}

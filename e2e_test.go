@@ -1,0 +1,279 @@
+package caapolicy
+
+import (
+	"crypto"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+
+	// The plugins the end-to-end Corefiles use, as a CoreDNS build would compile them in.
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/dnssec"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/log"
+
+	"github.com/miekg/dns"
+)
+
+func init() {
+	d, err := InsertDirective(dnsserver.Directives)
+	if err != nil {
+		panic(err)
+	}
+	dnsserver.Directives = d
+}
+
+// corefile is a Corefile held in memory (caddy.Input).
+type corefile string
+
+func (c corefile) Body() []byte       { return []byte(c) }
+func (c corefile) Path() string       { return "Corefile" }
+func (c corefile) ServerType() string { return "dns" }
+
+// startCoreDNS starts a real CoreDNS instance on loopback and stops it when the test ends. The
+// Corefile's server blocks must use port 0 (a free port) and bind 127.0.0.1.
+func startCoreDNS(t testing.TB, cf string) (inst *caddy.Instance, udp, tcp string) {
+	t.Helper()
+	caddy.Quiet, dnsserver.Quiet = true, true
+	inst, err := caddy.Start(corefile(cf))
+	if err != nil {
+		t.Fatalf("CoreDNS did not start: %v\n%s", err, cf)
+	}
+	t.Cleanup(func() { inst.Stop() })
+	udp, tcp = serverAddrs(inst)
+	return inst, udp, tcp
+}
+
+func serverAddrs(inst *caddy.Instance) (udp, tcp string) {
+	s := inst.Servers()[0]
+	return s.LocalAddr().String(), s.Addr().String()
+}
+
+// exchange sends m over net ("udp" or "tcp") to addr and returns the reply.
+func exchange(t testing.TB, net, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: net, UDPSize: 65535}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s query %s to %s: %v", net, m.Question[0].String(), addr, err)
+	}
+	return r
+}
+
+func caaQuery(qname string, do bool, bufsize uint16) *dns.Msg {
+	m := new(dns.Msg).SetQuestion(qname, dns.TypeCAA)
+	m.RecursionDesired = false
+	if bufsize > 0 {
+		m.SetEdns0(bufsize, do)
+	}
+	return m
+}
+
+// signedZone writes example.org's zone file and a fresh ECDSA P-256 key pair into dir and returns
+// the zone file's path, the key files' base name and the public key (for trust anchors).
+func signedZone(t testing.TB, dir, zone string) (zonePath, keyBase string, key *dns.DNSKEY) {
+	t.Helper()
+	key = &dns.DNSKEY{
+		Hdr:       dns.RR_Header{Name: "example.org.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags:     257,
+		Protocol:  3,
+		Algorithm: dns.ECDSAP256SHA256,
+	}
+	priv, err := key.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyBase = filepath.Join(dir, fmt.Sprintf("Kexample.org.+013+%05d", key.KeyTag()))
+	write(t, keyBase+".key", key.String()+"\n")
+	write(t, keyBase+".private", key.PrivateKeyString(priv.(crypto.PrivateKey)))
+	zonePath = filepath.Join(dir, "example.org.zone")
+	write(t, zonePath, zone)
+	return zonePath, keyBase, key
+}
+
+func write(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// e2ePolicy is served in front of the file-backed, dnssec-signed, cached example.org.
+func e2ePolicy(extra string) string {
+	var b strings.Builder
+	b.WriteString("caapolicy {\n issue letsencrypt.org\n iodef mailto:security@example.org\n ttl 600\n")
+	b.WriteString(" name big {\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "  issue ca%02d.example\n", i)
+	}
+	b.WriteString(" }\n name long {\n  record 0 tbs " + strings.Repeat("v", 300) + "\n }\n")
+	b.WriteString(" name www {\n  issue pki.goog\n }\n")
+	b.WriteString(extra + "}\n")
+	return b.String()
+}
+
+func e2eCorefile(zonePath, keyBase, policy string) string {
+	return `example.org:0 {
+	bind 127.0.0.1
+	errors
+	cache
+	dnssec {
+		key file ` + keyBase + `
+	}
+	` + policy + `
+	file ` + zonePath + `
+}
+`
+}
+
+// answerStrings lists the answer records of r of type t (all types for 0) as text, sorted.
+func answerStrings(r *dns.Msg, t uint16) []string {
+	var out []string
+	for _, rr := range r.Answer {
+		if t == 0 || rr.Header().Rrtype == t {
+			out = append(out, strings.ReplaceAll(rr.String(), "\t", " "))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestE2EAnswers(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
+	_, udp, tcp := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+
+	// Merged apex answer. The question's spelling is kept in the question and in every owner
+	// name. Asked again in another spelling, over TCP, the answer comes from the cache, which
+	// echoes the new question but keeps the owner names it stored (names compare
+	// case-insensitively, so validators and CAs accept it).
+	first := "eXaMpLe.OrG."
+	for _, q := range []struct{ net, addr, name string }{{"udp", udp, first}, {"tcp", tcp, "ExAmPlE.oRg."}} {
+		r := exchange(t, q.net, q.addr, caaQuery(q.name, false, 1232))
+		want := []string{
+			first + ` 600 IN CAA 0 iodef "mailto:security@example.org"`,
+			first + ` 600 IN CAA 0 issue "letsencrypt.org"`,
+			first + ` 600 IN CAA 0 issue "pki.goog"`,
+		}
+		got := answerStrings(r, 0)
+		for i := range got {
+			got[i] = strings.Replace(got[i], " 599 ", " 600 ", 1) // a cached answer may be a second older
+		}
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || !slices.Equal(got, want) || r.Question[0].Name != q.name {
+			t.Errorf("%s %s: rcode %s aa %v question %s answer\n got %q\nwant %q", q.net, q.name, dns.RcodeToString[r.Rcode], r.Authoritative, r.Question[0].Name, got, want)
+		}
+	}
+
+	for _, net := range []string{"udp", "tcp"} {
+		addr := map[string]string{"udp": udp, "tcp": tcp}[net]
+		// The policy alone where the zone has no CAA: NOERROR, no SOA.
+		r := exchange(t, net, addr, caaQuery("www.example.org.", false, 1232))
+		if got := answerStrings(r, 0); r.Rcode != dns.RcodeSuccess || len(r.Ns) != 0 || !slices.Equal(got, []string{`www.example.org. 600 IN CAA 0 issue "pki.goog"`}) {
+			t.Errorf("%s www: rcode %s ns %v answer %q", net, dns.RcodeToString[r.Rcode], r.Ns, got)
+		}
+
+		// NODATA and NXDOMAIN from the zone data carry exactly one SOA, the zone's.
+		for q, rcode := range map[string]int{"ns1.example.org.": dns.RcodeSuccess, "missing.example.org.": dns.RcodeNameError} {
+			r := exchange(t, net, addr, caaQuery(q, false, 1232))
+			if r.Rcode != rcode || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || r.Ns[0].Header().Name != "example.org." {
+				t.Errorf("%s %s: want %s with one SOA, got rcode %s answer %v ns %v", net, q, dns.RcodeToString[rcode], dns.RcodeToString[r.Rcode], r.Answer, r.Ns)
+			}
+		}
+
+		// A value of 300 bytes arrives whole.
+		r = exchange(t, net, addr, caaQuery("long.example.org.", false, 1232))
+		if len(r.Answer) != 1 || r.Answer[0].(*dns.CAA).Value != strings.Repeat("v", 300) {
+			t.Errorf("%s long: answer %v", net, r.Answer)
+		}
+	}
+}
+
+func TestE2EDNSSEC(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
+	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+
+	for _, q := range []string{"example.org.", "WwW.ExAmPlE.oRg.", "cname.example.org."} {
+		r := exchange(t, "udp", udp, caaQuery(q, true, 4096))
+		caa, sigs := 0, 0
+		for _, rr := range r.Answer {
+			switch x := rr.(type) {
+			case *dns.CAA:
+				caa++
+			case *dns.RRSIG:
+				if x.TypeCovered == dns.TypeCAA {
+					sigs++
+					if x.KeyTag != key.KeyTag() || x.SignerName != "example.org." {
+						t.Errorf("%s: RRSIG by %s/%d, want example.org./%d", q, x.SignerName, x.KeyTag, key.KeyTag())
+					}
+				}
+			}
+		}
+		if caa == 0 || sigs != 1 {
+			t.Errorf("%s with DO=1: %d CAA and %d RRSIG CAA, want the RRset and one signature: %v", q, caa, sigs, r.Answer)
+		}
+	}
+}
+
+func TestE2ETruncation(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
+	_, udp, tcp := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+
+	// Without EDNS the 30 records do not fit in 512 bytes: TC=1 over UDP.
+	r := exchange(t, "udp", udp, caaQuery("big.example.org.", false, 0))
+	if !r.Truncated {
+		t.Errorf("UDP without EDNS: TC=0 with %d records, want TC=1", len(r.Answer))
+	}
+	// Over TCP the whole RRset arrives.
+	r = exchange(t, "tcp", tcp, caaQuery("big.example.org.", false, 0))
+	if r.Truncated || len(answerStrings(r, dns.TypeCAA)) != 30 {
+		t.Errorf("TCP: TC=%v with %d CAA records, want all 30", r.Truncated, len(answerStrings(r, dns.TypeCAA)))
+	}
+}
+
+// TestE2EReload checks that a Corefile mistake on reload keeps the old policy serving, and that
+// a good reload serves the new one.
+func TestE2EReload(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
+	cf := strings.Replace(e2eCorefile(zonePath, keyBase, e2ePolicy("")), "\tcache\n", "", 1)
+	inst, udp, _ := startCoreDNS(t, cf)
+	apex := func(addr string) []string {
+		return answerStrings(exchange(t, "udp", addr, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
+	}
+	before := apex(udp)
+
+	broken := strings.Replace(cf, "issue letsencrypt.org", "issue letsencrypt.org accounturi", 1)
+	if _, err := inst.Restart(corefile(broken)); err == nil || !strings.Contains(err.Error(), `plugin/caapolicy: Corefile:8 - Error during parsing: issue: parameter "accounturi" is not KEY=VALUE`) {
+		t.Fatalf("reload with a broken Corefile: err = %v, want the parse error with file:line", err)
+	}
+	if got := apex(udp); !slices.Equal(got, before) {
+		t.Errorf("after a failed reload\n got %q\nwant the old policy %q", got, before)
+	}
+
+	next, err := inst.Restart(corefile(strings.Replace(cf, "issue letsencrypt.org", "issue sectigo.com", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { next.Stop() })
+	udp, _ = serverAddrs(next)
+	want := []string{
+		`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+		`example.org. 600 IN CAA 0 issue "pki.goog"`,
+		`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+		`example.org. 600 IN CAA 0 issue "sectigo.com"`,
+	}
+	slices.Sort(want)
+	if got := apex(udp); !slices.Equal(got, want) {
+		t.Errorf("after a good reload\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,202 @@
+package caapolicy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+// records lists every prepared record of h as text, sorted.
+func records(h *CAAPolicy) []string {
+	var out []string
+	for _, o := range h.owners {
+		for i := range o.records {
+			out = append(out, strings.ReplaceAll(o.records[i].String(), "\t", " "))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestSetupAccepts(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		input string
+		want  []string
+		merge bool
+	}{
+		{`caapolicy example.org {
+			issue letsencrypt.org
+		}`, []string{`example.org. 300 IN CAA 0 issue "letsencrypt.org"`}, true},
+		// Every property form, normalized CA identifiers, parameters in both spellings.
+		{`caapolicy example.org {
+			issue LetsEncrypt.ORG.
+			issue sectigo.com;validationmethods=dns-01
+			issue ssl.com accounturi=https://acme.ssl.com/acct/1 validationmethods=dns-01,http-01
+			issuewild none
+			iodef mailto:security@example.org
+			iodef https://example.org/caa
+			contactemail security@example.org
+			contactphone +1-555-0100
+			record 128 tbs "Unknown"
+			record 0 issue ";"
+			ttl 3600
+			zonedata ignore
+		}`, []string{
+			`example.org. 3600 IN CAA 0 contactemail "security@example.org"`,
+			`example.org. 3600 IN CAA 0 contactphone "+1-555-0100"`,
+			`example.org. 3600 IN CAA 0 iodef "https://example.org/caa"`,
+			`example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`,
+			`example.org. 3600 IN CAA 0 issue ";"`,
+			`example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
+			`example.org. 3600 IN CAA 0 issue "sectigo.com; validationmethods=dns-01"`,
+			`example.org. 3600 IN CAA 0 issue "ssl.com; accounturi=https://acme.ssl.com/acct/1; validationmethods=dns-01,http-01"`,
+			`example.org. 3600 IN CAA 0 issuewild ";"`,
+			`example.org. 3600 IN CAA 128 tbs "Unknown"`,
+		}, false},
+		// name blocks: relative names completed with every zone, absolute names kept, several per line.
+		{`caapolicy example.org example.net {
+			issue letsencrypt.org
+			name www API {
+				issue pki.goog
+			}
+			name shop.example.org. {
+				issuewild sectigo.com
+			}
+		}`, []string{
+			`api.example.net. 300 IN CAA 0 issue "pki.goog"`,
+			`api.example.org. 300 IN CAA 0 issue "pki.goog"`,
+			`example.net. 300 IN CAA 0 issue "letsencrypt.org"`,
+			`example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
+			`shop.example.org. 300 IN CAA 0 issuewild "sectigo.com"`,
+			`www.example.net. 300 IN CAA 0 issue "pki.goog"`,
+			`www.example.org. 300 IN CAA 0 issue "pki.goog"`,
+		}, true},
+		// Only name owners: the apex is no policy owner.
+		{`caapolicy example.org {
+			name www {
+				iodef mailto:a@example.org
+			}
+		}`, []string{`www.example.org. 300 IN CAA 0 iodef "mailto:a@example.org"`}, true},
+		// A value longer than 255 bytes.
+		{`caapolicy example.org {
+			record 0 tbs ` + long + `
+		}`, []string{`example.org. 300 IN CAA 0 tbs "` + long + `"`}, true},
+		{`caapolicy example.org {
+			issue letsencrypt.org
+			fallthrough
+		}`, []string{`example.org. 300 IN CAA 0 issue "letsencrypt.org"`}, true},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.Next()
+		h, err := parse(c)
+		if err != nil {
+			t.Errorf("test %d: unexpected error %v", i, err)
+			continue
+		}
+		if got := records(h); !slices.Equal(got, tc.want) {
+			t.Errorf("test %d: records\n got %q\nwant %q", i, got, tc.want)
+		}
+		if h.merge != tc.merge {
+			t.Errorf("test %d: merge = %v, want %v", i, h.merge, tc.merge)
+		}
+	}
+}
+
+func TestSetupServerBlockZones(t *testing.T) {
+	c := caddy.NewTestController("dns", `caapolicy {
+		issue letsencrypt.org
+	}`)
+	c.ServerBlockKeys = []string{"Example.ORG:1053"}
+	c.Next()
+	h, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(h.Zones, []string{"example.org."}) {
+		t.Errorf("zones = %q, want the server block's", h.Zones)
+	}
+	if h.owners["example.org."] == nil {
+		t.Errorf("no apex owner for the server block's zone")
+	}
+}
+
+func TestSetupRejects(t *testing.T) {
+	tests := []struct {
+		input string
+		want  string // the whole error, file:line included
+	}{
+		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, ttl, name, zonedata, fallthrough`},
+		{"caapolicy example.org {\n issue\n}", `Testfile:2 - Error during parsing: issue: needs a CA identifier or none, as in letsencrypt.org accounturi=https://... or none`},
+		{"caapolicy example.org {\n issue lets_encrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "lets_encrypt.org": "lets_encrypt" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
+		{"caapolicy example.org {\n issue https://letsencrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "https://letsencrypt.org": "https://letsencrypt" holds ':'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
+		{"caapolicy example.org {\n issue -ca.example\n}", `Testfile:2 - Error during parsing: issue: CA identifier "-ca.example": "-ca" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`},
+		{"caapolicy example.org {\n issuewild none validationmethods=dns-01\n}", `Testfile:2 - Error during parsing: issuewild: none stands alone; it authorizes no CA and takes no parameters`},
+		{"caapolicy example.org {\n issue accounturi=x\n}", `Testfile:2 - Error during parsing: issue: the CA identifier comes first, then KEY=VALUE parameters: letsencrypt.org validationmethods=dns-01`},
+		{"caapolicy example.org {\n issue letsencrypt.org dns-01\n}", `Testfile:2 - Error during parsing: issue: parameter "dns-01" is not KEY=VALUE; write accounturi=https://... or validationmethods=dns-01`},
+		{"caapolicy example.org {\n issue letsencrypt.org account_uri=x\n}", `Testfile:2 - Error during parsing: issue: parameter tag "account_uri": "account_uri" holds '_'; only letters, digits and inner hyphens are allowed`},
+		{"caapolicy example.org {\n issue letsencrypt.org accounturi=acct/1\n}", `Testfile:2 - Error during parsing: issue: accounturi "acct/1" is not an absolute URI such as https://acme-v02.api.letsencrypt.org/acme/acct/123456`},
+		{"caapolicy example.org {\n issue letsencrypt.org validationmethods=dns-01,,http-01\n}", `Testfile:2 - Error during parsing: issue: validationmethods "dns-01,,http-01": empty label; write methods as dns-01,http-01`},
+		{"caapolicy example.org {\n iodef security@example.org\n}", `Testfile:2 - Error during parsing: iodef "security@example.org" is not a mailto: or https: URL; write mailto:security@example.org or https://example.org/caa-report`},
+		{"caapolicy example.org {\n iodef ftp://example.org/x\n}", `Testfile:2 - Error during parsing: iodef "ftp://example.org/x" is not a mailto: or https: URL; write mailto:security@example.org or https://example.org/caa-report`},
+		{"caapolicy example.org {\n iodef\n}", `Testfile:2 - Error during parsing: iodef takes one URL: iodef mailto:security@example.org`},
+		{"caapolicy example.org {\n contactemail Sec <security@example.org>\n}", `Testfile:2 - Error during parsing: contactemail takes one address: contactemail security@example.org`},
+		{"caapolicy example.org {\n contactemail security.example.org\n}", `Testfile:2 - Error during parsing: contactemail "security.example.org" is not a bare email address; write security@example.org`},
+		{"caapolicy example.org {\n contactphone 555-0100\n}", `Testfile:2 - Error during parsing: contactphone "555-0100" is not an international number; write +1-555-0100 ("+", country code, digits)`},
+		{"caapolicy example.org {\n contactphone +1234567890123456\n}", `Testfile:2 - Error during parsing: contactphone "+1234567890123456" is not an international number; write +1-555-0100 ("+", country code, digits)`},
+		{"caapolicy example.org {\n record 256 issue x\n}", `Testfile:2 - Error during parsing: record flags "256" are not a number from 0 to 255; write 0, or 128 for Issuer Critical`},
+		{"caapolicy example.org {\n record 0 is-sue x\n}", `Testfile:2 - Error during parsing: record: tag "is-sue" holds '-'; tags are ASCII letters and digits only`},
+		{"caapolicy example.org {\n record 0 issue a b\n}", `Testfile:2 - Error during parsing: record takes FLAGS TAG VALUE, with the value quoted if it holds spaces: record 128 tbs "unknown"`},
+		{"caapolicy example.org {\n issue letsencrypt.org\n issue LETSENCRYPT.org\n}", `Testfile:3 - Error during parsing: issue "letsencrypt.org" is declared twice for this owner (first at Testfile:2); remove one`},
+		{"caapolicy example.org {\n ttl -1\n}", `Testfile:2 - Error during parsing: ttl "-1" is not a number of seconds from 0 to 2147483647; write ttl 300`},
+		{"caapolicy example.org {\n ttl 2147483648\n}", `Testfile:2 - Error during parsing: ttl "2147483648" is not a number of seconds from 0 to 2147483647; write ttl 300`},
+		{"caapolicy example.org {\n ttl 60\n ttl 60\n}", `Testfile:3 - Error during parsing: ttl is set twice; keep one ttl line`},
+		{"caapolicy example.org {\n zonedata replace\n}", `Testfile:2 - Error during parsing: zonedata takes merge or ignore: zonedata merge`},
+		{"caapolicy example.org {\n zonedata ignore\n fallthrough\n}", `Testfile:3 - Error during parsing: fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist`},
+		{"caapolicy example..org {\n}", `Testfile:1 - Error during parsing: zone "example..org" is not a domain name; write caapolicy example.org`},
+		{"caapolicy example.org {\n name other.example.net. {\n  issue x.example\n }\n}", `Testfile:2 - Error during parsing: name "other.example.net." is outside the zones of this block (example.org.); write a name below one of them, or a relative name`},
+		{"caapolicy example.org {\n name example.org. {\n  issue x.example\n }\n}", `Testfile:2 - Error during parsing: name "example.org." is the apex of zone example.org.; write the apex policy at the top level of the block`},
+		{"caapolicy example.org {\n name *.www {\n  issue x.example\n }\n}", `Testfile:2 - Error during parsing: name "*.www": wildcard owners are not supported; CAs check the parent name for a wildcard certificate, so put issuewild on the parent`},
+		{"caapolicy example.org {\n name www {\n  issue x.example\n }\n name WWW.example.org. {\n  issue y.example\n }\n}", `Testfile:7 - Error during parsing: name www.example.org. is declared twice (first at Testfile:2); merge the two blocks`},
+		{"caapolicy example.org {\n name www\n}", `Testfile:2 - Error during parsing: name www needs a block opened on the same line: name www { issue letsencrypt.org }`},
+		{"caapolicy example.org {\n name {\n }\n}", `Testfile:2 - Error during parsing: name needs at least one owner name and a block: name www { issue letsencrypt.org }`},
+		{"caapolicy example.org {\n name www {\n }\n}", `Testfile:3 - Error during parsing: name www has an empty block; add issue, issuewild, iodef... or remove it`},
+		{"caapolicy example.org {\n name www {\n  ttl 5\n }\n}", `Testfile:3 - Error during parsing: unknown property "ttl" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
+		{"caapolicy example.org {\n name www {\n  name api {\n }\n}", `Testfile:3 - Error during parsing: name blocks cannot be nested; list every owner on the outer name line`},
+		{"caapolicy example.org {\n name www {\n  issue bad_ca\n }\n}", `Testfile:3 - Error during parsing: issue: CA identifier "bad_ca": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
+	}
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.Next()
+		_, err := parse(c)
+		if err == nil {
+			t.Errorf("test %d: expected error for %q", i, tc.input)
+			continue
+		}
+		if err.Error() != tc.want {
+			t.Errorf("test %d:\n got %s\nwant %s", i, err, tc.want)
+		}
+	}
+}
+
+// TestSetupRegisters runs the registered setup function, as CoreDNS does, for two blocks.
+func TestSetupRegisters(t *testing.T) {
+	c := caddy.NewTestController("dns", `caapolicy example.org {
+		issue letsencrypt.org
+	}
+	caapolicy example.net {
+		issue pki.goog
+	}`)
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	c = caddy.NewTestController("dns", "caapolicy example.org {\n issue -x\n}")
+	err := setup(c)
+	want := `plugin/caapolicy: Testfile:2 - Error during parsing: issue: CA identifier "-x": "-x" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`
+	if err == nil || err.Error() != want {
+		t.Errorf("setup error\n got %v\nwant %s", err, want)
+	}
+}
