@@ -1,7 +1,6 @@
 package caapolicy
 
 import (
-	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,7 +92,7 @@ func signedZone(t testing.TB, dir, zone string) (zonePath, keyBase string, key *
 	}
 	keyBase = filepath.Join(dir, fmt.Sprintf("Kexample.org.+013+%05d", key.KeyTag()))
 	write(t, keyBase+".key", key.String()+"\n")
-	write(t, keyBase+".private", key.PrivateKeyString(priv.(crypto.PrivateKey)))
+	write(t, keyBase+".private", key.PrivateKeyString(priv))
 	zonePath = filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, zone)
 	return zonePath, keyBase, key

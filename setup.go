@@ -1,6 +1,7 @@
 package caapolicy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -306,7 +307,7 @@ func ownerNames(n string, zones []string) ([]string, error) {
 		return nil, fmt.Errorf("name %q: wildcard owners are not supported; CAs check the parent name for a wildcard certificate, so put issuewild on the parent", n)
 	}
 	if _, ok := dns.IsDomainName(n); !ok {
-		return nil, fmt.Errorf("name %q is not a domain name; write www or www.example.org.", n)
+		return nil, fmt.Errorf("name %q is not a domain name; write a relative name such as www, or an absolute one with its trailing dot", n)
 	}
 	var out []string
 	if dns.IsFqdn(n) {
@@ -332,7 +333,7 @@ func ownerNames(n string, zones []string) ([]string, error) {
 
 // errAt is c.Err for a token read earlier, at pos.
 func errAt(pos, msg string) error {
-	return fmt.Errorf("%s - Error during parsing: %s", pos, msg)
+	return errors.New(pos + " - Error during parsing: " + msg)
 }
 
 // pos is the file:line of the current token, as CoreDNS prints it in errors.

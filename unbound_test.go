@@ -1,0 +1,183 @@
+package caapolicy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// needProgram returns the path of an outside program a test needs. Outside CI a missing program
+// skips the test; in CI (CI set, as .ci/run installs everything) it fails it.
+func needProgram(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		if p := filepath.Join(dir, name); fileExists(p) {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed; .ci/run installs it with apt-get", name)
+	}
+	t.Skipf("%s is not installed (apt-get install %s)", name, name)
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// freePort returns a loopback port that is free for UDP and TCP at the time of asking.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free loopback port")
+	return 0
+}
+
+// startUnbound starts Debian's unbound on a loopback port as a validating resolver that sends
+// every example.org query to the CoreDNS at coredns and trusts key for example.org.
+func startUnbound(t *testing.T, coredns string, key *dns.DNSKEY) string {
+	t.Helper()
+	bin := needProgram(t, "unbound")
+	dir := t.TempDir()
+	port := freePort(t)
+	host, cport, _ := net.SplitHostPort(coredns)
+	conf := fmt.Sprintf(`server:
+	interface: 127.0.0.1
+	port: %d
+	do-ip6: no
+	do-daemonize: no
+	username: ""
+	chroot: ""
+	directory: "%s"
+	pidfile: ""
+	use-syslog: no
+	logfile: ""
+	verbosity: 1
+	val-log-level: 2
+	num-threads: 1
+	access-control: 127.0.0.0/8 allow
+	do-not-query-localhost: no
+	use-caps-for-id: yes
+	qname-minimisation: no
+	module-config: "validator iterator"
+	trust-anchor: "%s"
+stub-zone:
+	name: "example.org."
+	stub-addr: %s@%s
+`, port, dir, strings.ReplaceAll(key.String(), "\t", " "), host, cport)
+	confPath := filepath.Join(dir, "unbound.conf")
+	write(t, confPath, conf)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-d", "-c", confPath)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("unbound output:\n%s", out.String())
+		}
+	})
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
+		if _, _, err := new(dns.Client).Exchange(m, addr); err == nil {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unbound did not answer on %s:\n%s", addr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestUnboundValidates proves that a validating Unbound resolves caapolicy's answers as secure:
+// policy, merged and empty CAA answers, asked in mixed case (and sent on by Unbound with random
+// case, use-caps-for-id).
+func TestUnboundValidates(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
+	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	resolver := startUnbound(t, udp, key)
+
+	big := make([]string, 30)
+	for i := range big {
+		big[i] = fmt.Sprintf("issue ca%02d.example", i)
+	}
+	for _, tc := range []struct {
+		qname string
+		rcode int
+		want  []string // the CAA properties of the answer, as "tag value"
+	}{
+		// merged: policy and zone data
+		{"ExAmPlE.oRg.", dns.RcodeSuccess, []string{"iodef mailto:security@example.org", "issue letsencrypt.org", "issue pki.goog"}},
+		// policy alone (NODATA in the zone)
+		{"WwW.eXaMpLe.OrG.", dns.RcodeSuccess, []string{"issue pki.goog"}},
+		// CNAME at a policy owner: the target's policy
+		{"AlIaS.example.org.", dns.RcodeSuccess, []string{"issue pki.goog"}},
+		// CNAME to a name that is no policy owner: the zone data
+		{"CnAmE.example.org.", dns.RcodeSuccess, []string{"issue ssl.com"}},
+		// NODATA
+		{"nS1.ExAmple.org.", dns.RcodeSuccess, nil},
+		// NXDOMAIN: the dnssec plugin's black lies turn it into NODATA with an NSEC proof
+		{"MiSsInG.example.org.", dns.RcodeSuccess, nil},
+		// larger than 1232 bytes once signed: Unbound retries over TCP
+		{"BiG.example.org.", dns.RcodeSuccess, big},
+		// a 300-byte value
+		{"LoNg.example.org.", dns.RcodeSuccess, []string{"tbs " + strings.Repeat("v", 300)}},
+	} {
+		m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
+		m.SetEdns0(4096, true)
+		r := exchange(t, "tcp", resolver, m)
+		if !r.AuthenticatedData {
+			t.Errorf("%s: AD=0 (rcode %s), want a secure answer", tc.qname, dns.RcodeToString[r.Rcode])
+		}
+		if r.Rcode != tc.rcode {
+			t.Errorf("%s: rcode %s, want %s", tc.qname, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+		}
+		var got []string
+		for _, rr := range r.Answer {
+			if caa, ok := rr.(*dns.CAA); ok {
+				got = append(got, caa.Tag+" "+caa.Value)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: CAA\n got %q\nwant %q", tc.qname, got, tc.want)
+		}
+	}
+}
