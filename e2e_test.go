@@ -2,11 +2,13 @@ package caapolicy
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -236,6 +238,40 @@ func TestE2ETruncation(t *testing.T) {
 	r = exchange(t, "tcp", tcp, caaQuery("big.example.org.", false, 0))
 	if r.Truncated || len(answerStrings(r, dns.TypeCAA)) != 30 {
 		t.Errorf("TCP: TC=%v with %d CAA records, want all 30", r.Truncated, len(answerStrings(r, dns.TypeCAA)))
+	}
+}
+
+// TestE2ECompression checks on the wire that a reply too large for the client's buffer
+// uncompressed is name-compressed to fit instead of truncated: every CAA record repeats the owner
+// name, which compression writes once. (CoreDNS sends replies that fit uncompressed as they are.)
+func TestE2ECompression(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
+	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+
+	conn, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q, _ := caaQuery("big.example.org.", false, 1232).Pack()
+	if _, err := conn.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:n]); err != nil || len(r.Answer) != 30 || r.Truncated {
+		t.Fatalf("reply: %v, %d records, TC=%v; want all 30 within 1232 bytes", err, len(r.Answer), r.Truncated)
+	}
+	r.Compress = false
+	// Uncompressed, each of the 30 records carries the 17-byte owner name; compressed, a 2-byte pointer.
+	if uncompressed := r.Len(); uncompressed <= 1232 || n != uncompressed-30*(17-2) {
+		t.Errorf("reply is %d bytes on the wire, %d uncompressed: want every owner name compressed", n, uncompressed)
 	}
 }
 
