@@ -4,6 +4,7 @@ package caapolicy
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,27 +25,48 @@ type CAAPolicy struct {
 	// (NXDOMAIN) keeps that NXDOMAIN instead of being answered from the policy.
 	Fall fall.F
 
-	merge  bool              // unite the zone data's CAA RRset with the policy
-	owners map[string]*owner // lowercase owner name -> its prepared records
+	merge    bool              // unite the zone data's CAA RRset with the policy
+	owners   map[string]*owner // lowercase owner name -> its prepared records
+	partners partnerSet
 
 	warned sync.Map // owner names already warned about, so zone-data warnings print once
 }
 
-// newHandler prepares everything a query needs from a parsed block.
+// newHandler prepares everything a query needs from a parsed block, and reports the owners
+// where partner certificates cannot be issued.
 func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}}
+	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners}
 	if cfg.fallSet {
 		h.Fall.SetZonesFromArgs(cfg.fall)
 	}
 	if len(cfg.apex.props) > 0 {
 		for _, z := range cfg.zones {
-			h.owners[z] = newOwner(z, cfg.apex, cfg.ttl)
+			h.owners[z] = newOwner(z, cfg.apex, cfg.ttl, &h.partners)
 		}
 	}
 	for n, p := range cfg.names {
-		h.owners[n] = newOwner(n, p, cfg.ttl)
+		h.owners[n] = newOwner(n, p, cfg.ttl, &h.partners)
+	}
+	names := make([]string, 0, len(h.owners))
+	for n, o := range h.owners {
+		if o.notes.any() {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		o := h.owners[n]
+		log.Warningf("%s: partners at %s: %s", o.pos, n, o.notes)
 	}
 	return h
+}
+
+// served says what a reply holds: the owner of the CAA RRset served (lowercase for a policy
+// owner, as the zone data spells it otherwise) and how many of its records came from the
+// policy, the zone data and the partners. The query log and metrics read it.
+type served struct {
+	owner                  string
+	policy, zone, partners int
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -59,12 +81,18 @@ func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
 
-	o := c.owners[string(lname)]
+	_, rcode, err := c.serve(ctx, w, r, c.owners[string(lname)])
+	return rcode, err
+}
+
+// serve answers a CAA query for a name in the plugin's zones; o is the policy owner at the
+// question name, if any.
+func (c *CAAPolicy) serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
 	if o == nil || c.merge {
 		return c.serveZoneData(ctx, w, r, o)
 	}
-	w.WriteMsg(policyReply(r, qname, o.records))
-	return dns.RcodeSuccess, nil
+	w.WriteMsg(policyReply(r, r.Question[0].Name, o.records))
+	return o.served(), dns.RcodeSuccess, nil
 }
 
 // Name implements the plugin.Handler interface.
@@ -93,21 +121,13 @@ func policyReply(r *dns.Msg, qname string, records []dns.CAA) *dns.Msg {
 	m.SetReply(r)
 	m.Authoritative = true
 	m.Compress = true
-	m.Answer = ownedCopies(records, qname)
-	return m
-}
-
-// ownedCopies returns fresh copies of records owned by the name n, in one allocation for the
-// records and one for the slice.
-func ownedCopies(records []dns.CAA, n string) []dns.RR {
 	block := make([]dns.CAA, len(records))
 	copy(block, records)
-	rrs := make([]dns.RR, len(block))
 	for i := range block {
-		block[i].Hdr.Name = n
-		rrs[i] = &block[i]
+		block[i].Hdr.Name = qname
 	}
-	return rrs
+	m.Answer = rrPointers(block)
+	return m
 }
 
 // warnOnce logs a warning about an owner the first time it is seen, never per query.

@@ -59,16 +59,26 @@ const testPolicy = `caapolicy example.org example.net {
 // zoneData is the file plugin serving example.org and example.net: real zone data behind caapolicy.
 func zoneData(t testing.TB) file.File {
 	t.Helper()
+	f, err := fileZone(exampleOrg, "example.org.", exampleNet, "example.net.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// fileZone is the file plugin serving the zones given as text, origin pairs.
+func fileZone(textOrigin ...string) (file.File, error) {
 	zones := file.Zones{Z: map[string]*file.Zone{}}
-	for origin, text := range map[string]string{"example.org.": exampleOrg, "example.net.": exampleNet} {
-		z, err := file.Parse(strings.NewReader(text), origin, "stdin", 0)
+	for i := 0; i+1 < len(textOrigin); i += 2 {
+		origin := textOrigin[i+1]
+		z, err := file.Parse(strings.NewReader(textOrigin[i]), origin, "stdin", 0)
 		if err != nil {
-			t.Fatal(err)
+			return file.File{}, err
 		}
 		zones.Z[origin] = z
 		zones.Names = append(zones.Names, origin)
 	}
-	return file.File{Next: test.ErrorHandler(), Zones: zones}
+	return file.File{Next: test.ErrorHandler(), Zones: zones}, nil
 }
 
 // newTestHandler parses a Corefile block and puts next behind it.

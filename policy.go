@@ -23,27 +23,32 @@ type policy struct {
 	pos   string // where the owner was declared
 }
 
-// owner is a name with a declared policy. Its records are built once at setup; per query only
-// the owner name is set to the question's spelling.
+// owner is a name with a declared policy. Its records are built once at setup: the policy, then
+// the partner records the policy alone calls for. Per query only the owner name is filled in.
 type owner struct {
 	name    string // lowercase, fully qualified
 	records []dns.CAA
+	nPolicy int // records[:nPolicy] is the policy, the rest partner records
 	pos     string
+	notes   partnerNotes // what stops partner certificates at the policy alone
 }
 
-// newOwner builds the records served at name for p.
-func newOwner(name string, p policy, ttl uint32) *owner {
-	o := &owner{name: name, pos: p.pos, records: make([]dns.CAA, len(p.props))}
-	for i, pr := range p.props {
-		o.records[i] = dns.CAA{
-			Hdr:   dns.RR_Header{Name: name, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: ttl},
-			Flag:  pr.flag,
-			Tag:   pr.tag,
-			Value: pr.value,
-		}
+// newOwner builds the records served at name for p, with partner records from ps.
+func newOwner(name string, p policy, ttl uint32, ps *partnerSet) *owner {
+	o := &owner{name: name, pos: p.pos, nPolicy: len(p.props)}
+	for _, pr := range p.props {
+		o.records = append(o.records, dns.CAA{Flag: pr.flag, Tag: pr.tag, Value: pr.value})
+	}
+	add, notes := ps.additions(o.records)
+	o.records, o.notes = append(o.records, add...), notes
+	for i := range o.records {
+		o.records[i].Hdr = dns.RR_Header{Name: name, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: ttl}
 	}
 	return o
 }
+
+// policy returns the policy records of o, without partner records.
+func (o *owner) policy() []dns.CAA { return o.records[:o.nPolicy] }
 
 // sameProperty reports whether two CAA records carry the same property: the same flags, the same
 // tag (tags match case-insensitively, RFC 8659 section 4.1) and the same value.
@@ -71,4 +76,9 @@ func inZone(name []byte, zone string) bool {
 	}
 	n := len(name) - len(zone)
 	return n >= 0 && string(name[n:]) == zone && (n == 0 || name[n-1] == '.')
+}
+
+// served describes an answer that holds exactly the prepared records of o.
+func (o *owner) served() served {
+	return served{owner: o.name, policy: o.nPolicy, partners: len(o.records) - o.nPolicy}
 }

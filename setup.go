@@ -38,20 +38,25 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, name, zonedata, fallthrough"
+const settingNames = "ttl, name, partners, trigger, zonedata, fallthrough"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
-	zones    []string
-	ttl      uint32
-	apex     policy
-	names    map[string]policy // fully qualified, lowercase owner -> its policy
-	merge    bool
-	fall     []string
-	fallSet  bool
-	fallPos  string
-	ttlSet   bool
-	zoneSeen bool
+	zones   []string
+	ttl     uint32
+	apex    policy
+	names   map[string]policy // fully qualified, lowercase owner -> its policy
+	merge   bool
+	fall    []string
+	fallSet bool
+	fallPos string
+
+	partners    partnerSet
+	partnersOff bool   // "partners off" was written
+	partnersPos string // where the first partners line is
+	triggerSet  bool
+	ttlSet      bool
+	zoneSeen    bool
 }
 
 // parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
@@ -108,6 +113,22 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if err := parseNameBlock(c, &cfg); err != nil {
 				return nil, err
 			}
+		case "partners":
+			if err := parsePartners(c, &cfg); err != nil {
+				return nil, err
+			}
+		case "trigger":
+			if cfg.triggerSet {
+				return nil, c.Errf("trigger is set twice; keep one trigger line")
+			}
+			cfg.triggerSet = true
+			v := c.RemainingArgs()
+			if len(v) != 1 || (v[0] != "restrictive" && v[0] != "any") {
+				return nil, c.Errf("trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive")
+			}
+			if v[0] == "any" {
+				cfg.partners.trigger = triggerAny
+			}
 		default:
 			p, err := parseProperty(c, &cfg.apex)
 			if err != nil {
@@ -122,6 +143,40 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
 	return newHandler(cfg), nil
+}
+
+// parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off"; several lines add up.
+func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
+	at := pos(c)
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return c.Errf("partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare")
+	}
+	if len(args) == 1 && strings.EqualFold(args[0], "off") {
+		if cfg.partnersPos != "" {
+			return c.Errf("partners off conflicts with the partners listed at %s; keep one of them", cfg.partnersPos)
+		}
+		cfg.partnersOff, cfg.partnersPos = true, at
+		return nil
+	}
+	if cfg.partnersOff {
+		return c.Errf("partners are listed here but switched off at %s; keep one of them", cfg.partnersPos)
+	}
+	if cfg.partnersPos == "" {
+		cfg.partnersPos = at
+	}
+	for _, a := range args {
+		values, err := parsePartner(a)
+		if err != nil {
+			return c.Err(err.Error())
+		}
+		for _, v := range values {
+			if err := cfg.partners.addPartner(v, at); err != nil {
+				return c.Errf("partner %q: %v", v, err)
+			}
+		}
+	}
+	return nil
 }
 
 // parseProperty reads one policy property (the dispenser stands on its name) into p. It

@@ -15,19 +15,20 @@ const maxCNAMEs = 8
 
 // serveZoneData asks the next plugin (the zone data) for the CAA query and completes its answer:
 // the CAA RRset at the policy owner the answer ends at (the question name, or the in-zone target
-// of a CNAME) becomes the policy, united with the zone data's records there in merge mode.
-// Every other answer passes through unchanged. o is the policy owner at the question name, if any.
-func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (int, error) {
+// of a CNAME) becomes the policy, united with the zone data's records there in merge mode; a
+// zone-data RRset elsewhere gets its partner records. Every other answer passes through
+// unchanged. o is the policy owner at the question name, if any.
+func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
 	qname := r.Question[0].Name
 	zm, rcode, err := c.ask(ctx, w, r)
 	if zm == nil {
 		if o == nil {
 			// Nothing was written: the server answers with the next plugin's error.
-			return rcode, err
+			return served{}, rcode, err
 		}
 		// No zone data for this name at all: the policy stands alone.
 		w.WriteMsg(policyReply(r, qname, o.records))
-		return dns.RcodeSuccess, nil
+		return o.served(), dns.RcodeSuccess, nil
 	}
 
 	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
@@ -37,67 +38,138 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	to := c.ownerOf(target)
 	switch {
 	case to == nil:
-		return passOn(w, zm, answer)
+		return c.passOn(w, zm, answer, target)
 	case isReferral(zm):
 		c.warnOnce("referral "+to.name, "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
-		return passOn(w, zm, answer)
+		return c.passOn(w, zm, answer, target)
 	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
-		return passOn(w, zm, answer)
+		return c.passOn(w, zm, answer, target)
 	}
+	m, s := c.mergeAt(r, zm, answer, target, to)
+	w.WriteMsg(m)
+	return s, dns.RcodeSuccess, nil
+}
 
-	w.WriteMsg(c.mergeAt(r, zm, answer, target, to))
-	return dns.RcodeSuccess, nil
+// passOn writes the zone data's answer, with the records answer adds to it (from following
+// CNAMEs) and partner records for a CAA RRset at target. Zone data is never changed in place.
+func (c *CAAPolicy) passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR, target string) (served, int, error) {
+	var s served
+	for _, rr := range answer {
+		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
+			s.owner = caa.Hdr.Name
+			s.zone++
+		}
+	}
+	if s.zone > 0 && len(c.partners.list) > 0 {
+		rest, zoneCAA := splitRRset(answer, target)
+		block := make([]dns.CAA, len(zoneCAA))
+		for i, z := range zoneCAA {
+			block[i] = *z
+		}
+		add, notes := c.partners.additions(block)
+		c.warnPartners(s.owner, "zone data", notes)
+		if len(add) > 0 {
+			for i := range add {
+				add[i].Hdr = dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: zoneCAA[0].Hdr.Ttl}
+			}
+			s.partners = len(add)
+			answer = append(rest, rrPointers(append(block, add...))...)
+		}
+	}
+	if len(answer) != len(zm.Answer) || s.partners > 0 {
+		m := *zm
+		m.Answer = answer
+		zm = &m
+	}
+	w.WriteMsg(zm)
+	return s, dns.RcodeSuccess, nil
 }
 
 // mergeAt builds the reply whose CAA RRset at target is the policy of to, united with the zone
-// data's CAA records at target in merge mode. Records from the zone data are never changed in
-// place: they belong to the backend.
-func (c *CAAPolicy) mergeAt(r, zm *dns.Msg, answer []dns.RR, target string, to *owner) *dns.Msg {
-	rrs := make([]dns.RR, 0, len(answer)+len(to.records))
-	var zoneCAA []*dns.CAA
-	for _, rr := range answer {
-		if strings.EqualFold(rr.Header().Name, target) {
-			switch x := rr.(type) {
-			case *dns.CAA:
-				zoneCAA = append(zoneCAA, x)
-				continue
-			case *dns.RRSIG:
-				if x.TypeCovered == dns.TypeCAA {
-					continue // the RRset changes; an on-line signer (dnssec) signs the new one
-				}
-			}
-		}
-		rrs = append(rrs, rr)
-	}
+// data's CAA records at target in merge mode, with its partner records.
+func (c *CAAPolicy) mergeAt(r, zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
+	rrs, zoneCAA := splitRRset(answer, target)
+	s := served{owner: to.name, policy: to.nPolicy}
 
-	block := make([]dns.CAA, len(to.records), len(to.records)+len(zoneCAA))
-	copy(block, to.records)
+	block := make([]dns.CAA, 0, len(to.records)+len(zoneCAA)+len(c.partners.list))
+	block = append(block, to.policy()...)
 	if c.merge {
 		for _, z := range zoneCAA {
 			if !holdsProperty(block, z) {
 				x := *z
 				x.Hdr.Ttl = to.records[0].Hdr.Ttl // one TTL for the whole RRset (RFC 2181 5.2)
 				block = append(block, x)
+				s.zone++
 			}
 		}
 	}
+	if s.zone == 0 {
+		// The RRset is the policy alone: its partner records were prepared at setup.
+		block = append(block, to.records[to.nPolicy:]...)
+		s.partners = len(to.records) - to.nPolicy
+	} else {
+		add, notes := c.partners.additions(block)
+		c.warnPartners(to.name, "policy and zone data", notes)
+		for i := range add {
+			add[i].Hdr = to.records[0].Hdr
+		}
+		block = append(block, add...)
+		s.partners = len(add)
+	}
 	for i := range block {
 		block[i].Hdr.Name = target
-		rrs = append(rrs, &block[i])
 	}
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
 	m.Compress = true
-	m.Answer = rrs
+	m.Answer = append(rrs, rrPointers(block)...)
 	if len(zoneCAA) > 0 {
 		// A positive answer: keep the zone's authority (NS) and additional (glue) sections.
 		m.Ns = append([]dns.RR(nil), zm.Ns...)
 		m.Extra = append([]dns.RR(nil), zm.Extra...)
 	}
 	// A negative answer (NODATA or NXDOMAIN) became positive: its SOA and proofs no longer apply.
-	return m
+	return m, s
+}
+
+// splitRRset returns a fresh slice of the records of answer that are not part of the CAA RRset
+// at target, and that RRset's records. Signatures over it are dropped, since the RRset changes:
+// an on-line signer (dnssec) signs the new one.
+func splitRRset(answer []dns.RR, target string) (rest []dns.RR, caa []*dns.CAA) {
+	rest = make([]dns.RR, 0, len(answer)+4)
+	for _, rr := range answer {
+		if strings.EqualFold(rr.Header().Name, target) {
+			switch x := rr.(type) {
+			case *dns.CAA:
+				caa = append(caa, x)
+				continue
+			case *dns.RRSIG:
+				if x.TypeCovered == dns.TypeCAA {
+					continue
+				}
+			}
+		}
+		rest = append(rest, rr)
+	}
+	return rest, caa
+}
+
+// rrPointers returns the records of block as a slice of dns.RR.
+func rrPointers(block []dns.CAA) []dns.RR {
+	rrs := make([]dns.RR, len(block))
+	for i := range block {
+		rrs[i] = &block[i]
+	}
+	return rrs
+}
+
+// warnPartners logs, once per owner, what stops partner certificates in an RRset seen at query time.
+func (c *CAAPolicy) warnPartners(owner, source string, n partnerNotes) {
+	if n.any() {
+		c.warnOnce("partners "+owner, "partners at %s (%s): %s", owner, source, n)
+	}
 }
 
 // followCNAMEs follows the CNAME chain from the question name through answer and returns the
@@ -131,17 +203,6 @@ func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	nw := nonwriter.New(w)
 	rcode, err := plugin.NextOrFailure(name, c.Next, ctx, nw, r)
 	return nw.Msg, rcode, err
-}
-
-// passOn writes the zone data's answer unchanged, but for the records answer adds to it.
-func passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR) (int, error) {
-	if len(answer) != len(zm.Answer) {
-		m := *zm
-		m.Answer = answer
-		zm = &m
-	}
-	w.WriteMsg(zm)
-	return dns.RcodeSuccess, nil
 }
 
 // cnameAt returns the CNAME owned by n in rrs, or nil.

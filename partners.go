@@ -1,0 +1,220 @@
+package caapolicy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// presets name lists of partner CAs. A preset is a name for a list, never logic.
+var presets = map[string][]string{
+	// Cloudflare's Universal SSL certificate authorities: the records Cloudflare adds, as listed
+	// in "Add CAA records", developers.cloudflare.com/ssl/edge-certificates/caa-records/
+	// (last updated 2026-04-21).
+	"cloudflare": {"pki.goog; cansignhttpexchanges=yes", "letsencrypt.org", "ssl.com", "sectigo.com"},
+	// AWS Certificate Manager, "(Optional) Configure a CAA record",
+	// docs.aws.amazon.com/acm/latest/userguide/setup-caa.html: any one of amazon.com,
+	// amazontrust.com, awstrust.com or amazonaws.com lets ACM issue; amazon.com is the one listed first.
+	"aws": {"amazon.com"},
+	// Google-managed certificates (Cloud Load Balancing, Certificate Manager), which Google
+	// obtains from Google Trust Services or Let's Encrypt; the list is PRODUCT.md section 3's.
+	"google": {"pki.goog", "letsencrypt.org"},
+}
+
+// trigger says which CAA RRsets get partner records.
+type trigger uint8
+
+const (
+	// triggerRestrictive adds partners only to what an RRset already restricts: issue C where
+	// issue properties exist, issuewild C where issuewild properties exist.
+	triggerRestrictive trigger = iota
+	// triggerAny adds issue C at every owner with a CAA RRset, as Cloudflare does.
+	triggerAny
+)
+
+// partner is one partner CA: its identifier and the issue value written for it.
+type partner struct {
+	issuer string // lowercase, no trailing dot
+	value  string // "issuer[; key=value...]"
+	pos    string
+}
+
+// partnerSet is the partner configuration of a caapolicy block.
+type partnerSet struct {
+	list    []partner
+	trigger trigger
+}
+
+// caaKind summarizes the issue or the issuewild properties of an RRset.
+type caaKind struct {
+	present    bool
+	authorizes bool             // some property names an issuer (or is malformed): not a lock-down
+	values     map[string]ownCA // issuer -> the customer's property for it
+}
+
+// ownCA is what the customer's own properties say of one CA.
+type ownCA struct {
+	// exact: a property without parameters names the CA byte for byte as the partner list does.
+	// Let's Encrypt matches issuers case-sensitively, so only that one surely authorizes it.
+	exact bool
+	// bound is the first property for the CA (in any case) with parameters, as written, and
+	// canonical the same in the form partner values take.
+	bound, canonical string
+}
+
+func (k *caaKind) add(value string) {
+	k.present = true
+	v, err := ParseIssueValue(value)
+	if err != nil {
+		k.authorizes = true // malformed: authorizes nobody, but is no deliberate lock-down
+		return
+	}
+	if v.Issuer == "" {
+		return
+	}
+	k.authorizes = true
+	if k.values == nil {
+		k.values = map[string]ownCA{}
+	}
+	issuer := strings.TrimSuffix(strings.ToLower(v.Issuer), ".")
+	own := k.values[issuer]
+	switch {
+	case len(v.Params) == 0:
+		own.exact = own.exact || v.Issuer == issuer
+	case own.bound == "":
+		own.bound = value
+		v.Issuer = issuer
+		own.canonical = v.String()
+	}
+	k.values[issuer] = own
+}
+
+// partnerNotes says why partner certificates may fail at an owner; zero means nothing to report.
+type partnerNotes struct {
+	lockIssue, lockWild bool
+	bound               []string // "ca: customer value" for partners the customer's own property binds
+	restricts           bool     // trigger any turned an unrestricted RRset into a restricted one
+}
+
+func (n partnerNotes) any() bool { return n.lockIssue || n.lockWild || len(n.bound) > 0 || n.restricts }
+
+// String is the warning text for n.
+func (n partnerNotes) String() string {
+	var parts []string
+	if n.lockIssue {
+		parts = append(parts, `issue is locked down (only empty issuers, issue ";"), so no partner may issue there`)
+	}
+	if n.lockWild {
+		parts = append(parts, `issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there`)
+	}
+	for _, b := range n.bound {
+		parts = append(parts, "the customer's own property binds partner "+b+", so partner certificates must satisfy it")
+	}
+	if n.restricts {
+		parts = append(parts, "trigger any turns an unrestricted RRset into one that only the listed CAs and the partners may use")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// additions returns the partner records to add to the CAA RRset rrset, following PRODUCT.md
+// section 5, and what stops partner certificates there. Headers are left for the caller.
+func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
+	var notes partnerNotes
+	if len(ps.list) == 0 || len(rrset) == 0 {
+		return nil, notes
+	}
+	var issue, wild caaKind
+	for i := range rrset {
+		switch strings.ToLower(rrset[i].Tag) {
+		case TagIssue:
+			issue.add(rrset[i].Value)
+		case TagIssueWild:
+			wild.add(rrset[i].Value)
+		}
+	}
+	// Rule 1: the restrictive trigger leaves RRsets that restrict nothing (iodef, contacts,
+	// unknown tags) as they are: any CA, partners included, may issue there already.
+	if ps.trigger == triggerRestrictive && !issue.present && !wild.present {
+		return nil, notes
+	}
+
+	var add []dns.CAA
+	for _, k := range []struct {
+		tag  string
+		kind *caaKind
+		lock *bool
+	}{{TagIssue, &issue, &notes.lockIssue}, {TagIssueWild, &wild, &notes.lockWild}} {
+		switch {
+		case k.tag == TagIssueWild && !k.kind.present:
+			// Rule 2: without issuewild properties wildcards fall back to issue, which now holds the partners.
+			continue
+		case k.tag == TagIssue && !k.kind.present && ps.trigger == triggerRestrictive:
+			// Non-wildcard issuance is unrestricted here: an issue record would restrict it.
+			continue
+		case k.kind.present && !k.kind.authorizes:
+			// Rule 4: a deliberate lock-down stays locked.
+			*k.lock = true
+			continue
+		}
+		for _, p := range ps.list {
+			own := k.kind.values[p.issuer]
+			switch {
+			case own.exact:
+				// Rule 2: the customer authorizes this CA already, without conditions.
+				continue
+			case own.bound != "":
+				// Rule 3: the customer's parameters bind this CA; no broader record beside them.
+				if own.canonical != p.value {
+					notes.bound = append(notes.bound, fmt.Sprintf("%s (%s %q)", p.issuer, k.tag, own.bound))
+				}
+				continue
+			}
+			// Not named, or named only in another case, which Let's Encrypt does not match.
+			add = append(add, dns.CAA{Tag: k.tag, Value: p.value})
+		}
+	}
+	notes.restricts = ps.trigger == triggerAny && !issue.present && len(add) > 0
+	return add, notes
+}
+
+// parsePartner turns one argument of a partners line into partners: a preset, or
+// CA[;KEY=VALUE...] checked like an issue value.
+func parsePartner(arg string) ([]string, error) {
+	if list, ok := presets[strings.ToLower(arg)]; ok {
+		return list, nil
+	}
+	if strings.EqualFold(arg, "none") || strings.EqualFold(arg, "off") {
+		return nil, fmt.Errorf("partners %s stands alone on its line; write partners off to add no partner records", arg)
+	}
+	if !strings.Contains(arg, ";") && strings.Contains(arg, "=") {
+		return nil, fmt.Errorf("partner %q: parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456", arg)
+	}
+	if issuer, _, _ := strings.Cut(arg, ";"); !strings.Contains(strings.TrimSuffix(issuer, "."), ".") {
+		return nil, fmt.Errorf("partner %q is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org", arg)
+	}
+	v, err := issueValueFromArgs([]string{arg})
+	if err != nil {
+		return nil, fmt.Errorf("partner %q: %v; or name a preset: cloudflare, aws, google", arg, err)
+	}
+	return []string{v}, nil
+}
+
+// addPartner adds value to ps unless a partner with the same identifier is there already; the
+// first one listed wins, and a different second value is reported.
+func (ps *partnerSet) addPartner(value, pos string) error {
+	v, err := ParseIssueValue(value)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps.list {
+		if p.issuer == v.Issuer {
+			if p.value != value {
+				log.Warningf("%s: partner %s is listed again as %q; the first, %q from %s, is used", pos, v.Issuer, value, p.value, p.pos)
+			}
+			return nil
+		}
+	}
+	ps.list = append(ps.list, partner{issuer: v.Issuer, value: value, pos: pos})
+	return nil
+}

@@ -1,0 +1,343 @@
+package caapolicy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	golog "log"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// caaSet builds an RRset from "tag value" strings; a leading "128 " sets the critical flag.
+func caaSet(props ...string) []dns.CAA {
+	out := make([]dns.CAA, len(props))
+	for i, p := range props {
+		if rest, ok := strings.CutPrefix(p, "128 "); ok {
+			out[i].Flag, p = 128, rest
+		}
+		out[i].Tag, out[i].Value, _ = strings.Cut(p, " ")
+	}
+	return out
+}
+
+func propStrings(rrs []dns.CAA) []string {
+	out := make([]string, len(rrs))
+	for i, rr := range rrs {
+		out[i] = rr.Tag + " " + rr.Value
+	}
+	return out
+}
+
+func partnersOf(t *testing.T, trig trigger, values ...string) *partnerSet {
+	t.Helper()
+	ps := &partnerSet{trigger: trig}
+	for _, v := range values {
+		if err := ps.addPartner(v, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
+// TestPartnerRules checks each rule of PRODUCT.md section 5 on its own, under both triggers.
+func TestPartnerRules(t *testing.T) {
+	le, sectigo := "letsencrypt.org", "sectigo.com"
+	tests := []struct {
+		name       string
+		partners   []string
+		rrset      []dns.CAA
+		restrict   []string // additions under trigger restrictive
+		any        []string // additions under trigger any
+		notes      partnerNotes
+		notesAny   partnerNotes
+		sameForAny bool
+	}{
+		{name: "no RRset", partners: []string{le}},
+		{name: "issue only", partners: []string{le, sectigo}, rrset: caaSet("issue digicert.com"),
+			restrict: []string{"issue letsencrypt.org", "issue sectigo.com"}, sameForAny: true},
+		{name: "issuewild present", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild digicert.com"),
+			restrict: []string{"issue letsencrypt.org", "issuewild letsencrypt.org"}, sameForAny: true},
+		{name: "issuewild only", partners: []string{le}, rrset: caaSet("issuewild digicert.com"),
+			restrict: []string{"issuewild letsencrypt.org"},
+			any:      []string{"issue letsencrypt.org", "issuewild letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
+		{name: "lock-down in issue", partners: []string{le}, rrset: caaSet("issue ;"),
+			notes: partnerNotes{lockIssue: true}, sameForAny: true},
+		{name: "lock-down in issue with iodef", partners: []string{le}, rrset: caaSet("issue ;", "iodef mailto:a@example.org"),
+			notes: partnerNotes{lockIssue: true}, sameForAny: true},
+		{name: "lock-down in issuewild only", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild ;"),
+			restrict: []string{"issue letsencrypt.org"}, notes: partnerNotes{lockWild: true}, sameForAny: true},
+		{name: "iodef only", partners: []string{le}, rrset: caaSet("iodef mailto:a@example.org"),
+			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
+		{name: "unknown tag only", partners: []string{le}, rrset: caaSet("tbs x"),
+			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
+		{name: "critical unknown tag only", partners: []string{le}, rrset: caaSet("128 tbs x"),
+			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
+		{name: "customer binds a partner", partners: []string{le, sectigo},
+			rrset:    caaSet("issue letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"),
+			restrict: []string{"issue sectigo.com"},
+			notes:    partnerNotes{bound: []string{`letsencrypt.org (issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1")`}}, sameForAny: true},
+		{name: "customer binds a partner in another case", partners: []string{le},
+			rrset: caaSet("issue LetsEncrypt.org;validationmethods=dns-01"),
+			notes: partnerNotes{bound: []string{`letsencrypt.org (issue "LetsEncrypt.org;validationmethods=dns-01")`}}, sameForAny: true},
+		{name: "customer binding in issuewild only", partners: []string{le},
+			rrset:    caaSet("issue digicert.com", "issuewild letsencrypt.org; validationmethods=dns-01"),
+			restrict: []string{"issue letsencrypt.org"},
+			notes:    partnerNotes{bound: []string{`letsencrypt.org (issuewild "letsencrypt.org; validationmethods=dns-01")`}}, sameForAny: true},
+		{name: "partner with parameters", partners: []string{"letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/9; validationmethods=dns-01"},
+			rrset:    caaSet("issue digicert.com"),
+			restrict: []string{"issue letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/9; validationmethods=dns-01"}, sameForAny: true},
+		{name: "customer wrote the partner's own binding", partners: []string{"letsencrypt.org; validationmethods=dns-01"},
+			rrset: caaSet("issue letsencrypt.org; validationmethods=dns-01"), sameForAny: true},
+		{name: "partner already listed", partners: []string{le, sectigo}, rrset: caaSet("issue letsencrypt.org", "issue digicert.com"),
+			restrict: []string{"issue sectigo.com"}, sameForAny: true},
+		{name: "partner already listed, plain beside a binding", partners: []string{le},
+			rrset: caaSet("issue letsencrypt.org; validationmethods=dns-01", "issue letsencrypt.org"), sameForAny: true},
+		{name: "customer names a partner in another case", partners: []string{le}, rrset: caaSet("issue LetsEncrypt.ORG"),
+			// Let's Encrypt matches case-sensitively: the customer's record does not authorize it.
+			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
+		{name: "partner with parameters, customer plain", partners: []string{"letsencrypt.org; validationmethods=dns-01"},
+			rrset: caaSet("issue letsencrypt.org"), sameForAny: true},
+		{name: "malformed customer issuer", partners: []string{le}, rrset: caaSet("issue %%%"),
+			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
+		{name: "no partners", rrset: caaSet("issue digicert.com")},
+	}
+	for _, tc := range tests {
+		if tc.sameForAny {
+			tc.any, tc.notesAny = tc.restrict, tc.notes
+		}
+		for _, run := range []struct {
+			trig  trigger
+			want  []string
+			notes partnerNotes
+		}{{triggerRestrictive, tc.restrict, tc.notes}, {triggerAny, tc.any, tc.notesAny}} {
+			add, notes := partnersOf(t, run.trig, tc.partners...).additions(tc.rrset)
+			if got := propStrings(add); !slices.Equal(got, run.want) && len(got)+len(run.want) > 0 {
+				t.Errorf("%s (trigger %d): added\n got %q\nwant %q", tc.name, run.trig, got, run.want)
+			}
+			if notes.String() != run.notes.String() {
+				t.Errorf("%s (trigger %d): notes\n got %q\nwant %q", tc.name, run.trig, notes, run.notes)
+			}
+		}
+	}
+}
+
+func TestPartnersParse(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	golog.SetFlags(0)
+	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+
+	c := caddy.NewTestController("dns", `caapolicy example.org {
+		partners cloudflare google
+		partners aws letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1 Buypass.COM.;validationmethods=dns-01
+		trigger any
+	}`)
+	c.Next()
+	h, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range h.partners.list {
+		got = append(got, p.value)
+	}
+	want := []string{"pki.goog; cansignhttpexchanges=yes", "letsencrypt.org", "ssl.com", "sectigo.com", "amazon.com", "buypass.com; validationmethods=dns-01"}
+	if !slices.Equal(got, want) || h.partners.trigger != triggerAny {
+		t.Errorf("partners\n got %q trigger %d\nwant %q trigger any", got, h.partners.trigger, want)
+	}
+	wantLog := "[WARNING] plugin/caapolicy: Testfile:2: partner pki.goog is listed again as \"pki.goog\"; the first, \"pki.goog; cansignhttpexchanges=yes\" from Testfile:2, is used\n" +
+		"[WARNING] plugin/caapolicy: Testfile:3: partner letsencrypt.org is listed again as \"letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1\"; the first, \"letsencrypt.org\" from Testfile:2, is used\n"
+	if buf.String() != wantLog {
+		t.Errorf("log\n got %q\nwant %q", buf.String(), wantLog)
+	}
+
+	for _, tc := range []struct{ input, want string }{
+		{"caapolicy example.org {\n partners\n}", "Testfile:2 - Error during parsing: partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare"},
+		{"caapolicy example.org {\n partners cloudfare\n}", `Testfile:2 - Error during parsing: partner "cloudfare" is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org`},
+		{"caapolicy example.org {\n partners letsencrypt.org accounturi=https://x/1\n}", `Testfile:2 - Error during parsing: partner "accounturi=https://x/1": parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456`},
+		{"caapolicy example.org {\n partners letsencrypt.org;accounturi=x\n}", `Testfile:2 - Error during parsing: partner "letsencrypt.org;accounturi=x": accounturi "x" is not an absolute URI such as https://acme-v02.api.letsencrypt.org/acme/acct/123456; or name a preset: cloudflare, aws, google`},
+		{"caapolicy example.org {\n partners bad_ca.com\n}", `Testfile:2 - Error during parsing: partner "bad_ca.com": CA identifier "bad_ca.com": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org; or name a preset: cloudflare, aws, google`},
+		{"caapolicy example.org {\n partners cloudflare off\n}", "Testfile:2 - Error during parsing: partners off stands alone on its line; write partners off to add no partner records"},
+		{"caapolicy example.org {\n partners cloudflare\n partners off\n}", "Testfile:3 - Error during parsing: partners off conflicts with the partners listed at Testfile:2; keep one of them"},
+		{"caapolicy example.org {\n partners off\n partners aws\n}", "Testfile:3 - Error during parsing: partners are listed here but switched off at Testfile:2; keep one of them"},
+		{"caapolicy example.org {\n trigger some\n}", "Testfile:2 - Error during parsing: trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive"},
+		{"caapolicy example.org {\n trigger any\n trigger any\n}", "Testfile:3 - Error during parsing: trigger is set twice; keep one trigger line"},
+		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
+	} {
+		c := caddy.NewTestController("dns", tc.input)
+		c.Next()
+		if _, err := parse(c); err == nil || err.Error() != tc.want {
+			t.Errorf("%q:\n got %v\nwant %s", tc.input, err, tc.want)
+		}
+	}
+}
+
+// TestPartnersStartupReport checks the one warning per policy owner where partner certificates
+// cannot be issued, printed when the policy is set up.
+func TestPartnersStartupReport(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	golog.SetFlags(0)
+	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+
+	newTestHandler(t, `caapolicy example.org {
+		issue none
+		partners letsencrypt.org
+		trigger any
+		name open {
+			iodef mailto:security@example.org
+		}
+		name bound {
+			issue letsencrypt.org validationmethods=http-01
+			issuewild none
+		}
+		name fine {
+			issue digicert.com
+		}
+	}`, nil)
+	want := `[WARNING] plugin/caapolicy: Testfile:8: partners at bound.example.org.: issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there; the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; validationmethods=http-01"), so partner certificates must satisfy it
+[WARNING] plugin/caapolicy: Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there
+[WARNING] plugin/caapolicy: Testfile:5: partners at open.example.org.: trigger any turns an unrestricted RRset into one that only the listed CAs and the partners may use
+`
+	if buf.String() != want {
+		t.Errorf("startup report\n got %q\nwant %q", buf.String(), want)
+	}
+}
+
+const partnerZone = `$ORIGIN example.org.
+@        3600 IN SOA   ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600
+@        3600 IN NS    ns1
+ns1      3600 IN A     127.0.0.1
+@        3600 IN CAA   0 issue "digicert.com"
+wild     3600 IN CAA   0 issue "digicert.com"
+wild     3600 IN CAA   0 issuewild "digicert.com"
+locked   3600 IN CAA   0 issue ";"
+iodef    3600 IN CAA   0 iodef "mailto:security@example.org"
+bound    3600 IN CAA   0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"
+has      3600 IN CAA   0 issue "LETSENCRYPT.org"
+has      3600 IN CAA   0 issue "sectigo.com"
+cname    3600 IN CNAME wild
+plain    3600 IN A     192.0.2.1
+`
+
+// TestServePartners checks partner records in answers: on policy owners (prepared at setup), on
+// merged RRsets, on zone-data RRsets at other names and at CNAME targets, and the served counts.
+func TestServePartners(t *testing.T) {
+	z, err := fileZone(partnerZone, "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, `caapolicy example.org {
+		partners letsencrypt.org sectigo.com
+		ttl 600
+		name pol {
+			issue pki.goog
+			issuewild pki.goog
+		}
+		name wild {
+			iodef mailto:security@example.org
+		}
+	}`, z)
+	for _, tc := range []struct {
+		qname  string
+		answer []string
+		served served
+	}{
+		// Zone data at the apex (no apex policy): issue-only gets issue records.
+		{"example.org.", []string{
+			`example.org. 3600 IN CAA 0 issue "digicert.com"`,
+			`example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
+			`example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+		}, served{owner: "example.org.", zone: 1, partners: 2}},
+		// A policy owner: prepared at setup, with issuewild records since issuewild exists.
+		{"PoL.example.org.", []string{
+			`PoL.example.org. 600 IN CAA 0 issue "pki.goog"`,
+			`PoL.example.org. 600 IN CAA 0 issuewild "pki.goog"`,
+			`PoL.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`PoL.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+			`PoL.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
+			`PoL.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
+		}, served{owner: "pol.example.org.", policy: 2, partners: 4}},
+		// Policy (iodef only) merged with zone data (issue, issuewild): partners on the union.
+		{"wild.example.org.", []string{
+			`wild.example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+			`wild.example.org. 600 IN CAA 0 issue "digicert.com"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "digicert.com"`,
+			`wild.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`wild.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
+		}, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		// A CNAME to it: the target's RRset, partners included.
+		{"cname.example.org.", []string{
+			`cname.example.org. 3600 IN CNAME wild.example.org.`,
+			`wild.example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+			`wild.example.org. 600 IN CAA 0 issue "digicert.com"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "digicert.com"`,
+			`wild.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`wild.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
+			`wild.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
+		}, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		// Zone-data lock-down, iodef-only, a binding on a partner, a partner already listed.
+		{"locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
+		{"iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
+		{"bound.example.org.", []string{
+			`bound.example.org. 3600 IN CAA 0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"`,
+			`bound.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+		}, served{owner: "bound.example.org.", zone: 1, partners: 1}},
+		{"has.example.org.", []string{
+			`has.example.org. 3600 IN CAA 0 issue "LETSENCRYPT.org"`,
+			`has.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+			`has.example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
+		}, served{owner: "has.example.org.", zone: 2, partners: 1}},
+		// No CAA: nothing is added (any CA may issue already).
+		{"plain.example.org.", nil, served{}},
+	} {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		r := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
+		s, _, err := h.serve(context.Background(), rec, r, h.ownerOf(tc.qname))
+		if err != nil || rec.Msg == nil {
+			t.Fatalf("%s: err %v", tc.qname, err)
+		}
+		if got, want := rrStrings(rec.Msg.Answer), rrStrings(rrs(tc.answer...)); !slices.Equal(got, want) {
+			t.Errorf("%s: answer\n got %q\nwant %q", tc.qname, got, want)
+		}
+		if s != tc.served {
+			t.Errorf("%s: served %+v, want %+v", tc.qname, s, tc.served)
+		}
+	}
+}
+
+// TestServePartnersZoneWarnings checks that what stops partners in zone data is logged once per owner.
+func TestServePartnersZoneWarnings(t *testing.T) {
+	var buf bytes.Buffer
+	golog.SetOutput(&buf)
+	golog.SetFlags(0)
+	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+
+	z, err := fileZone(partnerZone, "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, "caapolicy example.org {\n partners letsencrypt.org\n}", z)
+	for range 3 {
+		for _, q := range []string{"locked.example.org.", "bound.example.org.", "iodef.example.org."} {
+			h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
+		}
+	}
+	want := `[WARNING] plugin/caapolicy: partners at locked.example.org. (zone data): issue is locked down (only empty issuers, issue ";"), so no partner may issue there
+[WARNING] plugin/caapolicy: partners at bound.example.org. (zone data): the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"), so partner certificates must satisfy it
+`
+	if buf.String() != want {
+		t.Errorf("log\n got %q\nwant %q", buf.String(), want)
+	}
+}
