@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 
 	// The plugins the end-to-end Corefiles use, as a CoreDNS build would compile them in.
+	_ "github.com/coredns/coredns/plugin/auto"
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/cache"
 	_ "github.com/coredns/coredns/plugin/dnssec"
@@ -310,5 +311,118 @@ func TestE2EReload(t *testing.T) {
 	slices.Sort(want)
 	if got := apex(udp); !slices.Equal(got, want) {
 		t.Errorf("after a good reload\n got %q\nwant %q", got, want)
+	}
+}
+
+// partnerCorefile serves partnerZone from a file on a fixed loopback port, so that a reload keeps
+// the listener, with the given partners line.
+func partnerCorefile(port int, zonePath, partners string) string {
+	return fmt.Sprintf(`example.org:%d {
+	bind 127.0.0.1
+	caapolicy {
+		%s
+		name pol {
+			issue pki.goog
+		}
+	}
+	file %s
+}
+`, port, partners, zonePath)
+}
+
+// TestE2EPartnersReload flips partners off and back on with reloads of a running server, checks
+// the exact RRsets after each step, and checks that no reply in between mixes the two states.
+func TestE2EPartnersReload(t *testing.T) {
+	zonePath := filepath.Join(t.TempDir(), "example.org.zone")
+	write(t, zonePath, partnerZone)
+	port := freePort(t)
+	inst, udp, tcp := startCoreDNS(t, partnerCorefile(port, zonePath, "partners letsencrypt.org sectigo.com"))
+
+	on := map[string][]string{
+		"pol.example.org.": {
+			`pol.example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
+			`pol.example.org. 300 IN CAA 0 issue "pki.goog"`,
+			`pol.example.org. 300 IN CAA 0 issue "sectigo.com"`,
+		},
+		"wild.example.org.": {
+			`wild.example.org. 3600 IN CAA 0 issue "digicert.com"`,
+			`wild.example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
+			`wild.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
+			`wild.example.org. 3600 IN CAA 0 issuewild "digicert.com"`,
+			`wild.example.org. 3600 IN CAA 0 issuewild "letsencrypt.org"`,
+			`wild.example.org. 3600 IN CAA 0 issuewild "sectigo.com"`,
+		},
+		"locked.example.org.": {`locked.example.org. 3600 IN CAA 0 issue ";"`},
+	}
+	off := map[string][]string{
+		"pol.example.org.": {`pol.example.org. 300 IN CAA 0 issue "pki.goog"`},
+		"wild.example.org.": {
+			`wild.example.org. 3600 IN CAA 0 issue "digicert.com"`,
+			`wild.example.org. 3600 IN CAA 0 issuewild "digicert.com"`,
+		},
+		"locked.example.org.": {`locked.example.org. 3600 IN CAA 0 issue ";"`},
+	}
+	check := func(step string, want map[string][]string) {
+		t.Helper()
+		for q, w := range want {
+			for _, net := range []string{"udp", "tcp"} {
+				addr := map[string]string{"udp": udp, "tcp": tcp}[net]
+				if got := answerStrings(exchange(t, net, addr, caaQuery(q, false, 1232)), 0); !slices.Equal(got, w) {
+					t.Errorf("%s, %s %s:\n got %q\nwant %q", step, net, q, got, w)
+				}
+			}
+		}
+	}
+	check("partners on", on)
+
+	// While the server reloads, a client keeps asking; every reply must be one state or the other.
+	stop := make(chan struct{})
+	mixed := make(chan string, 1)
+	done := make(chan int)
+	go func() {
+		n := 0
+		defer func() { done <- n }()
+		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, _, err := c.Exchange(caaQuery("wild.example.org.", false, 1232), udp)
+			if err != nil {
+				continue // a reply lost while listeners are handed over is retried, not mixed
+			}
+			n++
+			got := answerStrings(r, 0)
+			if !slices.Equal(got, on["wild.example.org."]) && !slices.Equal(got, off["wild.example.org."]) {
+				select {
+				case mixed <- fmt.Sprintf("%q", got):
+				default:
+				}
+			}
+		}
+	}()
+
+	for i, step := range []struct {
+		partners string
+		want     map[string][]string
+	}{{"partners off", off}, {"partners letsencrypt.org sectigo.com", on}, {"partners off", off}} {
+		next, err := inst.Restart(corefile(partnerCorefile(port, zonePath, step.partners)))
+		if err != nil {
+			t.Fatalf("reload %d (%s): %v", i, step.partners, err)
+		}
+		inst = next
+		check(fmt.Sprintf("after reload %d (%s)", i, step.partners), step.want)
+	}
+	t.Cleanup(func() { inst.Stop() })
+	close(stop)
+	if n := <-done; n == 0 {
+		t.Errorf("the client got no reply during the reloads")
+	}
+	select {
+	case m := <-mixed:
+		t.Errorf("a reply during a reload mixed the two states: %s", m)
+	default:
 	}
 }

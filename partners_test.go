@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	golog "log"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -339,5 +340,53 @@ func TestServePartnersZoneWarnings(t *testing.T) {
 `
 	if buf.String() != want {
 		t.Errorf("log\n got %q\nwant %q", buf.String(), want)
+	}
+}
+
+// TestReadmePartnerTable checks the README's partner table against the code: for each customer
+// RRset, what caapolicy adds under each trigger with partners letsencrypt.org.
+func TestReadmePartnerTable(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := func(s string) []string {
+		s = strings.TrimSpace(s)
+		if s == "—" || s == "(no CAA)" {
+			return nil
+		}
+		var out []string
+		for p := range strings.SplitSeq(s, "<br>") {
+			rr, err := dns.NewRR(". CAA 0 " + strings.Trim(p, "`"))
+			if err != nil {
+				t.Fatalf("README table cell %q: %v", p, err)
+			}
+			out = append(out, rr.(*dns.CAA).Tag+" "+rr.(*dns.CAA).Value)
+		}
+		return out
+	}
+	rows := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		cols := strings.Split(line, "|")
+		if len(cols) != 7 || strings.HasPrefix(line, "| Customer") || !strings.Contains(line, "`") && !strings.Contains(line, "(no CAA)") {
+			continue
+		}
+		rows++
+		var rrset []dns.CAA
+		for _, p := range cell(cols[1]) {
+			rrset = append(rrset, caaSet(p)...)
+		}
+		for _, run := range []struct {
+			trig trigger
+			col  string
+		}{{triggerRestrictive, cols[3]}, {triggerAny, cols[4]}} {
+			add, _ := partnersOf(t, run.trig, "letsencrypt.org").additions(rrset)
+			if got, want := propStrings(add), cell(run.col); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+				t.Errorf("README row %s (trigger %d): caapolicy adds %q, the README says %q", strings.TrimSpace(cols[1]), run.trig, got, want)
+			}
+		}
+	}
+	if rows != 10 {
+		t.Errorf("found %d rows in the README's partner table, want 10", rows)
 	}
 }
