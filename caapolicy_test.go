@@ -1,11 +1,8 @@
 package caapolicy
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	golog "log"
 	"slices"
 	"strings"
 	"testing"
@@ -345,10 +342,7 @@ func TestInsertDirective(t *testing.T) {
 
 // TestServeWarnsOnce checks that zone data overriding a policy owner is reported once per owner.
 func TestServeWarnsOnce(t *testing.T) {
-	var buf bytes.Buffer
-	golog.SetOutput(&buf)
-	golog.SetFlags(0)
-	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+	buf := captureLog(t)
 
 	h := newTestHandler(t, testPolicy+"}", zoneData(t))
 	for range 3 {

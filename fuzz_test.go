@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		"caapolicy example.org {\n name www {\n name x {\n}\n}",
 		"caapolicy . {\n iodef mailto:a@b\n contactphone +1-(555)-0100\n}",
 		"caapolicy example.org {\n issue ;;;\n issuewild none\n}",
+		"caapolicy example.org {\n partners cloudflare aws letsencrypt.org;accounturi=https://a/1\n trigger any\n}",
 	} {
 		f.Add(seed)
 	}
@@ -34,7 +35,8 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzServeDNS feeds arbitrary messages to caapolicy in front of real zone data, in both modes:
+// FuzzServeDNS feeds arbitrary messages to caapolicy in front of real zone data, in both modes
+// and with partners:
 // every message that unpacks must be handled without a panic, and every CAA reply that is
 // written must pack again.
 func FuzzServeDNS(f *testing.F) {
@@ -47,12 +49,13 @@ func FuzzServeDNS(f *testing.F) {
 	merge := newTestHandler(f, testPolicy+"}", zoneData(f))
 	ignore := newTestHandler(f, testPolicy+"zonedata ignore\n}", zoneData(f))
 	fall := newTestHandler(f, testPolicy+"fallthrough\n}", zoneData(f))
+	partners := newTestHandler(f, testPolicy+"partners cloudflare\ntrigger any\n}", zoneData(f))
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		m := new(dns.Msg)
 		if err := m.Unpack(wire); err != nil || len(m.Question) == 0 {
 			return // the server answers these before any plugin runs
 		}
-		for _, h := range []*CAAPolicy{merge, ignore, fall} {
+		for _, h := range []*CAAPolicy{merge, ignore, fall, partners} {
 			rec := dnstest.NewRecorder(&test.ResponseWriter{})
 			h.ServeDNS(context.Background(), rec, m.Copy())
 			if rec.Msg != nil {

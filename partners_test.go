@@ -1,10 +1,7 @@
 package caapolicy
 
 import (
-	"bytes"
 	"context"
-	"io"
-	golog "log"
 	"os"
 	"slices"
 	"strings"
@@ -131,10 +128,7 @@ func TestPartnerRules(t *testing.T) {
 }
 
 func TestPartnersParse(t *testing.T) {
-	var buf bytes.Buffer
-	golog.SetOutput(&buf)
-	golog.SetFlags(0)
-	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+	buf := captureLog(t)
 
 	c := caddy.NewTestController("dns", `caapolicy example.org {
 		partners cloudflare google
@@ -160,34 +154,12 @@ func TestPartnersParse(t *testing.T) {
 		t.Errorf("log\n got %q\nwant %q", buf.String(), wantLog)
 	}
 
-	for _, tc := range []struct{ input, want string }{
-		{"caapolicy example.org {\n partners\n}", "Testfile:2 - Error during parsing: partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare"},
-		{"caapolicy example.org {\n partners cloudfare\n}", `Testfile:2 - Error during parsing: partner "cloudfare" is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org`},
-		{"caapolicy example.org {\n partners letsencrypt.org accounturi=https://x/1\n}", `Testfile:2 - Error during parsing: partner "accounturi=https://x/1": parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456`},
-		{"caapolicy example.org {\n partners letsencrypt.org;accounturi=x\n}", `Testfile:2 - Error during parsing: partner "letsencrypt.org;accounturi=x": accounturi "x" is not an absolute URI such as https://acme-v02.api.letsencrypt.org/acme/acct/123456; or name a preset: cloudflare, aws, google`},
-		{"caapolicy example.org {\n partners bad_ca.com\n}", `Testfile:2 - Error during parsing: partner "bad_ca.com": CA identifier "bad_ca.com": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org; or name a preset: cloudflare, aws, google`},
-		{"caapolicy example.org {\n partners cloudflare off\n}", "Testfile:2 - Error during parsing: partners off stands alone on its line; write partners off to add no partner records"},
-		{"caapolicy example.org {\n partners cloudflare\n partners off\n}", "Testfile:3 - Error during parsing: partners off conflicts with the partners listed at Testfile:2; keep one of them"},
-		{"caapolicy example.org {\n partners off\n partners aws\n}", "Testfile:3 - Error during parsing: partners are listed here but switched off at Testfile:2; keep one of them"},
-		{"caapolicy example.org {\n trigger some\n}", "Testfile:2 - Error during parsing: trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive"},
-		{"caapolicy example.org {\n trigger any\n trigger any\n}", "Testfile:3 - Error during parsing: trigger is set twice; keep one trigger line"},
-		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
-	} {
-		c := caddy.NewTestController("dns", tc.input)
-		c.Next()
-		if _, err := parse(c); err == nil || err.Error() != tc.want {
-			t.Errorf("%q:\n got %v\nwant %s", tc.input, err, tc.want)
-		}
-	}
 }
 
 // TestPartnersStartupReport checks the one warning per policy owner where partner certificates
 // cannot be issued, printed when the policy is set up.
 func TestPartnersStartupReport(t *testing.T) {
-	var buf bytes.Buffer
-	golog.SetOutput(&buf)
-	golog.SetFlags(0)
-	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+	buf := captureLog(t)
 
 	newTestHandler(t, `caapolicy example.org {
 		issue none
@@ -320,10 +292,7 @@ func TestServePartners(t *testing.T) {
 
 // TestServePartnersZoneWarnings checks that what stops partners in zone data is logged once per owner.
 func TestServePartnersZoneWarnings(t *testing.T) {
-	var buf bytes.Buffer
-	golog.SetOutput(&buf)
-	golog.SetFlags(0)
-	defer func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) }()
+	buf := captureLog(t)
 
 	z, err := fileZone(partnerZone, "example.org.")
 	if err != nil {

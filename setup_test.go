@@ -167,6 +167,17 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n name www {\n  ttl 5\n }\n}", `Testfile:3 - Error during parsing: unknown property "ttl" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
 		{"caapolicy example.org {\n name www {\n  name api {\n }\n}", `Testfile:3 - Error during parsing: name blocks cannot be nested; list every owner on the outer name line`},
 		{"caapolicy example.org {\n name www {\n  issue bad_ca\n }\n}", `Testfile:3 - Error during parsing: issue: CA identifier "bad_ca": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
+		{"caapolicy example.org {\n partners\n}", "Testfile:2 - Error during parsing: partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare"},
+		{"caapolicy example.org {\n partners cloudfare\n}", `Testfile:2 - Error during parsing: partner "cloudfare" is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org`},
+		{"caapolicy example.org {\n partners letsencrypt.org accounturi=https://x/1\n}", `Testfile:2 - Error during parsing: partner "accounturi=https://x/1": parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456`},
+		{"caapolicy example.org {\n partners letsencrypt.org;accounturi=x\n}", `Testfile:2 - Error during parsing: partner "letsencrypt.org;accounturi=x": accounturi "x" is not an absolute URI such as https://acme-v02.api.letsencrypt.org/acme/acct/123456; or name a preset: cloudflare, aws, google`},
+		{"caapolicy example.org {\n partners bad_ca.com\n}", `Testfile:2 - Error during parsing: partner "bad_ca.com": CA identifier "bad_ca.com": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org; or name a preset: cloudflare, aws, google`},
+		{"caapolicy example.org {\n partners cloudflare off\n}", "Testfile:2 - Error during parsing: partners off stands alone on its line; write partners off to add no partner records"},
+		{"caapolicy example.org {\n partners cloudflare\n partners off\n}", "Testfile:3 - Error during parsing: partners off conflicts with the partners listed at Testfile:2; keep one of them"},
+		{"caapolicy example.org {\n partners off\n partners aws\n}", "Testfile:3 - Error during parsing: partners are listed here but switched off at Testfile:2; keep one of them"},
+		{"caapolicy example.org {\n trigger some\n}", "Testfile:2 - Error during parsing: trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive"},
+		{"caapolicy example.org {\n trigger any\n trigger any\n}", "Testfile:3 - Error during parsing: trigger is set twice; keep one trigger line"},
+		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
 	}
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
