@@ -69,15 +69,6 @@ func lowerName(buf []byte, name string) []byte {
 	return buf
 }
 
-// inZone reports whether the lowercase name lies at or below the lowercase, fully qualified zone.
-func inZone(name []byte, zone string) bool {
-	if zone == "." {
-		return true
-	}
-	n := len(name) - len(zone)
-	return n >= 0 && string(name[n:]) == zone && (n == 0 || name[n-1] == '.')
-}
-
 // served describes an answer that holds exactly the prepared records of o.
 func (o *owner) served() served {
 	return served{owner: o.name, policy: o.nPolicy, partners: len(o.records) - o.nPolicy}

@@ -45,7 +45,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
 		return c.passOn(w, zm, answer, target)
 	}
-	m, s := c.mergeAt(r, zm, answer, target, to)
+	m, s := c.mergeAt(zm, answer, target, to)
 	w.WriteMsg(m)
 	return s, dns.RcodeSuccess, nil
 }
@@ -87,7 +87,7 @@ func (c *CAAPolicy) passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR, t
 
 // mergeAt builds the reply whose CAA RRset at target is the policy of to, united with the zone
 // data's CAA records at target in merge mode, with its partner records.
-func (c *CAAPolicy) mergeAt(r, zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
+func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
 	rrs, zoneCAA := splitRRset(answer, target)
 	s := served{owner: to.name, policy: to.nPolicy}
 
@@ -120,17 +120,17 @@ func (c *CAAPolicy) mergeAt(r, zm *dns.Msg, answer []dns.RR, target string, to *
 		block[i].Hdr.Name = target
 	}
 
-	m := new(dns.Msg)
-	m.SetReply(r)
+	// zm is the backend's reply to this one query: its sections may be replaced, its records
+	// (shared with the zone data) are never changed.
+	m := zm
 	m.Authoritative = true
 	m.Compress = true
 	m.Answer = append(rrs, rrPointers(block)...)
-	if len(zoneCAA) > 0 {
-		// A positive answer: keep the zone's authority (NS) and additional (glue) sections.
-		m.Ns = append([]dns.RR(nil), zm.Ns...)
-		m.Extra = append([]dns.RR(nil), zm.Extra...)
+	if len(zoneCAA) == 0 {
+		// A negative answer (NODATA or NXDOMAIN) became positive: its SOA and proofs no longer apply.
+		m.Rcode = dns.RcodeSuccess
+		m.Ns, m.Extra = nil, nil
 	}
-	// A negative answer (NODATA or NXDOMAIN) became positive: its SOA and proofs no longer apply.
 	return m, s
 }
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Load benchmark: caapolicy against stock CoreDNS plugins, measured with Debian's dnsperf on
+# loopback in interleaved rounds, in one run on one machine.
+#
+#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS]      (defaults: 5 s per measurement, 3 rounds)
+#
+# Every server is the same CoreDNS binary (cmd/coredns) on its own 127.0.0.1 port. Where two cores
+# exist, servers are pinned to core 0 and dnsperf to core 1. It prints the median queries per
+# second, the ratio to file and to whoami measured in the same rounds, the mean latency and the
+# servers' RSS, and stops every process it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=5
+rounds=3
+while getopts "l:r:" opt; do
+    case $opt in
+        l) seconds=$OPTARG ;;
+        r) rounds=$OPTARG ;;
+        *) echo "usage: $0 [-l SECONDS] [-r ROUNDS]" >&2; exit 2 ;;
+    esac
+done
+
+if ! command -v dnsperf >/dev/null || ! command -v dig >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends dnsperf dnsutils >/dev/null
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+server_cpu=() client_cpu=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    server_cpu=(taskset -c 0)
+    client_cpu=(taskset -c 1)
+fi
+
+go build -o "$work/coredns" ./cmd/coredns
+
+# The zone: the same CAA RRset the policy declares, so that every server answers the same bytes.
+cat >"$work/example.org.zone" <<'ZONE'
+$ORIGIN example.org.
+$TTL 300
+@    IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600
+@    IN NS  ns1.example.org.
+ns1  IN A   127.0.0.1
+@    IN A   192.0.2.1
+@    IN CAA 0 issue "letsencrypt.org"
+@    IN CAA 0 issuewild ";"
+@    IN CAA 0 iodef "mailto:security@example.org"
+ZONE
+# For the merge measurement the zone holds one CAA record and the policy the other two.
+grep -v 'issuewild\|iodef' "$work/example.org.zone" >"$work/merge.zone"
+
+printf 'example.org CAA\n' >"$work/caa.q"
+printf 'example.org A\n' >"$work/a.q"
+
+# server LABEL QTYPE: start a CoreDNS whose server block holds the plugins read from stdin, on its
+# own loopback port, measured with QTYPE (caa or a) queries.
+port=$((20000 + RANDOM % 20000))
+names=() ports=() queries=() spids=()
+server() {
+    port=$((port + 1))
+    local conf="$work/server$port.conf"
+    { printf 'example.org:%d {\n    bind 127.0.0.1\n' "$port"; cat; printf '}\n'; } >"$conf"
+    "${server_cpu[@]}" "$work/coredns" -conf "$conf" -quiet >"$conf.log" 2>&1 &
+    pids+=($!) spids+=($!) names+=("$1") ports+=("$port") queries+=("$work/$2.q")
+}
+
+server "caapolicy, policy (ignore)" caa <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        issuewild none
+        iodef mailto:security@example.org
+        zonedata ignore
+    }
+    file $work/example.org.zone
+CONF
+server "caapolicy, merged over file" caa <<CONF
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/merge.zone
+CONF
+server "file" caa <<CONF
+    file $work/example.org.zone
+CONF
+server "template" caa <<'CONF'
+    template IN CAA example.org {
+        answer "{{ .Name }} 300 IN CAA 0 issue \"letsencrypt.org\""
+        answer "{{ .Name }} 300 IN CAA 0 issuewild \";\""
+        answer "{{ .Name }} 300 IN CAA 0 iodef \"mailto:security@example.org\""
+    }
+CONF
+server "whoami" caa <<CONF
+    whoami
+CONF
+server "non-CAA, with caapolicy" a <<CONF
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/example.org.zone
+CONF
+server "non-CAA, without caapolicy" a <<CONF
+    file $work/example.org.zone
+CONF
+
+for i in "${!ports[@]}"; do
+    for _ in $(seq 1 50); do
+        dig @127.0.0.1 -p "${ports[$i]}" example.org SOA +short +tries=1 +time=1 >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    if ! dig @127.0.0.1 -p "${ports[$i]}" example.org CAA +tries=1 +time=1 | grep -q 'status: NOERROR'; then
+        echo "server ${names[$i]} did not start:" >&2
+        cat "$work/server${ports[$i]}.conf" "$work/server${ports[$i]}.conf.log" >&2 || true
+        exit 1
+    fi
+done
+
+# Interleaved rounds: every configuration once per round, so that drift hits them all alike.
+declare -A qps lat
+for r in $(seq 1 "$rounds"); do
+    for i in "${!ports[@]}"; do
+        out=$("${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "${queries[$i]}" -l "$seconds" -c 4 -q 200 2>&1)
+        qps[$i,$r]=$(awk '/Queries per second/ {print $4}' <<<"$out")
+        lat[$i,$r]=$(awk '/Average Latency/ {print $4}' <<<"$out")
+    done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -a med mlat
+for i in "${!ports[@]}"; do
+    med[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${qps[$i,$r]}"; done | median)
+    mlat[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${lat[$i,$r]}"; done | median)
+done
+file_i=2 whoami_i=4 nca_without_i=6
+
+echo
+echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
+printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x whoami" "latency (us)" "RSS (MB)"
+printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
+for i in "${!ports[@]}"; do
+    ref=$file_i
+    [ "$i" = 5 ] && ref=$nca_without_i
+    rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
+    printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
+        "$(awk -v a="${med[$i]}" -v b="${med[$ref]}" 'BEGIN {print a/b}')" \
+        "$(awk -v a="${med[$i]}" -v b="${med[$whoami_i]}" 'BEGIN {print a/b}')" \
+        "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
+done
+echo "(x file for \"non-CAA, with caapolicy\" is the ratio to \"non-CAA, without caapolicy\".)"
