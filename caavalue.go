@@ -8,19 +8,14 @@ import (
 	"strings"
 )
 
-// Known property tags (RFC 8659 section 4, CA/B Forum Baseline Requirements appendix A, RFC 9495).
+// Property tags the Corefile writes (RFC 8659 section 4, CA/B Forum Baseline Requirements appendix A).
 const (
 	TagIssue        = "issue"
 	TagIssueWild    = "issuewild"
 	TagIodef        = "iodef"
 	TagContactEmail = "contactemail"
 	TagContactPhone = "contactphone"
-	TagIssueMail    = "issuemail"
-	TagIssueVMC     = "issuevmc"
 )
-
-// FlagCritical is the Issuer Critical flag (RFC 8659 section 4.1).
-const FlagCritical = 128
 
 // IssueValue is the parsed value of an issue or issuewild property (RFC 8659 section 4.2).
 // An empty Issuer authorizes nobody.
