@@ -112,6 +112,10 @@ CONF
 server "non-CAA, without caapolicy" a <<CONF
     file $work/example.org.zone
 CONF
+# An A/A control: the same server again. How far it strays from the one above is the noise.
+server "non-CAA, without (control)" a <<CONF
+    file $work/example.org.zone
+CONF
 
 for i in "${!ports[@]}"; do
     for _ in $(seq 1 50); do
@@ -149,11 +153,11 @@ printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x 
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
 for i in "${!ports[@]}"; do
     ref=$file_i
-    [ "$i" = 5 ] && ref=$nca_without_i
+    [ "$i" -ge 5 ] && ref=$nca_without_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
     printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
         "$(awk -v a="${med[$i]}" -v b="${med[$ref]}" 'BEGIN {print a/b}')" \
         "$(awk -v a="${med[$i]}" -v b="${med[$whoami_i]}" 'BEGIN {print a/b}')" \
         "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
 done
-echo "(x file for \"non-CAA, with caapolicy\" is the ratio to \"non-CAA, without caapolicy\".)"
+echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise.)"
