@@ -201,6 +201,17 @@ cname    3600 IN CNAME wild
 plain    3600 IN A     192.0.2.1
 `
 
+// wildRRset is what wild.example.org serves with partners letsencrypt.org and sectigo.com.
+var wildRRset = []string{
+	`wild.example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
+	`wild.example.org. 600 IN CAA 0 issue "digicert.com"`,
+	`wild.example.org. 600 IN CAA 0 issuewild "digicert.com"`,
+	`wild.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
+	`wild.example.org. 600 IN CAA 0 issue "sectigo.com"`,
+	`wild.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
+	`wild.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
+}
+
 // TestServePartners checks partner records in answers: on policy owners (prepared at setup), on
 // merged RRsets, on zone-data RRsets at other names and at CNAME targets, and the served counts.
 func TestServePartners(t *testing.T) {
@@ -240,26 +251,9 @@ func TestServePartners(t *testing.T) {
 			`PoL.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
 		}, served{owner: "pol.example.org.", policy: 2, partners: 4}},
 		// Policy (iodef only) merged with zone data (issue, issuewild): partners on the union.
-		{"wild.example.org.", []string{
-			`wild.example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
-			`wild.example.org. 600 IN CAA 0 issue "digicert.com"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "digicert.com"`,
-			`wild.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
-			`wild.example.org. 600 IN CAA 0 issue "sectigo.com"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
-		}, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		{"wild.example.org.", wildRRset, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
 		// A CNAME to it: the target's RRset, partners included.
-		{"cname.example.org.", []string{
-			`cname.example.org. 3600 IN CNAME wild.example.org.`,
-			`wild.example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
-			`wild.example.org. 600 IN CAA 0 issue "digicert.com"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "digicert.com"`,
-			`wild.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
-			`wild.example.org. 600 IN CAA 0 issue "sectigo.com"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
-			`wild.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
-		}, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		{"cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
 		// Zone-data lock-down, iodef-only, a binding on a partner, a partner already listed.
 		{"locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
 		{"iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
