@@ -1,0 +1,350 @@
+package caapolicy
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Mode selects whose reading of a CAA RRset the evaluator reproduces.
+type Mode uint8
+
+const (
+	// ModeRFC follows RFC 8659 and RFC 8657 to the letter.
+	ModeRFC Mode = iota
+	// ModeLetsEncrypt reproduces Let's Encrypt's CAA checker (Boulder, va/caa.go), which
+	// differs from the RFCs where its documentation and code say so: flag bit 1 counts as
+	// critical, only issue, issuewild and iodef are known tags, the issuer is matched byte for
+	// byte, parameter tags must be letters and digits only (a hyphenated tag makes the whole
+	// property unusable), parameter tags are case-sensitive and a repeated parameter silently
+	// replaces the first.
+	ModeLetsEncrypt
+)
+
+// ParseMode reads "rfc" or "letsencrypt".
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(s) {
+	case "rfc":
+		return ModeRFC, nil
+	case "letsencrypt":
+		return ModeLetsEncrypt, nil
+	}
+	return ModeRFC, fmt.Errorf("mode %q is neither rfc nor letsencrypt", s)
+}
+
+func (m Mode) String() string {
+	if m == ModeLetsEncrypt {
+		return "letsencrypt"
+	}
+	return "rfc"
+}
+
+// Request is one question to the evaluator: may CA issue a certificate for Name?
+type Request struct {
+	Name    string // the certificate name; "*.example.org" asks for a wildcard certificate
+	CA      string // the CA's issuer domain name, as in letsencrypt.org
+	Account string // the ACME account URI the CA would issue under, for accounturi
+	Method  string // the ACME validation method, for validationmethods (dns-01, http-01...)
+	Mode    Mode
+}
+
+// Wildcard reports whether the request is for a wildcard certificate.
+func (r Request) Wildcard() bool { return strings.HasPrefix(r.Name, "*.") }
+
+// Decision is the evaluator's answer for one Relevant RRset.
+type Decision struct {
+	Allowed bool
+	Owner   string    // owner name of the Relevant RRset, "" when there is none
+	RRset   []dns.CAA // the Relevant RRset
+	Decided []dns.CAA // the records that decided
+	Reason  string    // one line
+}
+
+// knownTags are the property tags a CA knows, by mode: RFC 8659 section 4 with the CA/B Forum's
+// contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows only three.
+var knownTags = [...]map[string]bool{
+	ModeRFC:         {TagIssue: true, TagIssueWild: true, TagIodef: true, TagContactEmail: true, TagContactPhone: true, "issuemail": true, "issuevmc": true},
+	ModeLetsEncrypt: {TagIssue: true, TagIssueWild: true, TagIodef: true},
+}
+
+// critical reports whether a property's flags make it critical: bit 128 (RFC 8659 section 4.1),
+// and for Let's Encrypt bit 1 too, which many operators set by mistake.
+func (m Mode) critical(flag uint8) bool {
+	if m == ModeLetsEncrypt {
+		return flag&(128|1) != 0
+	}
+	return flag&128 != 0
+}
+
+// Decide applies RFC 8659 section 4 (and RFC 8657) to the Relevant RRset found at owner, which is
+// empty when the climb found none.
+func Decide(req Request, owner string, rrset []dns.CAA) Decision {
+	d := Decision{Owner: owner, RRset: rrset}
+	ca := req.CA
+	if len(rrset) == 0 {
+		d.Allowed, d.Owner = true, ""
+		d.Reason = "no CAA records from " + climbStart(req.Name) + " up to the root, so any CA may issue"
+		return d
+	}
+	for _, rr := range rrset {
+		if req.Mode.critical(rr.Flag) && !knownTags[req.Mode][strings.ToLower(rr.Tag)] {
+			d.Decided = []dns.CAA{rr}
+			d.Reason = fmt.Sprintf("critical property %q at %s has a tag %s does not know, so no CA may issue", caaText(&rr), owner, caName(req))
+			return d
+		}
+	}
+	wild := req.Wildcard()
+	var issue, issuewild []dns.CAA
+	for _, rr := range rrset {
+		switch strings.ToLower(rr.Tag) {
+		case TagIssue:
+			issue = append(issue, rr)
+		case TagIssueWild:
+			issuewild = append(issuewild, rr)
+		}
+	}
+	set, tag := issue, TagIssue
+	if wild && len(issuewild) > 0 {
+		set, tag = issuewild, TagIssueWild
+	}
+	if len(set) == 0 {
+		d.Allowed = true
+		what := "issue properties"
+		if wild {
+			what = "issue or issuewild properties"
+		}
+		d.Reason = fmt.Sprintf("the CAA RRset at %s has no %s, so any CA may issue", owner, what)
+		return d
+	}
+	var why []string
+	for _, rr := range set {
+		ok, reason := req.authorizes(rr.Value)
+		if ok {
+			d.Allowed, d.Decided = true, []dns.CAA{rr}
+			d.Reason = fmt.Sprintf("%s %q at %s authorizes %s", tag, rr.Value, owner, ca)
+			return d
+		}
+		if reason != "" {
+			why = append(why, fmt.Sprintf("%s %q %s", tag, rr.Value, reason))
+		}
+	}
+	d.Decided = set
+	d.Reason = fmt.Sprintf("no %s property at %s authorizes %s", tag, owner, ca)
+	if wild && tag == TagIssue {
+		d.Reason = fmt.Sprintf("no issue property at %s authorizes %s (no issuewild there, so issue decides for wildcards)", owner, ca)
+	}
+	if len(why) > 0 {
+		d.Reason += ": " + strings.Join(why, "; ")
+	}
+	return d
+}
+
+// authorizes reports whether one issue or issuewild value authorizes the request. When it does
+// not, reason says why for a value that is malformed or that names the CA but binds it; values
+// naming other CAs return no reason.
+func (req Request) authorizes(value string) (bool, string) {
+	if req.Mode == ModeLetsEncrypt {
+		return req.authorizesLE(value)
+	}
+	v, err := ParseIssueValue(value)
+	if err != nil {
+		return false, "is malformed (" + err.Error() + ") and authorizes nobody"
+	}
+	if v.Issuer == "" {
+		return false, ""
+	}
+	if !strings.EqualFold(v.Issuer, req.CA) {
+		return false, ""
+	}
+	var accounts, methods []string
+	for _, p := range v.Params {
+		switch strings.ToLower(p.Tag) {
+		case "accounturi":
+			accounts = append(accounts, p.Value)
+		case "validationmethods":
+			methods = append(methods, p.Value)
+		}
+	}
+	if len(accounts) > 1 || len(methods) > 1 {
+		return false, "repeats a parameter, which makes it unsatisfiable (RFC 8657 section 5)"
+	}
+	if len(accounts) == 1 {
+		if err := CheckAccountURI(accounts[0]); err != nil {
+			return false, "has a malformed accounturi, which makes it unsatisfiable"
+		}
+		if reason := req.accountMismatch(accounts[0]); reason != "" {
+			return false, reason
+		}
+	}
+	if len(methods) == 1 {
+		if CheckValidationMethods(methods[0]) != nil {
+			return false, "has a malformed validationmethods list, which makes it unsatisfiable"
+		}
+		if reason := req.methodMismatch(methods[0]); reason != "" {
+			return false, reason
+		}
+	}
+	return true, ""
+}
+
+// authorizesLE is authorizes as Boulder's validateCAA reads a value.
+func (req Request) authorizesLE(value string) (bool, string) {
+	issuer, rest, _ := strings.Cut(value, ";")
+	issuer = strings.Trim(issuer, " \t")
+	params := map[string]string{}
+	if strings.Trim(rest, " \t") != "" {
+		for part := range strings.SplitSeq(rest, ";") {
+			tag, val, ok := strings.Cut(part, "=")
+			if !ok {
+				return false, "is malformed for Let's Encrypt (a parameter is not tag=value) and authorizes nobody"
+			}
+			tag, val = strings.Trim(tag, " \t"), strings.Trim(val, " \t")
+			for i := 0; i < len(tag); i++ {
+				if !isAlnum(tag[i]) {
+					return false, fmt.Sprintf("is ignored by Let's Encrypt: parameter tag %q holds %q, and Let's Encrypt accepts letters and digits only", tag, tag[i])
+				}
+			}
+			for i := 0; i < len(val); i++ {
+				if c := val[i]; c < 0x21 || c > 0x7e || c == ';' {
+					return false, "is malformed for Let's Encrypt (a parameter value holds a space or control byte) and authorizes nobody"
+				}
+			}
+			params[tag] = val
+		}
+	}
+	if issuer != req.CA {
+		if issuer != "" && strings.EqualFold(strings.TrimSuffix(issuer, "."), req.CA) {
+			return false, fmt.Sprintf("names %s, but Let's Encrypt matches the issuer byte for byte against %q", issuer, req.CA)
+		}
+		return false, ""
+	}
+	if a, ok := params["accounturi"]; ok {
+		if _, err := url.Parse(a); err != nil {
+			return false, "has an accounturi Let's Encrypt cannot parse"
+		}
+		if reason := req.accountMismatch(a); reason != "" {
+			return false, reason
+		}
+	}
+	if m, ok := params["validationmethods"]; ok {
+		for method := range strings.SplitSeq(m, ",") {
+			if method == "" || strings.Trim(method, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+				return false, "has a malformed validationmethods list, which Let's Encrypt rejects"
+			}
+		}
+		if reason := req.methodMismatch(m); reason != "" {
+			return false, reason
+		}
+	}
+	return true, ""
+}
+
+func (req Request) accountMismatch(account string) string {
+	switch {
+	case req.Account == "":
+		return "binds the account " + account + " and no account was given"
+	case req.Account != account:
+		return "binds another account (" + account + ")"
+	}
+	return ""
+}
+
+func (req Request) methodMismatch(list string) string {
+	if req.Method == "" {
+		return "allows only the validation methods " + list + " and no method was given"
+	}
+	for m := range strings.SplitSeq(list, ",") {
+		if m == req.Method {
+			return ""
+		}
+	}
+	return "allows only the validation methods " + list + ", not " + req.Method
+}
+
+func caName(req Request) string {
+	if req.Mode == ModeLetsEncrypt {
+		return "Let's Encrypt"
+	}
+	return "the CA"
+}
+
+// caaText is a record's property as zone files write it: flags tag "value".
+func caaText(rr *dns.CAA) string {
+	return fmt.Sprintf("%d %s %s", rr.Flag, rr.Tag, sprintQuoted(rr.Value))
+}
+
+func sprintQuoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+// climbStart is the first name a CA looks up for a certificate name: the name itself, or for a
+// wildcard its parent (RFC 8659 section 3).
+func climbStart(name string) string {
+	return dns.Fqdn(strings.TrimPrefix(name, "*."))
+}
+
+// Step is one lookup of the climb.
+type Step struct {
+	Name    string    // the name looked up
+	Rcode   int       // the answer's response code
+	CNAMEs  []string  // the aliases followed from Name, in order
+	RRset   []dns.CAA // the CAA RRset the lookup ended at
+	Outside bool      // the source does not serve Name: the climb stops, parents unchecked
+}
+
+// Lookup answers the CAA lookup of one name for the climb. An error is a failed lookup, which
+// stops the climb with a denial: a CA must not issue when it cannot tell (RFC 8659 section 3).
+type Lookup func(name string) (Step, error)
+
+// Result is the outcome of a climb: the decision, each lookup made, and the name above which
+// nothing was checked because the source does not serve it ("" when the climb reached the top).
+type Result struct {
+	Decision
+	Steps     []Step
+	Unchecked string
+	Err       error
+}
+
+// Check climbs from the request's name (a wildcard's parent) towards the root, not including
+// it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
+func Check(req Request, lookup Lookup) Result {
+	var res Result
+	for n := climbStart(req.Name); n != "."; n = parentName(n) {
+		s, err := lookup(n)
+		if err != nil {
+			res.Err = err
+			res.Steps = append(res.Steps, s)
+			res.Decision = Decision{Owner: n, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
+			return res
+		}
+		if s.Outside {
+			res.Unchecked = n
+			break
+		}
+		res.Steps = append(res.Steps, s)
+		if len(s.RRset) > 0 {
+			res.Decision = Decide(req, n, s.RRset)
+			return res
+		}
+	}
+	res.Decision = Decide(req, "", nil)
+	if res.Unchecked != "" {
+		res.Reason = fmt.Sprintf("no CAA records from %s up to %s; %s and above were not checked, so their CAA records decide", climbStart(req.Name), childOf(res.Steps), res.Unchecked)
+	}
+	return res
+}
+
+func childOf(steps []Step) string {
+	if len(steps) == 0 {
+		return "there"
+	}
+	return steps[len(steps)-1].Name
+}
+
+// parentName strips the first label of a fully qualified name; the parent of a TLD is ".".
+func parentName(n string) string {
+	if i, end := dns.NextLabel(n, 0); !end {
+		return n[i:]
+	}
+	return "."
+}

@@ -1,0 +1,233 @@
+package caapolicy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// caas builds an RRset from "flags tag value" lines; the value is taken verbatim.
+func caas(t testing.TB, lines ...string) []dns.CAA {
+	t.Helper()
+	var out []dns.CAA
+	for _, l := range lines {
+		f := strings.SplitN(l, " ", 3)
+		if len(f) != 3 {
+			t.Fatalf("bad record %q", l)
+		}
+		var flag uint8
+		for _, c := range f[0] {
+			flag = flag*10 + uint8(c-'0')
+		}
+		out = append(out, dns.CAA{Hdr: dns.RR_Header{Name: "example.org.", Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: 300}, Flag: flag, Tag: f[1], Value: f[2]})
+	}
+	return out
+}
+
+const (
+	caX = "letsencrypt.org"
+	caY = "sectigo.com"
+)
+
+// TestDecideTable is the RFC 8659 decision table, for a name and its wildcard, in both modes.
+// Verdicts are written "name/wildcard", A for allow and D for deny.
+func TestDecideTable(t *testing.T) {
+	tests := []struct {
+		name    string
+		rrset   []string
+		rfc, le string
+	}{
+		{"no RRset", nil, "A/A", "A/A"},
+		{"issue X", []string{"0 issue " + caX}, "A/A", "A/A"},
+		{"issue Y", []string{"0 issue " + caY}, "D/D", "D/D"},
+		{"issue none", []string{"0 issue ;"}, "D/D", "D/D"},
+		{"none plus X", []string{"0 issue ;", "0 issue " + caX}, "A/A", "A/A"},
+		{"issuewild X only", []string{"0 issuewild " + caX}, "A/A", "A/A"},
+		{"issuewild Y only", []string{"0 issuewild " + caY}, "A/D", "A/D"},
+		{"issue X issuewild Y", []string{"0 issue " + caX, "0 issuewild " + caY}, "A/D", "A/D"},
+		{"issue Y issuewild X", []string{"0 issue " + caY, "0 issuewild " + caX}, "D/A", "D/A"},
+		{"issuewild none", []string{"0 issue " + caX, "0 issuewild ;"}, "A/D", "A/D"},
+		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/A"},
+		{"unknown non-critical tag", []string{"0 tbs unknown", "0 issue " + caX}, "A/A", "A/A"},
+		{"critical unknown tag", []string{"128 tbs unknown", "0 issue " + caX}, "D/D", "D/D"},
+		{"critical known tag", []string{"128 issue " + caX}, "A/A", "A/A"},
+		{"critical iodef", []string{"128 iodef mailto:security@example.org", "0 issue " + caX}, "A/A", "A/A"},
+		{"malformed value", []string{"0 issue letsencrypt.org; nonsense"}, "D/D", "D/D"},
+		{"malformed issuer", []string{"0 issue https://letsencrypt.org"}, "D/D", "D/D"},
+		{"tag case", []string{"0 ISSUE " + caX}, "A/A", "A/A"},
+		// Where Let's Encrypt departs from the RFC.
+		{"flag 1 unknown tag", []string{"1 tbs unknown", "0 issue " + caX}, "A/A", "D/D"},
+		{"critical contactemail", []string{"128 contactemail security@example.org", "0 issue " + caX}, "A/A", "D/D"},
+		{"issuer case", []string{"0 issue LetsEncrypt.org"}, "A/A", "D/D"},
+		{"issuer trailing dot", []string{"0 issue letsencrypt.org."}, "D/D", "D/D"}, // the ABNF has no trailing dot
+		{"hyphenated parameter tag", []string{"0 issue letsencrypt.org; account-id=1"}, "A/A", "D/D"},
+	}
+	for _, tc := range tests {
+		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+			want := tc.rfc
+			if mode == ModeLetsEncrypt {
+				want = tc.le
+			}
+			rrset := caas(t, tc.rrset...)
+			var got []string
+			for _, name := range []string{"example.org", "*.example.org"} {
+				d := Decide(Request{Name: name, CA: caX, Mode: mode}, "example.org.", rrset)
+				v := "D"
+				if d.Allowed {
+					v = "A"
+				}
+				got = append(got, v)
+				if d.Reason == "" {
+					t.Errorf("%s (%s, %s): no reason", tc.name, mode, name)
+				}
+				if len(rrset) == 0 && d.Owner != "" {
+					t.Errorf("%s: owner %q for no RRset", tc.name, d.Owner)
+				}
+			}
+			if g := strings.Join(got, "/"); g != want {
+				t.Errorf("%s (%s): got %s, want %s", tc.name, mode, g, want)
+			}
+		}
+	}
+}
+
+// TestDecideParameters covers RFC 8657: accounturi and validationmethods.
+func TestDecideParameters(t *testing.T) {
+	const acct = "https://acme-v02.api.letsencrypt.org/acme/acct/1"
+	const other = "https://acme-v02.api.letsencrypt.org/acme/acct/2"
+	tests := []struct {
+		name, value, account, method string
+		rfc, le                      bool
+		reason                       string // part of the RFC-mode reason
+	}{
+		{"account match", "letsencrypt.org; accounturi=" + acct, acct, "dns-01", true, true, "authorizes"},
+		{"account mismatch", "letsencrypt.org; accounturi=" + acct, other, "dns-01", false, false, "binds another account"},
+		{"account not given", "letsencrypt.org; accounturi=" + acct, "", "dns-01", false, false, "no account was given"},
+		{"method match", "letsencrypt.org; validationmethods=http-01,dns-01", acct, "dns-01", true, true, "authorizes"},
+		{"method mismatch", "letsencrypt.org; validationmethods=http-01", acct, "dns-01", false, false, "not dns-01"},
+		{"both match", "letsencrypt.org; accounturi=" + acct + "; validationmethods=dns-01", acct, "dns-01", true, true, "authorizes"},
+		// RFC 8657 section 5: a repeated parameter is unsatisfiable. Boulder keeps the last one.
+		{"duplicate accounturi", "letsencrypt.org; accounturi=" + other + "; accounturi=" + acct, acct, "dns-01", false, true, "unsatisfiable"},
+		{"duplicate validationmethods", "letsencrypt.org; validationmethods=dns-01; validationmethods=dns-01", acct, "dns-01", false, true, "unsatisfiable"},
+		{"malformed method list", "letsencrypt.org; validationmethods=dns-01,,http-01", acct, "dns-01", false, false, "malformed"},
+		{"method with space", "letsencrypt.org; validationmethods=dns-01, http-01", acct, "dns-01", false, false, "malformed"},
+		{"unknown parameter ignored", "letsencrypt.org; policy=ev", acct, "dns-01", true, true, "authorizes"},
+		{"other CA's binding", "sectigo.com; accounturi=" + acct, acct, "dns-01", false, false, "no issue property"},
+	}
+	for _, tc := range tests {
+		rrset := []dns.CAA{{Tag: "issue", Value: tc.value}}
+		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+			want := tc.rfc
+			if mode == ModeLetsEncrypt {
+				want = tc.le
+			}
+			d := Decide(Request{Name: "example.org", CA: caX, Account: tc.account, Method: tc.method, Mode: mode}, "example.org.", rrset)
+			if d.Allowed != want {
+				t.Errorf("%s (%s): allowed %v, want %v (%s)", tc.name, mode, d.Allowed, want, d.Reason)
+			}
+			if mode == ModeRFC && !strings.Contains(d.Reason, tc.reason) {
+				t.Errorf("%s: reason %q lacks %q", tc.name, d.Reason, tc.reason)
+			}
+		}
+	}
+}
+
+func TestDecideReasonAndRecords(t *testing.T) {
+	rrset := caas(t, "0 issue ;", "0 issue "+caX, "0 iodef mailto:a@example.org")
+	d := Decide(Request{Name: "www.example.org", CA: caX}, "example.org.", rrset)
+	if !d.Allowed || len(d.Decided) != 1 || d.Decided[0].Value != caX || d.Reason != `issue "letsencrypt.org" at example.org. authorizes letsencrypt.org` {
+		t.Errorf("got %+v", d)
+	}
+	d = Decide(Request{Name: "*.example.org", CA: caY}, "example.org.", rrset)
+	want := "no issue property at example.org. authorizes sectigo.com (no issuewild there, so issue decides for wildcards)"
+	if d.Allowed || len(d.Decided) != 2 || d.Reason != want {
+		t.Errorf("got %+v, want reason %q", d, want)
+	}
+	d = Decide(Request{Name: "example.org", CA: caX, Mode: ModeLetsEncrypt}, "example.org.", caas(t, "0 issue LetsEncrypt.org"))
+	if d.Reason != `no issue property at example.org. authorizes letsencrypt.org: issue "LetsEncrypt.org" names LetsEncrypt.org, but Let's Encrypt matches the issuer byte for byte against "letsencrypt.org"` {
+		t.Errorf("reason %q", d.Reason)
+	}
+	d = Decide(Request{Name: "example.org", CA: caX}, "example.org.", caas(t, "128 tbs x", "0 issue "+caX))
+	if d.Allowed || len(d.Decided) != 1 || d.Decided[0].Tag != "tbs" || d.Reason != `critical property "128 tbs \"x\"" at example.org. has a tag the CA does not know, so no CA may issue` {
+		t.Errorf("got %+v", d)
+	}
+}
+
+// zoneLookup answers a climb from a table: owner -> RRset, CNAMEs, names that fail, names not served.
+type zoneLookup struct {
+	rrsets  map[string][]dns.CAA
+	cnames  map[string]string
+	nx      map[string]bool
+	fail    map[string]bool
+	outside string // this name and its parents are not served
+	asked   []string
+}
+
+func (z *zoneLookup) lookup(name string) (Step, error) {
+	z.asked = append(z.asked, name)
+	s := Step{Name: name}
+	if z.outside != "" && dns.IsSubDomain(name, z.outside) {
+		s.Outside = true
+		return s, nil
+	}
+	if z.fail[name] {
+		s.Rcode = dns.RcodeServerFailure
+		return s, errors.New("SERVFAIL")
+	}
+	n := name
+	for z.cnames[n] != "" {
+		n = z.cnames[n]
+		s.CNAMEs = append(s.CNAMEs, n)
+	}
+	if z.nx[n] {
+		s.Rcode = dns.RcodeNameError
+	}
+	s.RRset = z.rrsets[n]
+	return s, nil
+}
+
+func TestCheckClimb(t *testing.T) {
+	restrictive := caas(t, "0 issue "+caY)
+	tests := []struct {
+		name      string
+		z         zoneLookup
+		qname     string
+		allowed   bool
+		owner     string
+		asked     string
+		unchecked string
+		err       bool
+	}{
+		{"empty non-terminal", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive}}, "a.b.example.org", false, "example.org.", "a.b.example.org. b.example.org. example.org.", "", false},
+		{"wildcard starts at parent", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive}}, "*.example.org", false, "example.org.", "example.org.", "", false},
+		{"iodef-only subdomain shadows parent", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive, "www.example.org.": caas(t, "0 iodef mailto:a@example.org")}}, "www.example.org", true, "www.example.org.", "www.example.org.", "", false},
+		{"NXDOMAIN climbs on", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive}, nx: map[string]bool{"nx.example.org.": true}}, "nx.example.org", false, "example.org.", "nx.example.org. example.org.", "", false},
+		{"CNAME target decides at the alias", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive, "cdn.example.net.": caas(t, "0 issue "+caX)}, cnames: map[string]string{"www.example.org.": "cdn.example.net."}}, "www.example.org", true, "www.example.org.", "www.example.org.", "", false},
+		{"climb continues from the alias, not the target", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": restrictive, "example.net.": caas(t, "0 issue "+caX)}, cnames: map[string]string{"www.example.org.": "cdn.example.net."}}, "www.example.org", false, "example.org.", "www.example.org. example.org.", "", false},
+		{"no records to the top", zoneLookup{}, "www.example.org", true, "", "www.example.org. example.org. org.", "", false},
+		{"lookup failure denies", zoneLookup{fail: map[string]bool{"example.org.": true}, rrsets: map[string][]dns.CAA{"org.": caas(t, "0 issue "+caX)}}, "www.example.org", false, "example.org.", "www.example.org. example.org.", "", true},
+		{"parents not served", zoneLookup{outside: "org."}, "www.example.org", true, "", "www.example.org. example.org. org.", "org.", false},
+	}
+	for _, tc := range tests {
+		res := Check(Request{Name: tc.qname, CA: caX}, tc.z.lookup)
+		if res.Allowed != tc.allowed || res.Owner != tc.owner || res.Unchecked != tc.unchecked || (res.Err != nil) != tc.err {
+			t.Errorf("%s: got allowed=%v owner=%q unchecked=%q err=%v (%s)", tc.name, res.Allowed, res.Owner, res.Unchecked, res.Err, res.Reason)
+		}
+		if got := strings.Join(tc.z.asked, " "); got != tc.asked {
+			t.Errorf("%s: asked %s, want %s", tc.name, got, tc.asked)
+		}
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for s, want := range map[string]Mode{"rfc": ModeRFC, "LetsEncrypt": ModeLetsEncrypt} {
+		if m, err := ParseMode(s); err != nil || m != want || !strings.EqualFold(m.String(), s) {
+			t.Errorf("ParseMode(%q) = %v, %v", s, m, err)
+		}
+	}
+	if _, err := ParseMode("boulder"); err == nil {
+		t.Error("ParseMode(boulder) succeeded")
+	}
+}
