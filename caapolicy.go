@@ -4,7 +4,6 @@ package caapolicy
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"sync"
 
@@ -30,11 +29,11 @@ type CAAPolicy struct {
 	owners   map[string]*owner   // lowercase owner name -> its prepared records
 	partners partnerSet
 
-	warned sync.Map // owner names already warned about, so zone-data warnings print once
+	warned   sync.Map // owner names already warned about, so zone-data warnings print once
+	warnings []string // the start-up warnings, "file:line: text"
 }
 
-// newHandler prepares everything a query needs from a parsed block, and reports the owners
-// where partner certificates cannot be issued.
+// newHandler prepares everything a query needs from a parsed block.
 func newHandler(cfg blockConfig) *CAAPolicy {
 	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]struct{}{}}
 	for _, z := range cfg.zones {
@@ -50,17 +49,6 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	}
 	for n, p := range cfg.names {
 		h.owners[n] = newOwner(n, p, cfg.ttl, &h.partners)
-	}
-	names := make([]string, 0, len(h.owners))
-	for n, o := range h.owners {
-		if o.notes.any() {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		o := h.owners[n]
-		log.Warningf("%s: partners at %s: %s", o.pos, n, o.notes)
 	}
 	return h
 }

@@ -201,20 +201,20 @@ func parsePartner(arg string) ([]string, error) {
 }
 
 // addPartner adds value to ps unless a partner with the same identifier is there already; the
-// first one listed wins, and a different second value is reported.
-func (ps *partnerSet) addPartner(value, pos string) error {
+// first one listed wins, and a different second value is returned as a warning.
+func (ps *partnerSet) addPartner(value, pos string) (warning string, err error) {
 	v, err := ParseIssueValue(value)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, p := range ps.list {
 		if p.issuer == v.Issuer {
 			if p.value != value {
-				log.Warningf("%s: partner %s is listed again as %q; the first, %q from %s, is used", pos, v.Issuer, value, p.value, p.pos)
+				warning = fmt.Sprintf("partner %s is listed again as %q; the first, %q from %s, is used", v.Issuer, value, p.value, p.pos)
 			}
-			return nil
+			return warning, nil
 		}
 	}
 	ps.list = append(ps.list, partner{issuer: v.Issuer, value: value, pos: pos})
-	return nil
+	return "", nil
 }

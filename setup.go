@@ -57,6 +57,13 @@ type blockConfig struct {
 	triggerSet  bool
 	ttlSet      bool
 	zoneSeen    bool
+
+	warnings []string // likely mistakes found while parsing, "file:line: text"
+}
+
+// warnf records a warning about the declaration at pos.
+func (cfg *blockConfig) warnf(pos, format string, args ...any) {
+	cfg.warnings = append(cfg.warnings, pos+": "+fmt.Sprintf(format, args...))
 }
 
 // parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
@@ -130,7 +137,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				cfg.partners.trigger = triggerAny
 			}
 		default:
-			p, err := parseProperty(c, &cfg.apex)
+			p, err := cfg.parseProperty(c, &cfg.apex)
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +149,12 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	if cfg.fallSet && !cfg.merge {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
-	return newHandler(cfg), nil
+	h := newHandler(cfg)
+	h.warnings = append(cfg.warnings, lint(&cfg, h)...)
+	for _, w := range h.warnings {
+		log.Warning(w)
+	}
+	return h, nil
 }
 
 // parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off"; several lines add up.
@@ -171,8 +183,12 @@ func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
 			return c.Err(err.Error())
 		}
 		for _, v := range values {
-			if err := cfg.partners.addPartner(v, at); err != nil {
+			warning, err := cfg.partners.addPartner(v, at)
+			if err != nil {
 				return c.Errf("partner %q: %v", v, err)
+			}
+			if warning != "" {
+				cfg.warnf(at, "%s", warning)
 			}
 		}
 	}
@@ -181,7 +197,7 @@ func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
 
 // parseProperty reads one policy property (the dispenser stands on its name) into p. It
 // returns false if the token is not a property name.
-func parseProperty(c *caddy.Controller, p *policy) (bool, error) {
+func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, error) {
 	tag := strings.ToLower(c.Val())
 	switch tag {
 	case TagIssue, TagIssueWild, TagIodef, TagContactEmail, TagContactPhone, "record":
@@ -206,7 +222,7 @@ func parseProperty(c *caddy.Controller, p *policy) (bool, error) {
 			return true, c.Err(err.Error())
 		}
 		if insecure {
-			log.Warningf("%s: iodef %q sends incident reports over plain http; prefer https:", pr.pos, args[0])
+			cfg.warnf(pr.pos, "iodef %q sends incident reports over plain http; prefer https:", args[0])
 		}
 		pr.value = args[0]
 	case TagContactEmail:
@@ -342,7 +358,7 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 		case "{", "name":
 			return c.Errf("name blocks cannot be nested; list every owner on the outer name line")
 		}
-		ok, err := parseProperty(c, &p)
+		ok, err := cfg.parseProperty(c, &p)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,112 @@
+package caapolicy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+func lintBlock(t *testing.T, body string) []string {
+	t.Helper()
+	c := caddy.NewTestController("dns", "caapolicy example.org {\n"+body+"\n}")
+	c.Next()
+	h, err := parse(c)
+	if err != nil {
+		t.Fatalf("%s: %v", body, err)
+	}
+	return h.Warnings()
+}
+
+// TestLintWarnings has one row per start-up warning: the mistake and the exact warning.
+func TestLintWarnings(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"misspelt CA, other TLD", "issue letsencrypt.com",
+			[]string{"Testfile:2: issue letsencrypt.com is not a known CA identifier; did you mean letsencrypt.org? A misspelt identifier locks the CA out"}},
+		{"misspelt CA, longer", "issue pki.google.com",
+			[]string{"Testfile:2: issue pki.google.com is not a known CA identifier; did you mean pki.goog? A misspelt identifier locks the CA out"}},
+		{"misspelt CA, typo", "issuewild letsencrpyt.org\nissue letsencrypt.org",
+			[]string{"Testfile:2: issuewild letsencrpyt.org is not a known CA identifier; did you mean letsencrypt.org? A misspelt identifier locks the CA out"}},
+		{"unknown CA", "issue ca.internal.example",
+			[]string{"Testfile:2: issue ca.internal.example is not in caapolicy's table of known CA identifiers; check it against the CA's CPS (section 4.2.4)"}},
+		{"uppercase identifier", `record 0 issue "LetsEncrypt.org"`,
+			[]string{`Testfile:2: issue "LetsEncrypt.org" has uppercase letters; Let's Encrypt matches the issuer byte for byte, so write letsencrypt.org`}},
+		{"URL identifier", `record 0 issue "https://letsencrypt.org/"`,
+			[]string{`Testfile:2: issue "https://letsencrypt.org/" names the CA by URL; CAs match the bare domain, so write letsencrypt.org`}},
+		{"trailing dot", `record 0 issue "letsencrypt.org."`,
+			[]string{`Testfile:2: issue "letsencrypt.org." ends with a dot; no CA matches that, write letsencrypt.org`}},
+		{"malformed value", `record 0 issue "letsencrypt.org; oops"`,
+			[]string{`Testfile:2: issue "letsencrypt.org; oops" is malformed (parameter "oops" is not of the form tag=value) and authorizes no CA`}},
+		{"hyphenated parameter tag", "issue letsencrypt.org account-uri=https://acme-v02.api.letsencrypt.org/acme/acct/1",
+			[]string{`Testfile:2: issue parameter "account-uri" has a hyphen; Let's Encrypt ignores the whole record, write accounturi`}},
+		{"duplicate accounturi", "issue letsencrypt.org accounturi=https://a.example/1 accounturi=https://a.example/2",
+			[]string{`Testfile:2: issue "letsencrypt.org; accounturi=https://a.example/1; accounturi=https://a.example/2" repeats accounturi, which makes it unsatisfiable for every CA (RFC 8657); keep one accounturi, or write two issue lines`}},
+		{"duplicate validationmethods", "issue letsencrypt.org validationmethods=dns-01 validationmethods=http-01",
+			[]string{`Testfile:2: issue "letsencrypt.org; validationmethods=dns-01; validationmethods=http-01" repeats validationmethods, which makes it unsatisfiable for every CA (RFC 8657); keep one validationmethods, or write two issue lines`}},
+		{"issuewild only", "issuewild letsencrypt.org",
+			[]string{"Testfile:1: the policy at example.org. has issuewild but no issue, so any CA may issue non-wildcard certificates there; add issue lines (or issue none)"}},
+		{"iodef-only name under a restrictive apex", "issue letsencrypt.org\nname www {\niodef mailto:security@example.org\n}",
+			[]string{"Testfile:3: the policy at www.example.org. has no issue or issuewild property, so it lifts the restriction of example.org. (declared at Testfile:1): any CA may issue for www.example.org.; repeat the parent's issue lines in this name block"}},
+		{"contact-only name under a restrictive name", "name shop {\nissue sectigo.com\n}\nname a.shop {\ncontactemail security@example.org\n}",
+			[]string{"Testfile:5: the policy at a.shop.example.org. has no issue or issuewild property, so it lifts the restriction of shop.example.org. (declared at Testfile:2): any CA may issue for a.shop.example.org.; repeat the parent's issue lines in this name block"}},
+		{"flags neither 0 nor 128", `issue letsencrypt.org` + "\n" + `record 1 tbs "x"`,
+			[]string{"Testfile:3: flags 1 on tbs: only 0 and 128 (Issuer Critical) are defined, write one of them; Let's Encrypt treats bit 1 as critical too"}},
+		{"critical unknown tag", `issue letsencrypt.org` + "\n" + `record 128 tbs "x"`,
+			[]string{"Testfile:3: critical property tbs at example.org. has a tag no CA knows, so no CA may issue there; use flags 0 unless that is the intent"}},
+		{"partner lock-down conflict", "issue none\npartners letsencrypt.org",
+			[]string{`Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there`}},
+		{"misspelt partner", "issue letsencrypt.org\npartners sectigo.net",
+			[]string{"Testfile:3: partner sectigo.net is not a known CA identifier; did you mean sectigo.com? A misspelt identifier locks the CA out"}},
+		{"plain http iodef", "issue letsencrypt.org\niodef http://example.org/caa",
+			[]string{`Testfile:3: iodef "http://example.org/caa" sends incident reports over plain http; prefer https:`}},
+		{"partner listed twice", "issue letsencrypt.org\npartners google letsencrypt.org;validationmethods=dns-01",
+			[]string{`Testfile:3: partner letsencrypt.org is listed again as "letsencrypt.org; validationmethods=dns-01"; the first, "letsencrypt.org" from Testfile:3, is used`}},
+	}
+	for _, tc := range tests {
+		if got := lintBlock(t, tc.body); !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestLintCorrectPolicies proves that sound policies start without a single warning.
+func TestLintCorrectPolicies(t *testing.T) {
+	for _, body := range []string{
+		"issue letsencrypt.org",
+		"issue none",
+		"issue letsencrypt.org accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1 validationmethods=dns-01,http-01\nissuewild none\niodef mailto:security@example.org\ncontactemail security@example.org\ncontactphone +1-555-0100",
+		"issue pki.goog\nissue digicert.com\nissuewild sectigo.com\nname www {\nissue letsencrypt.org\niodef https://example.org/caa\n}",
+		"iodef mailto:security@example.org\nname www {\ncontactemail security@example.org\n}",
+		"issue amazon.com\npartners cloudflare aws\ntrigger restrictive",
+		`issue letsencrypt.org` + "\n" + `record 128 issue "sectigo.com"` + "\n" + `record 0 tbs "x"`,
+	} {
+		if got := lintBlock(t, body); len(got) != 0 {
+			t.Errorf("%q: unexpected warnings %q", body, got)
+		}
+	}
+}
+
+func TestNearestCA(t *testing.T) {
+	for in, want := range map[string]string{
+		"letsencrypt.com": "letsencrypt.org", "pki.google.com": "pki.goog", "digicert.org": "digicert.com",
+		"sectgo.com": "sectigo.com", "globalsign.net": "globalsign.com", "Letsencrypt.org.": "",
+		"example.com": "", "amazon.de": "amazon.com",
+	} {
+		got, ok := nearestCA(in)
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("nearestCA(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, k := range knownCAs {
+		if k != strings.ToLower(k) || checkDomainName(k) != nil {
+			t.Errorf("known CA %q is not a lowercase domain name", k)
+		}
+	}
+}
