@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/core/dnsserver"
 
 	// The plugins the end-to-end Corefiles use, as a CoreDNS build would compile them in.
@@ -31,32 +31,6 @@ func init() {
 		panic(err)
 	}
 	dnsserver.Directives = d
-}
-
-// corefile is a Corefile held in memory (caddy.Input).
-type corefile string
-
-func (c corefile) Body() []byte       { return []byte(c) }
-func (c corefile) Path() string       { return "Corefile" }
-func (c corefile) ServerType() string { return "dns" }
-
-// startCoreDNS starts a real CoreDNS instance on loopback and stops it when the test ends. The
-// Corefile's server blocks must use port 0 (a free port) and bind 127.0.0.1.
-func startCoreDNS(t testing.TB, cf string) (inst *caddy.Instance, udp, tcp string) {
-	t.Helper()
-	caddy.Quiet, dnsserver.Quiet = true, true
-	inst, err := caddy.Start(corefile(cf))
-	if err != nil {
-		t.Fatalf("CoreDNS did not start: %v\n%s", err, cf)
-	}
-	t.Cleanup(func() { inst.Stop() })
-	udp, tcp = serverAddrs(inst)
-	return inst, udp, tcp
-}
-
-func serverAddrs(inst *caddy.Instance) (udp, tcp string) {
-	s := inst.Servers()[0]
-	return s.LocalAddr().String(), s.Addr().String()
 }
 
 // exchange sends m over net ("udp" or "tcp") to addr and returns the reply.
@@ -151,7 +125,7 @@ func answerStrings(r *dns.Msg, t uint16) []string {
 func TestE2EAnswers(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
-	_, udp, tcp := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	_, udp, tcp := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
 	// Merged apex answer. The question's spelling is kept in the question and in every owner
 	// name. Asked again in another spelling, over TCP, the answer comes from the cache, which
@@ -201,7 +175,7 @@ func TestE2EAnswers(t *testing.T) {
 func TestE2EDNSSEC(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
-	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	_, udp, _ := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
 	for _, q := range []string{"example.org.", "WwW.ExAmPlE.oRg.", "cname.example.org."} {
 		r := exchange(t, "udp", udp, caaQuery(q, true, 4096))
@@ -228,7 +202,7 @@ func TestE2EDNSSEC(t *testing.T) {
 func TestE2ETruncation(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
-	_, udp, tcp := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	_, udp, tcp := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
 	// Without EDNS the 30 records do not fit in 512 bytes: TC=1 over UDP.
 	r := exchange(t, "udp", udp, caaQuery("big.example.org.", false, 0))
@@ -248,7 +222,7 @@ func TestE2ETruncation(t *testing.T) {
 func TestE2ECompression(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
-	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	_, udp, _ := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
 	conn, err := net.Dial("udp", udp)
 	if err != nil {
@@ -282,26 +256,26 @@ func TestE2EReload(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
 	cf := strings.Replace(e2eCorefile(zonePath, keyBase, e2ePolicy("")), "\tcache\n", "", 1)
-	inst, udp, _ := startCoreDNS(t, cf)
+	inst, udp, _ := corednstest.Start(t, cf)
 	apex := func(addr string) []string {
 		return answerStrings(exchange(t, "udp", addr, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
 	}
 	before := apex(udp)
 
 	broken := strings.Replace(cf, "issue letsencrypt.org", "issue letsencrypt.org accounturi", 1)
-	if _, err := inst.Restart(corefile(broken)); err == nil || !strings.Contains(err.Error(), `plugin/caapolicy: Corefile:8 - Error during parsing: issue: parameter "accounturi" is not KEY=VALUE`) {
+	if _, err := inst.Restart(corednstest.Corefile(broken)); err == nil || !strings.Contains(err.Error(), `plugin/caapolicy: Corefile:8 - Error during parsing: issue: parameter "accounturi" is not KEY=VALUE`) {
 		t.Fatalf("reload with a broken Corefile: err = %v, want the parse error with file:line", err)
 	}
 	if got := apex(udp); !slices.Equal(got, before) {
 		t.Errorf("after a failed reload\n got %q\nwant the old policy %q", got, before)
 	}
 
-	next, err := inst.Restart(corefile(strings.Replace(cf, "issue letsencrypt.org", "issue sectigo.com", 1)))
+	next, err := inst.Restart(corednstest.Corefile(strings.Replace(cf, "issue letsencrypt.org", "issue sectigo.com", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { next.Stop() })
-	udp, _ = serverAddrs(next)
+	udp, _ = corednstest.Addrs(next)
 	want := []string{
 		`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 		`example.org. 600 IN CAA 0 issue "pki.goog"`,
@@ -336,7 +310,7 @@ func TestE2EPartnersReload(t *testing.T) {
 	zonePath := filepath.Join(t.TempDir(), "example.org.zone")
 	write(t, zonePath, partnerZone)
 	port := freePort(t)
-	inst, udp, tcp := startCoreDNS(t, partnerCorefile(port, zonePath, "partners letsencrypt.org sectigo.com"))
+	inst, udp, tcp := corednstest.Start(t, partnerCorefile(port, zonePath, "partners letsencrypt.org sectigo.com"))
 
 	on := map[string][]string{
 		"pol.example.org.": {
@@ -408,7 +382,7 @@ func TestE2EPartnersReload(t *testing.T) {
 		partners string
 		want     map[string][]string
 	}{{"partners off", off}, {"partners letsencrypt.org sectigo.com", on}, {"partners off", off}} {
-		next, err := inst.Restart(corefile(partnerCorefile(port, zonePath, step.partners)))
+		next, err := inst.Restart(corednstest.Corefile(partnerCorefile(port, zonePath, step.partners)))
 		if err != nil {
 			t.Fatalf("reload %d (%s): %v", i, step.partners, err)
 		}

@@ -1,8 +1,10 @@
 package caapolicy
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -161,6 +163,21 @@ func (cfg *blockConfig) restrictiveParent(owner string) (string, policy) {
 		return "", policy{}
 	}
 	return "", policy{}
+}
+
+// byPosition sorts "file:line: text" warnings by file and line, keeping the order within a line.
+func byPosition(lines []string) []string {
+	key := func(l string) (string, int) {
+		file, rest, _ := strings.Cut(l, ":")
+		n, _ := strconv.Atoi(strings.SplitN(rest, ":", 2)[0])
+		return file, n
+	}
+	slices.SortStableFunc(lines, func(a, b string) int {
+		fa, la := key(a)
+		fb, lb := key(b)
+		return cmp.Or(strings.Compare(fa, fb), la-lb)
+	})
+	return lines
 }
 
 func dedupe(lines []string) []string {

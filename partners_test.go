@@ -176,10 +176,10 @@ func TestPartnersStartupReport(t *testing.T) {
 			issue digicert.com
 		}
 	}`, nil)
-	want := `[WARNING] plugin/caapolicy: Testfile:5: the policy at open.example.org. has no issue or issuewild property, so it lifts the restriction of example.org. (declared at Testfile:1): any CA may issue for open.example.org.; repeat the parent's issue lines in this name block
-[WARNING] plugin/caapolicy: Testfile:8: partners at bound.example.org.: issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there; the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; validationmethods=http-01"), so partner certificates must satisfy it
-[WARNING] plugin/caapolicy: Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there
+	want := `[WARNING] plugin/caapolicy: Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there
+[WARNING] plugin/caapolicy: Testfile:5: the policy at open.example.org. has no issue or issuewild property, so it lifts the restriction of example.org. (declared at Testfile:1): any CA may issue for open.example.org.; repeat the parent's issue lines in this name block
 [WARNING] plugin/caapolicy: Testfile:5: partners at open.example.org.: trigger any turns an unrestricted RRset into one that only the listed CAs and the partners may use
+[WARNING] plugin/caapolicy: Testfile:8: partners at bound.example.org.: issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there; the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; validationmethods=http-01"), so partner certificates must satisfy it
 `
 	if buf.String() != want {
 		t.Errorf("startup report\n got %q\nwant %q", buf.String(), want)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/miekg/dns"
@@ -93,7 +94,7 @@ func TestReadme(t *testing.T) {
 
 	for i, cf := range corefiles {
 		dnsserver.Port = strconv.Itoa(freePort(t))
-		_, udp, _ := startCoreDNS(t, bindLoopback(cf))
+		_, udp, _ := corednstest.Start(t, bindLoopback(cf))
 		if i > 0 {
 			continue
 		}
@@ -151,7 +152,7 @@ func TestCorefileExample(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "example.org.zone"), string(zone))
 	t.Chdir(dir)
-	_, udp, _ := startCoreDNS(t, strings.Replace(string(cf), "example.org:1053", "example.org:0", 1))
+	_, udp, _ := corednstest.Start(t, strings.Replace(string(cf), "example.org:1053", "example.org:0", 1))
 	r := exchange(t, "udp", udp, caaQuery("example.org.", false, 1232))
 	want := rrStrings(rrs(
 		`example.org. 300 IN CAA 0 issue "letsencrypt.org"`,

@@ -59,6 +59,8 @@ type blockConfig struct {
 	zoneSeen    bool
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
+
+	inName, closed bool // reading a name block; its "}" ended the last property's line
 }
 
 // warnf records a warning about the declaration at pos.
@@ -150,7 +152,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
 	h := newHandler(cfg)
-	h.warnings = append(cfg.warnings, lint(&cfg, h)...)
+	h.warnings = byPosition(append(cfg.warnings, lint(&cfg, h)...))
 	for _, w := range h.warnings {
 		log.Warning(w)
 	}
@@ -206,6 +208,10 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 	}
 	pr := property{tag: tag, pos: pos(c)}
 	args := c.RemainingArgs()
+	if cfg.inName && len(args) > 0 && args[len(args)-1] == "}" {
+		// A one-line name block: name www { issue letsencrypt.org }
+		args, cfg.closed = args[:len(args)-1], true
+	}
 	switch tag {
 	case TagIssue, TagIssueWild:
 		v, err := issueValueFromArgs(args)
@@ -339,22 +345,15 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 		return c.Errf("name %s needs a block opened on the same line: name %s { issue letsencrypt.org }", args[0], args[0])
 	}
 	p := policy{pos: at}
+	cfg.inName, cfg.closed = true, false
+	defer func() { cfg.inName = false }()
 	for {
 		if !c.Next() {
 			return c.EOFErr()
 		}
 		switch strings.ToLower(c.Val()) {
 		case "}":
-			if len(p.props) == 0 {
-				return c.Errf("name %s has an empty block; add issue, issuewild, iodef... or remove it", args[0])
-			}
-			for _, o := range owners {
-				if prev, dup := cfg.names[o]; dup {
-					return c.Errf("name %s is declared twice (first at %s); merge the two blocks", o, prev.pos)
-				}
-				cfg.names[o] = p
-			}
-			return nil
+			return cfg.closeName(c, args[0], owners, p)
 		case "{", "name":
 			return c.Errf("name blocks cannot be nested; list every owner on the outer name line")
 		}
@@ -365,7 +364,24 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 		if !ok {
 			return c.Errf("unknown property %q in a name block; a name block takes %s", c.Val(), propertyNames)
 		}
+		if cfg.closed {
+			return cfg.closeName(c, args[0], owners, p)
+		}
 	}
+}
+
+// closeName stores the policy p of a name block for each of its owners.
+func (cfg *blockConfig) closeName(c *caddy.Controller, first string, owners []string, p policy) error {
+	if len(p.props) == 0 {
+		return c.Errf("name %s has an empty block; add issue, issuewild, iodef... or remove it", first)
+	}
+	for _, o := range owners {
+		if prev, dup := cfg.names[o]; dup {
+			return c.Errf("name %s is declared twice (first at %s); merge the two blocks", o, prev.pos)
+		}
+		cfg.names[o] = p
+	}
+	return nil
 }
 
 // ownerNames completes a name from a name line: a relative name is completed with every zone of

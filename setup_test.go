@@ -56,6 +56,16 @@ func TestSetupAccepts(t *testing.T) {
 			`example.org. 3600 IN CAA 0 issuewild ";"`,
 			`example.org. 3600 IN CAA 128 tbs "Unknown"`,
 		}, false},
+		// One-line name blocks, and a block closed on its last property's line.
+		{`caapolicy example.org {
+			name www { issue letsencrypt.org }
+			name api { issue sectigo.com
+			           issuewild none }
+		}`, []string{
+			`api.example.org. 300 IN CAA 0 issue "sectigo.com"`,
+			`api.example.org. 300 IN CAA 0 issuewild ";"`,
+			`www.example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
+		}, true},
 		// name blocks: relative names completed with every zone, absolute names kept, several per line.
 		{`caapolicy example.org example.net {
 			issue letsencrypt.org

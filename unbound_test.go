@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/miekg/dns"
 )
 
@@ -131,7 +132,7 @@ stub-zone:
 func TestUnboundValidates(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
-	_, udp, _ := startCoreDNS(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
+	_, udp, _ := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 	resolver := startUnbound(t, udp, key)
 
 	big := make([]string, 30)

@@ -1,0 +1,262 @@
+// Command caacheck answers "may this CA issue a certificate for this name, and why?" the way a CA
+// decides (RFC 8659, RFC 8657, or Let's Encrypt's reading): offline against the policy a
+// Corefile declares, or live by climbing over real DNS queries to a server. With -lint it prints
+// the start-up warnings of a Corefile without starting a server.
+//
+// Exit status: 0 the CA may issue (or -lint found nothing), 1 it may not (or -lint warned),
+// 2 the question could not be answered (bad flags, unreadable Corefile, unreachable server).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caapolicy/caapolicy"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/miekg/dns"
+)
+
+const (
+	exitAllow = 0
+	exitDeny  = 1
+	exitError = 2
+)
+
+func main() {
+	clog.Discard() // the policy's warnings are printed by -lint, not by the parser's logger
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	conf, server, ca, account, method, mode string
+	wildcard, lint, json                    bool
+	timeout                                 time.Duration
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("caacheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.conf, "conf", "", "evaluate offline against the caapolicy blocks of this Corefile")
+	fs.StringVar(&o.server, "server", "", "evaluate live, querying this DNS server (HOST:PORT, port 53 if omitted)")
+	fs.StringVar(&o.ca, "ca", "letsencrypt.org", "the CA's issuer domain name, as CAA records name it")
+	fs.BoolVar(&o.wildcard, "wildcard", false, "ask for a wildcard certificate (*.NAME)")
+	fs.StringVar(&o.account, "account", "", "the ACME account URI the CA would issue under (RFC 8657 accounturi)")
+	fs.StringVar(&o.method, "method", "", "the ACME validation method, such as dns-01 or http-01 (RFC 8657 validationmethods)")
+	fs.StringVar(&o.mode, "mode", "rfc", "rfc (RFC 8659 and 8657) or letsencrypt (Let's Encrypt's reading)")
+	fs.BoolVar(&o.lint, "lint", false, "print the start-up warnings of the Corefile given by -conf")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "time allowed for each live query")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: caacheck -conf Corefile [flags] NAME\n       caacheck -server HOST:PORT [flags] NAME\n       caacheck -lint -conf Corefile\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "caacheck: "+format+"\n", a...)
+		return exitError
+	}
+	if o.lint {
+		if o.conf == "" || o.server != "" || fs.NArg() != 0 {
+			return fail("-lint takes -conf Corefile and nothing else")
+		}
+		return lint(o, stdout, stderr)
+	}
+	if fs.NArg() != 1 {
+		return fail("give exactly one NAME to check, after the flags (caacheck -conf Corefile www.example.org)")
+	}
+	if (o.conf == "") == (o.server == "") {
+		return fail("give either -conf Corefile (offline) or -server HOST:PORT (live)")
+	}
+	mode, err := caapolicy.ParseMode(o.mode)
+	if err != nil {
+		return fail("%v", err)
+	}
+	name := strings.ToLower(fs.Arg(0))
+	if o.wildcard && !strings.HasPrefix(name, "*.") {
+		name = "*." + name
+	}
+	if !hostname(strings.TrimSuffix(strings.TrimPrefix(name, "*."), ".")) {
+		return fail("%q is not a domain name", fs.Arg(0))
+	}
+	ca := strings.ToLower(strings.TrimSuffix(o.ca, "."))
+	if _, err := caapolicy.ParseIssueValue(ca); err != nil || ca == "" {
+		return fail("-ca %q is not a CA identifier such as letsencrypt.org", o.ca)
+	}
+	req := caapolicy.Request{Name: name, CA: ca, Account: o.account, Method: o.method, Mode: mode}
+
+	var rep report
+	if o.conf != "" {
+		ps, err := caapolicy.LoadCorefile(o.conf)
+		if err != nil {
+			return fail("%v", err)
+		}
+		rep = newReport(req, caapolicy.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
+		if zone := ps.ZoneData(dns.Fqdn(strings.TrimPrefix(name, "*."))); zone != "" {
+			rep.Notes = append(rep.Notes, "zonedata merge is on for "+zone+": CAA records in the zone data are served too and could change this answer; check live with -server")
+		}
+	} else {
+		l := &live{server: withPort(o.server), timeout: o.timeout}
+		res := caapolicy.Check(req, l.lookup)
+		var unreachable *unreachableError
+		if errors.As(res.Err, &unreachable) {
+			return fail("%v", res.Err)
+		}
+		rep = newReport(req, res, "live, server "+l.server)
+	}
+	if len(rep.Steps) == 0 && rep.Unchecked != "" {
+		if o.conf != "" {
+			return fail("%s is in no zone of a caapolicy block in %s", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.conf)
+		}
+		return fail("%s is not served by %s (it answers REFUSED)", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.server)
+	}
+	if res := rep.Unchecked; res != "" {
+		rep.Notes = append(rep.Notes, res+" and its parents are not served here and were not checked; the CA will look there too")
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		rep.text(stdout)
+	}
+	if rep.Allowed {
+		return exitAllow
+	}
+	return exitDeny
+}
+
+// hostname reports whether s is a domain name a certificate can hold: dot-separated labels of
+// letters, digits, hyphens and underscores, 1 to 63 bytes each, 253 in all.
+func hostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(s, ".") {
+		if l == "" || len(l) > 63 || strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func lint(o options, stdout, stderr io.Writer) int {
+	ps, err := caapolicy.LoadCorefile(o.conf)
+	if err != nil {
+		fmt.Fprintf(stderr, "caacheck: %v\n", err)
+		return exitError
+	}
+	w := ps.Warnings()
+	if o.json {
+		if w == nil {
+			w = []string{}
+		}
+		json.NewEncoder(stdout).Encode(map[string][]string{"warnings": w})
+	} else {
+		for _, l := range w {
+			fmt.Fprintln(stdout, l)
+		}
+		if len(w) == 0 {
+			fmt.Fprintf(stdout, "%s: no warnings\n", o.conf)
+		}
+	}
+	if len(w) > 0 {
+		return exitDeny
+	}
+	return exitAllow
+}
+
+// report is what caacheck prints, as text or JSON.
+type report struct {
+	Allowed   bool     `json:"allowed"`
+	Name      string   `json:"name"`
+	CA        string   `json:"ca"`
+	Account   string   `json:"account,omitempty"`
+	Method    string   `json:"method,omitempty"`
+	Mode      string   `json:"mode"`
+	Source    string   `json:"source"`
+	Owner     string   `json:"relevant_owner"`
+	RRset     []string `json:"relevant_rrset"`
+	Decided   []string `json:"decided_by"`
+	Reason    string   `json:"reason"`
+	Steps     []step   `json:"climb"`
+	Unchecked string   `json:"unchecked,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+type step struct {
+	Name   string   `json:"name"`
+	Rcode  string   `json:"rcode"`
+	CNAMEs []string `json:"cnames,omitempty"`
+	CAA    []string `json:"caa"`
+}
+
+func newReport(req caapolicy.Request, res caapolicy.Result, source string) report {
+	r := report{
+		Allowed: res.Allowed, Name: req.Name, CA: req.CA, Account: req.Account, Method: req.Method,
+		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Reason: res.Reason,
+		RRset: rrStrings(res.RRset), Decided: rrStrings(res.Decided), Unchecked: res.Unchecked, Steps: []step{},
+	}
+	if res.Err != nil {
+		r.Error = res.Err.Error()
+	}
+	for _, s := range res.Steps {
+		r.Steps = append(r.Steps, step{Name: s.Name, Rcode: dns.RcodeToString[s.Rcode], CNAMEs: s.CNAMEs, CAA: rrStrings(s.RRset)})
+	}
+	return r
+}
+
+func rrStrings(rrs []dns.CAA) []string {
+	out := []string{}
+	for i := range rrs {
+		out = append(out, rrs[i].String())
+	}
+	return out
+}
+
+// text prints the report for a person: the verdict first, then why.
+func (r report) text(w io.Writer) {
+	verdict := "ALLOW  " + r.CA + " may issue for " + r.Name
+	if !r.Allowed {
+		verdict = "DENY   " + r.CA + " may not issue for " + r.Name
+	}
+	fmt.Fprintf(w, "%s\n", verdict)
+	fmt.Fprintf(w, "reason:   %s\n", r.Reason)
+	if r.Owner != "" && len(r.RRset) > 0 {
+		fmt.Fprintf(w, "relevant: %s\n", r.Owner)
+		for _, rr := range r.RRset {
+			fmt.Fprintf(w, "          %s\n", rr)
+		}
+	}
+	if len(r.Decided) > 0 {
+		fmt.Fprintf(w, "decided:\n")
+		for _, rr := range r.Decided {
+			fmt.Fprintf(w, "          %s\n", rr)
+		}
+	}
+	fmt.Fprintf(w, "climb (%s, mode %s):\n", r.Source, r.Mode)
+	for _, s := range r.Steps {
+		found := fmt.Sprintf("%d CAA", len(s.CAA))
+		if len(s.CAA) == 0 {
+			found = "no CAA"
+		}
+		via := ""
+		if len(s.CNAMEs) > 0 {
+			via = " via CNAME " + strings.Join(s.CNAMEs, " -> ")
+		}
+		fmt.Fprintf(w, "          %-30s %-8s %s%s\n", s.Name, s.Rcode, found, via)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note:     %s\n", n)
+	}
+}

@@ -1,0 +1,43 @@
+// Package corednstest starts real CoreDNS servers on loopback for the tests of caapolicy and
+// caacheck. The caller imports the plugins its Corefiles use and sets the plugin order.
+package corednstest
+
+import (
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+)
+
+// Corefile is a Corefile held in memory (caddy.Input).
+type Corefile string
+
+// Body implements caddy.Input.
+func (c Corefile) Body() []byte { return []byte(c) }
+
+// Path implements caddy.Input.
+func (c Corefile) Path() string { return "Corefile" }
+
+// ServerType implements caddy.Input.
+func (c Corefile) ServerType() string { return "dns" }
+
+// Start starts a CoreDNS instance and stops it when the test ends. The Corefile's server blocks
+// must use port 0 (a free port) and bind 127.0.0.1. It returns the first server's UDP and TCP
+// addresses.
+func Start(t testing.TB, cf string) (inst *caddy.Instance, udp, tcp string) {
+	t.Helper()
+	caddy.Quiet, dnsserver.Quiet = true, true
+	inst, err := caddy.Start(Corefile(cf))
+	if err != nil {
+		t.Fatalf("CoreDNS did not start: %v\n%s", err, cf)
+	}
+	t.Cleanup(func() { inst.Stop() })
+	udp, tcp = Addrs(inst)
+	return inst, udp, tcp
+}
+
+// Addrs returns the UDP and TCP addresses of the instance's first server.
+func Addrs(inst *caddy.Instance) (udp, tcp string) {
+	s := inst.Servers()[0]
+	return s.LocalAddr().String(), s.Addr().String()
+}
