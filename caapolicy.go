@@ -25,19 +25,23 @@ type CAAPolicy struct {
 	Fall fall.F
 
 	merge    bool                // unite the zone data's CAA RRset with the policy
-	zoneSet  map[string]struct{} // Zones, for a lookup per label rather than a scan
+	zoneSet  map[string]string // Zones, for a lookup per label rather than a scan
 	owners   map[string]*owner   // lowercase owner name -> its prepared records
 	partners partnerSet
 
 	warned   sync.Map // owner names already warned about, so zone-data warnings print once
 	warnings []string // the start-up warnings, "file:line: text"
+
+	cas      caTable   // client prefixes -> CA, from the ca lines
+	counters counters  // per-query metrics, cached per label set
+	qlog     *queryLog // the query log and check events; nil with log none and checks off
 }
 
 // newHandler prepares everything a query needs from a parsed block.
 func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]struct{}{}}
+	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}}
 	for _, z := range cfg.zones {
-		h.zoneSet[z] = struct{}{}
+		h.zoneSet[z] = z
 	}
 	if cfg.fallSet {
 		h.Fall.SetZonesFromArgs(cfg.fall)
@@ -59,6 +63,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 type served struct {
 	owner                  string
 	policy, zone, partners int
+	msg                    *dns.Msg // the reply written, nil if none was
 }
 
 // ServeDNS implements the plugin.Handler interface.
@@ -69,11 +74,13 @@ func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	qname := r.Question[0].Name
 	var buf [256]byte
 	lname := lowerName(buf[:0], qname)
-	if !c.inZones(lname) {
+	zone, ok := c.zoneOf(lname)
+	if !ok {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
 
-	_, rcode, err := c.serve(ctx, w, r, c.owners[string(lname)])
+	s, rcode, err := c.serve(ctx, w, r, c.owners[string(lname)])
+	c.record(ctx, w, r, zone, &s, rcode)
 	return rcode, err
 }
 
@@ -83,27 +90,24 @@ func (c *CAAPolicy) serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 	if o == nil || c.merge {
 		return c.serveZoneData(ctx, w, r, o)
 	}
-	w.WriteMsg(policyReply(r, r.Question[0].Name, o.records))
-	return o.served(), dns.RcodeSuccess, nil
+	return o.write(w, policyReply(r, r.Question[0].Name, o.records))
 }
 
 // Name implements the plugin.Handler interface.
 func (c *CAAPolicy) Name() string { return name }
 
-// inZones reports whether the lowercase name lies in one of the plugin's zones: one map lookup
-// per label of the name, whatever the number of zones.
-func (c *CAAPolicy) inZones(lname []byte) bool {
-	if _, ok := c.zoneSet["."]; ok {
-		return true
-	}
+// zoneOf returns the most specific of the plugin's zones holding the lowercase name: one map
+// lookup per label of the name, whatever the number of zones.
+func (c *CAAPolicy) zoneOf(lname []byte) (string, bool) {
 	for i := 0; i < len(lname); i++ {
 		if i == 0 || lname[i-1] == '.' {
-			if _, ok := c.zoneSet[string(lname[i:])]; ok {
-				return true
+			if z, ok := c.zoneSet[string(lname[i:])]; ok {
+				return z, true
 			}
 		}
 	}
-	return false
+	z, ok := c.zoneSet["."]
+	return z, ok
 }
 
 // ownerOf returns the policy owner for a name in any spelling, or nil.

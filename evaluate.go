@@ -48,6 +48,9 @@ type Request struct {
 	Account string // the ACME account URI the CA would issue under, for accounturi
 	Method  string // the ACME validation method, for validationmethods (dns-01, http-01...)
 	Mode    Mode
+	// AnyAccount says the account and method are unknown, as for a CA seen checking CAA: a
+	// property bound to an account or to methods counts as authorizing, since some may match.
+	AnyAccount bool
 }
 
 // Wildcard reports whether the request is for a wildcard certificate.
@@ -243,6 +246,7 @@ func (req Request) authorizesLE(value string) (bool, string) {
 
 func (req Request) accountMismatch(account string) string {
 	switch {
+	case req.AnyAccount:
 	case req.Account == "":
 		return "binds the account " + account + " and no account was given"
 	case req.Account != account:
@@ -252,6 +256,9 @@ func (req Request) accountMismatch(account string) string {
 }
 
 func (req Request) methodMismatch(list string) string {
+	if req.AnyAccount {
+		return ""
+	}
 	if req.Method == "" {
 		return "allows only the validation methods " + list + " and no method was given"
 	}
@@ -281,6 +288,32 @@ func sprintQuoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"
 // wildcard its parent (RFC 8659 section 3).
 func climbStart(name string) string {
 	return dns.Fqdn(strings.TrimPrefix(name, "*."))
+}
+
+// AnswerRRset follows the CNAMEs of an answer from name and returns the CAA RRset where the
+// chain ends, the aliases followed and that final name.
+func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string, target string) {
+	target = name
+	for range maxCNAMEs {
+		next := ""
+		for _, rr := range answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, target) {
+				next = c.Target
+				break
+			}
+		}
+		if next == "" {
+			break
+		}
+		cnames = append(cnames, next)
+		target = next
+	}
+	for _, rr := range answer {
+		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
+			rrset = append(rrset, *caa)
+		}
+	}
+	return rrset, cnames, target
 }
 
 // Step is one lookup of the climb.

@@ -279,7 +279,10 @@ func TestServePartners(t *testing.T) {
 		if got, want := rrStrings(rec.Msg.Answer), rrStrings(rrs(tc.answer...)); !slices.Equal(got, want) {
 			t.Errorf("%s: answer\n got %q\nwant %q", tc.qname, got, want)
 		}
-		if s != tc.served {
+		if s.msg != rec.Msg {
+			t.Errorf("%s: served names another message than the one written", tc.qname)
+		}
+		if s.msg = nil; s != tc.served {
 			t.Errorf("%s: served %+v, want %+v", tc.qname, s, tc.served)
 		}
 	}

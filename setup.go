@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -26,6 +27,10 @@ func setup(c *caddy.Controller) error {
 		if err != nil {
 			return plugin.Error(name, err)
 		}
+		if h.qlog != nil {
+			c.OnStartup(h.qlog.start)
+			c.OnShutdown(h.qlog.shutdown)
+		}
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 			h.Next = next
 			return h
@@ -38,7 +43,7 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, name, partners, trigger, zonedata, fallthrough"
+const settingNames = "ttl, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
@@ -60,6 +65,10 @@ type blockConfig struct {
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
 
+	log               logConfig
+	logSet, checksSet bool
+	cas               caTable
+
 	inName, closed bool // reading a name block; its "}" ended the last property's line
 }
 
@@ -70,7 +79,7 @@ func (cfg *blockConfig) warnf(pos, format string, args ...any) {
 
 // parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
 func parse(c *caddy.Controller) (*CAAPolicy, error) {
-	cfg := blockConfig{ttl: defaultTTL, merge: true, names: map[string]policy{}}
+	cfg := blockConfig{ttl: defaultTTL, merge: true, names: map[string]policy{}, log: logConfig{queries: true, window: defaultWindow}}
 	args := c.RemainingArgs()
 	for _, a := range args {
 		if _, ok := dns.IsDomainName(a); !ok || strings.Contains(a, "*") {
@@ -126,6 +135,36 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if err := parsePartners(c, &cfg); err != nil {
 				return nil, err
 			}
+		case "log":
+			if cfg.logSet {
+				return nil, c.Errf("log is set twice; keep one log line")
+			}
+			cfg.logSet = true
+			if err := parseLog(c.RemainingArgs(), &cfg.log); err != nil {
+				return nil, c.Err(err.Error())
+			}
+		case "checks":
+			if cfg.checksSet {
+				return nil, c.Errf("checks is set twice; keep one checks line")
+			}
+			cfg.checksSet = true
+			v := c.RemainingArgs()
+			if len(v) != 1 {
+				return nil, c.Errf("checks takes the window that groups a CA's queries into one check, or off: checks 2s")
+			}
+			if v[0] == "off" {
+				cfg.log.window = 0
+				break
+			}
+			d, err := time.ParseDuration(v[0])
+			if err != nil || d <= 0 || d > time.Minute {
+				return nil, c.Errf("checks %q is not a window from 1ms to 1m, or off; write checks 2s", v[0])
+			}
+			cfg.log.window = d
+		case "ca":
+			if err := parseCA(&cfg.cas, c.RemainingArgs(), pos(c)); err != nil {
+				return nil, c.Err(err.Error())
+			}
 		case "trigger":
 			if cfg.triggerSet {
 				return nil, c.Errf("trigger is set twice; keep one trigger line")
@@ -152,11 +191,31 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
 	h := newHandler(cfg)
+	h.cas = cfg.cas
+	if cfg.log.queries || cfg.log.window > 0 {
+		h.qlog = newQueryLog(cfg.log, h, queueSize)
+	}
 	h.warnings = byPosition(append(cfg.warnings, lint(&cfg, h)...))
 	for _, w := range h.warnings {
 		log.Warning(w)
 	}
 	return h, nil
+}
+
+// parseLog reads "log [all|none] [json]".
+func parseLog(args []string, l *logConfig) error {
+	var seenLevel, seenJSON bool
+	for _, a := range args {
+		switch {
+		case (a == "all" || a == "none") && !seenLevel:
+			seenLevel, l.queries = true, a == "all"
+		case a == "json" && !seenJSON:
+			seenJSON, l.json = true, true
+		default:
+			return fmt.Errorf("log takes all or none, and json: log all json")
+		}
+	}
+	return nil
 }
 
 // parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off"; several lines add up.
@@ -294,6 +353,9 @@ func issueValueFromArgs(args []string) (string, error) {
 	v.Issuer = strings.TrimSuffix(strings.ToLower(pieces[0]), ".")
 	if v.Issuer == "none" {
 		return "", fmt.Errorf("none stands alone; it authorizes no CA and takes no parameters")
+	}
+	if strings.Contains(v.Issuer, "://") || strings.Contains(v.Issuer, "/") {
+		return "", fmt.Errorf("CA identifier %q is a URL; CAA names the CA by its bare domain: write %s", pieces[0], bareDomain(pieces[0]))
 	}
 	if err := checkDomainName(v.Issuer); err != nil {
 		return "", fmt.Errorf("CA identifier %q: %v; write the CA's domain, such as letsencrypt.org", pieces[0], err)

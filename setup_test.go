@@ -139,10 +139,10 @@ func TestSetupRejects(t *testing.T) {
 		input string
 		want  string // the whole error, file:line included
 	}{
-		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, ttl, name, partners, trigger, zonedata, fallthrough`},
+		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, ttl, name, partners, trigger, zonedata, fallthrough, log, ca, checks`},
 		{"caapolicy example.org {\n issue\n}", `Testfile:2 - Error during parsing: issue: needs a CA identifier or none, as in letsencrypt.org accounturi=https://... or none`},
 		{"caapolicy example.org {\n issue lets_encrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "lets_encrypt.org": "lets_encrypt" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
-		{"caapolicy example.org {\n issue https://letsencrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "https://letsencrypt.org": "https://letsencrypt" holds ':'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
+		{"caapolicy example.org {\n issue https://letsencrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "https://letsencrypt.org" is a URL; CAA names the CA by its bare domain: write letsencrypt.org`},
 		{"caapolicy example.org {\n issue -ca.example\n}", `Testfile:2 - Error during parsing: issue: CA identifier "-ca.example": "-ca" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`},
 		{"caapolicy example.org {\n issuewild none validationmethods=dns-01\n}", `Testfile:2 - Error during parsing: issuewild: none stands alone; it authorizes no CA and takes no parameters`},
 		{"caapolicy example.org {\n issue accounturi=x\n}", `Testfile:2 - Error during parsing: issue: the CA identifier comes first, then KEY=VALUE parameters: letsencrypt.org validationmethods=dns-01`},
@@ -187,6 +187,19 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n partners off\n partners aws\n}", "Testfile:3 - Error during parsing: partners are listed here but switched off at Testfile:2; keep one of them"},
 		{"caapolicy example.org {\n trigger some\n}", "Testfile:2 - Error during parsing: trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive"},
 		{"caapolicy example.org {\n trigger any\n trigger any\n}", "Testfile:3 - Error during parsing: trigger is set twice; keep one trigger line"},
+		{"caapolicy example.org {\n log verbose\n}", "Testfile:2 - Error during parsing: log takes all or none, and json: log all json"},
+		{"caapolicy example.org {\n log all none\n}", "Testfile:2 - Error during parsing: log takes all or none, and json: log all json"},
+		{"caapolicy example.org {\n log\n log json\n}", "Testfile:3 - Error during parsing: log is set twice; keep one log line"},
+		{"caapolicy example.org {\n checks\n}", "Testfile:2 - Error during parsing: checks takes the window that groups a CA's queries into one check, or off: checks 2s"},
+		{"caapolicy example.org {\n checks 2\n}", `Testfile:2 - Error during parsing: checks "2" is not a window from 1ms to 1m, or off; write checks 2s`},
+		{"caapolicy example.org {\n checks 5m\n}", `Testfile:2 - Error during parsing: checks "5m" is not a window from 1ms to 1m, or off; write checks 2s`},
+		{"caapolicy example.org {\n checks off\n checks 1s\n}", "Testfile:3 - Error during parsing: checks is set twice; keep one checks line"},
+		{"caapolicy example.org {\n ca letsencrypt.org\n}", "Testfile:2 - Error during parsing: ca takes the CA's identifier and its source prefixes: ca letsencrypt.org 192.0.2.0/24 2001:db8::/32"},
+		{"caapolicy example.org {\n ca letsencrypt 192.0.2.0/24\n}", `Testfile:2 - Error during parsing: ca "letsencrypt" is not a CA identifier; name the CA as CAA records do, such as letsencrypt.org`},
+		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.0/33\n}", `Testfile:2 - Error during parsing: ca letsencrypt.org: "192.0.2.0/33" is not a CIDR prefix; write 192.0.2.0/24 or 2001:db8::/32`},
+		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.1/24\n}", "Testfile:2 - Error during parsing: ca letsencrypt.org: 192.0.2.1/24 has host bits set; write 192.0.2.0/24"},
+		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.0/24\n ca sectigo.com 2001:db8::/32 192.0.2.0/24\n}", "Testfile:3 - Error during parsing: ca sectigo.com: 192.0.2.0/24 is already attributed to letsencrypt.org (at Testfile:2); a source belongs to one CA"},
+		{"caapolicy example.org {\n ca letsencrypt.org 2001:db8::/32 2001:DB8::/32\n}", "Testfile:2 - Error during parsing: ca letsencrypt.org: 2001:db8::/32 is listed twice (first at Testfile:2); remove one"},
 		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
 	}
 	for i, tc := range tests {

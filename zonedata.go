@@ -27,8 +27,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 			return served{}, rcode, err
 		}
 		// No zone data for this name at all: the policy stands alone.
-		w.WriteMsg(policyReply(r, qname, o.records))
-		return o.served(), dns.RcodeSuccess, nil
+		return o.write(w, policyReply(r, qname, o.records))
 	}
 
 	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
@@ -47,6 +46,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	}
 	m, s := c.mergeAt(zm, answer, target, to)
 	w.WriteMsg(m)
+	s.msg = m
 	return s, dns.RcodeSuccess, nil
 }
 
@@ -82,6 +82,7 @@ func (c *CAAPolicy) passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR, t
 		zm = &m
 	}
 	w.WriteMsg(zm)
+	s.msg = zm
 	return s, dns.RcodeSuccess, nil
 }
 
@@ -183,7 +184,7 @@ func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *d
 			target = cn.Target
 			continue
 		}
-		if target == r.Question[0].Name || holdsName(answer, target) || !c.inZones(lowerName(nil, target)) {
+		if target == r.Question[0].Name || holdsName(answer, target) || !c.holds(target) {
 			break
 		}
 		q := r.Copy()
@@ -247,4 +248,11 @@ func isReferral(m *dns.Msg) bool {
 		}
 	}
 	return false
+}
+
+// holds reports whether a name in any spelling lies in the plugin's zones.
+func (c *CAAPolicy) holds(n string) bool {
+	var buf [256]byte
+	_, ok := c.zoneOf(lowerName(buf[:0], n))
+	return ok
 }

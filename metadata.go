@@ -1,0 +1,37 @@
+package caapolicy
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/coredns/coredns/request"
+)
+
+// Metadata labels, for the log plugin ({/caapolicy/ca}, {/caapolicy/source}) and others.
+const (
+	metadataCA     = name + "/ca"
+	metadataSource = name + "/source"
+)
+
+type metadataKey struct{}
+
+// answerMetadata carries the answer source from ServeDNS back to the metadata functions, which
+// the log plugin calls after the reply is written.
+type answerMetadata struct{ source atomic.Int32 } // sourceID+1, 0 before a CAA answer
+
+// Metadata implements metadata.Provider: caapolicy/ca is the CA the client address is
+// attributed to, caapolicy/source where a CAA answer came from (policy, merged, partners,
+// passthrough; empty for other queries).
+func (c *CAAPolicy) Metadata(ctx context.Context, state request.Request) context.Context {
+	ca := c.cas.lookup(clientAddr(state.W.RemoteAddr()).Addr())
+	metadata.SetValueFunc(ctx, metadataCA, func() string { return ca })
+	md := &answerMetadata{}
+	metadata.SetValueFunc(ctx, metadataSource, func() string {
+		if id := md.source.Load(); id > 0 {
+			return sourceNames[id-1]
+		}
+		return ""
+	})
+	return context.WithValue(ctx, metadataKey{}, md)
+}

@@ -1,0 +1,115 @@
+package caapolicy
+
+import (
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Answer sources, the values of the source label and of the caapolicy/source metadata.
+const (
+	sourcePolicy      = "policy"      // the Corefile policy alone (with its partner records)
+	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
+	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
+	sourcePassthrough = "passthrough" // the zone data's answer unchanged
+)
+
+var (
+	// queriesTotal counts the CAA queries answered in caapolicy's zones.
+	queriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "queries_total",
+		Help:      "Counter of CAA queries in caapolicy's zones, by attributed CA and answer source.",
+	}, []string{"server", "zone", "view", "ca", "source"})
+	// partnerRecordsTotal counts the partner records added to answers.
+	partnerRecordsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "partner_records_total",
+		Help:      "Counter of partner CA records added to CAA answers.",
+	}, []string{"server", "zone", "view"})
+	// checkEventsTotal counts the CAA checks (bursts of queries from one source for one name).
+	checkEventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "check_events_total",
+		Help:      "Counter of CAA check events, by attributed CA.",
+	}, []string{"server", "zone", "view", "ca"})
+	// unauthorizedChecksTotal counts check events by a known CA that may not issue for the name.
+	unauthorizedChecksTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "unauthorized_checks_total",
+		Help:      "Counter of CAA checks by a known CA that is not authorized for the name checked.",
+	}, []string{"server", "zone", "view", "ca"})
+	// logDroppedTotal counts the query records dropped because the log queue was full.
+	logDroppedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "log_dropped_total",
+		Help:      "Counter of CAA query records dropped from the query log and check events because the queue was full.",
+	}, []string{"server", "zone", "view"})
+)
+
+// sourceNames are the answer sources by sourceID.
+var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners}
+
+// sourceID says where an answer came from, as an index into sourceNames.
+func (s *served) sourceID() int32 {
+	switch {
+	case s.policy > 0 && s.zone > 0:
+		return 2
+	case s.policy > 0:
+		return 1
+	case s.partners > 0:
+		return 3
+	}
+	return 0
+}
+
+// source names where an answer came from.
+func (s *served) source() string { return sourceNames[s.sourceID()] }
+
+// counterKey is one label set of the per-query counters.
+type counterKey struct{ server, zone, view, ca, source string }
+
+// counterCache holds the counters per label set, so that counting a query neither hashes the
+// labels in the registry nor allocates once its label set has been seen.
+type counterCache struct {
+	mu sync.RWMutex
+	m  map[counterKey]prometheus.Counter
+}
+
+func (cc *counterCache) get(k counterKey, vec *prometheus.CounterVec, labels func() []string) prometheus.Counter {
+	cc.mu.RLock()
+	ctr, ok := cc.m[k]
+	cc.mu.RUnlock()
+	if ok {
+		return ctr
+	}
+	ctr = vec.WithLabelValues(labels()...)
+	cc.mu.Lock()
+	if cc.m == nil {
+		cc.m = map[counterKey]prometheus.Counter{}
+	}
+	cc.m[k] = ctr
+	cc.mu.Unlock()
+	return ctr
+}
+
+// counters are a block's cached query and partner counters.
+type counters struct{ queries, partnerRecords counterCache }
+
+func (c *counters) query(server, zone, view, ca, source string) prometheus.Counter {
+	k := counterKey{server, zone, view, ca, source}
+	return c.queries.get(k, queriesTotal, func() []string { return []string{server, zone, view, ca, source} })
+}
+
+func (c *counters) partners(server, zone, view string) prometheus.Counter {
+	k := counterKey{server: server, zone: zone, view: view}
+	return c.partnerRecords.get(k, partnerRecordsTotal, func() []string { return []string{server, zone, view} })
+}

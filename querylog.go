@@ -1,0 +1,306 @@
+package caapolicy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin/metrics"
+
+	"github.com/miekg/dns"
+)
+
+// queueSize bounds the query records waiting for the log writer; beyond it records are dropped
+// and counted, so that logging never slows answers.
+const queueSize = 4096
+
+// logConfig is what the log and checks lines of a block ask for.
+type logConfig struct {
+	queries bool          // log every CAA query ("log all", the default)
+	json    bool          // one JSON object per line on standard output
+	window  time.Duration // check events group queries this long; 0 turns them off
+}
+
+// queryEntry is one CAA query as ServeDNS saw it. It holds no formatted text: formatting
+// happens on the writer goroutine, off the serving path.
+type queryEntry struct {
+	time         time.Time
+	client       netip.AddrPort
+	transport    string
+	qname        string
+	edns         uint16 // the client's EDNS buffer size, 0 without EDNS
+	do           bool
+	rcode        int // the rcode returned when no reply was written
+	served       served
+	ca           string
+	zone         string
+	server, view string
+}
+
+// queryLog carries query records from ServeDNS through a bounded queue to one writer goroutine,
+// which writes the query log and groups queries into check events. The goroutine runs from
+// OnStartup to OnShutdown.
+type queryLog struct {
+	cfg    logConfig
+	h      *CAAPolicy
+	queue  chan queryEntry
+	out    io.Writer // JSON lines
+	checks *checkTracker
+
+	dropped atomic.Int64
+	once    sync.Once
+	stop    chan struct{}
+	done    chan struct{}
+	started atomic.Bool
+}
+
+func newQueryLog(cfg logConfig, h *CAAPolicy, size int) *queryLog {
+	l := &queryLog{cfg: cfg, h: h, queue: make(chan queryEntry, size), out: os.Stdout, stop: make(chan struct{}), done: make(chan struct{})}
+	if cfg.window > 0 {
+		l.checks = newCheckTracker(cfg.window, maxOpenChecks)
+	}
+	return l
+}
+
+// start runs the writer; it is the block's OnStartup hook.
+func (l *queryLog) start() error {
+	if l.started.CompareAndSwap(false, true) {
+		go l.run()
+	}
+	return nil
+}
+
+// shutdown writes what is queued, closes the open check events and stops the writer; it is the
+// block's OnShutdown hook.
+func (l *queryLog) shutdown() error {
+	l.once.Do(func() { close(l.stop) })
+	if l.started.Load() {
+		<-l.done
+	}
+	return nil
+}
+
+// enqueue hands a record to the writer, or drops and counts it when the queue is full.
+func (l *queryLog) enqueue(e *queryEntry) {
+	select {
+	case l.queue <- *e:
+	default:
+		l.dropped.Add(1)
+		logDroppedTotal.WithLabelValues(e.server, e.zone, e.view).Inc()
+	}
+}
+
+func (l *queryLog) run() {
+	defer close(l.done)
+	var tick <-chan time.Time
+	if l.checks != nil {
+		t := time.NewTicker(max(l.cfg.window/4, 10*time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case e := <-l.queue:
+			l.handle(&e)
+		case now := <-tick:
+			for _, ev := range l.checks.expire(now) {
+				l.h.closeCheck(ev)
+			}
+		case <-l.stop:
+			for {
+				select {
+				case e := <-l.queue:
+					l.handle(&e)
+					continue
+				default:
+				}
+				break
+			}
+			if l.checks != nil {
+				for _, ev := range l.checks.flush() {
+					l.h.closeCheck(ev)
+				}
+			}
+			return
+		}
+	}
+}
+
+// handle writes one record's log line and adds it to the check events.
+func (l *queryLog) handle(e *queryEntry) {
+	if l.cfg.queries {
+		if l.cfg.json {
+			l.writeJSON(queryJSON(e))
+		} else {
+			log.Info(queryText(e))
+		}
+	}
+	if l.checks != nil {
+		for _, ev := range l.checks.observe(e) {
+			l.h.closeCheck(ev)
+		}
+	}
+}
+
+func (l *queryLog) writeJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	l.out.Write(append(b, '\n'))
+}
+
+// record counts a CAA query in the metrics, sets its metadata and queues it for the log. It
+// allocates nothing on its own: counters are cached per label set.
+func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int) {
+	e := queryEntry{served: *s, zone: zone, rcode: rcode}
+	addr := w.RemoteAddr()
+	e.client = clientAddr(addr)
+	e.ca = c.cas.lookup(e.client.Addr())
+	e.server, e.view = metrics.WithServer(ctx), metrics.WithView(ctx)
+	src := s.sourceID()
+	c.counters.query(e.server, zone, e.view, e.ca, sourceNames[src]).Inc()
+	if s.partners > 0 {
+		c.counters.partners(e.server, zone, e.view).Add(float64(s.partners))
+	}
+	if md, ok := ctx.Value(metadataKey{}).(*answerMetadata); ok {
+		md.source.Store(src + 1)
+	}
+	if c.qlog == nil {
+		return
+	}
+	e.time = time.Now()
+	e.transport = transport(addr)
+	e.qname = r.Question[0].Name
+	if opt := r.IsEdns0(); opt != nil {
+		e.edns, e.do = opt.UDPSize(), opt.Do()
+	}
+	c.qlog.enqueue(&e)
+}
+
+// escapeName makes a name safe to print on one line: bytes outside printable ASCII become \DDD
+// (as in zone files) and quotes are escaped, so a query cannot forge or split log lines.
+func escapeName(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b bytes.Buffer
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			b.WriteString(`\"`)
+		case c < 0x21 || c > 0x7e:
+			b.WriteByte('\\')
+			b.WriteByte('0' + c/100)
+			b.WriteByte('0' + c/10%10)
+			b.WriteByte('0' + c%10)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// reply returns the rcode, size and TC bit of what was written for a query.
+func (e *queryEntry) reply() (rcode string, size int, tc bool) {
+	if m := e.served.msg; m != nil {
+		return dns.RcodeToString[m.Rcode], m.Len(), m.Truncated
+	}
+	return dns.RcodeToString[e.rcode], 0, false
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func bit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// queryText is the text log line of a query:
+//
+//	2026-11-23T10:00:00.123Z 192.0.2.1:53211 udp "www.example.org." edns=1232 do=1 NOERROR size=187 tc=0 owner=example.org. policy=3 zone=1 partners=0 source=merged ca=letsencrypt.org
+func queryText(e *queryEntry) string {
+	rcode, size, tc := e.reply()
+	edns := "none"
+	if e.edns > 0 {
+		edns = strconv.Itoa(int(e.edns))
+	}
+	b := make([]byte, 0, 256)
+	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, ' ')
+	b = append(b, e.client.String()...)
+	b = append(b, ' ')
+	b = append(b, e.transport...)
+	b = append(b, ` "`...)
+	b = append(b, escapeName(e.qname)...)
+	b = append(b, `" edns=`...)
+	b = append(b, edns...)
+	b = append(b, " do="+bit(e.do)+" "+rcode+" size="...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, " tc="+bit(tc)+" owner="+orDash(escapeName(e.served.owner))+" policy="...)
+	b = strconv.AppendInt(b, int64(e.served.policy), 10)
+	b = append(b, " zone="...)
+	b = strconv.AppendInt(b, int64(e.served.zone), 10)
+	b = append(b, " partners="...)
+	b = strconv.AppendInt(b, int64(e.served.partners), 10)
+	b = append(b, " source="+e.served.source()+" ca="+e.ca...)
+	return string(b)
+}
+
+// queryRecord is the JSON form of a query log line.
+type queryRecord struct {
+	Type      string `json:"type"` // "query"
+	Time      string `json:"time"`
+	Client    string `json:"client"`
+	Transport string `json:"transport"`
+	Name      string `json:"name"`
+	EDNS      int    `json:"edns_bufsize"` // 0 without EDNS
+	DO        bool   `json:"do"`
+	Rcode     string `json:"rcode"`
+	Size      int    `json:"size"`
+	TC        bool   `json:"tc"`
+	Owner     string `json:"owner"`
+	Records   struct {
+		Policy   int `json:"policy"`
+		ZoneData int `json:"zonedata"`
+		Partners int `json:"partners"`
+	} `json:"records"`
+	Source string `json:"source"`
+	CA     string `json:"ca"`
+	Zone   string `json:"zone"`
+	Server string `json:"server"`
+	View   string `json:"view,omitempty"`
+}
+
+func queryJSON(e *queryEntry) queryRecord {
+	rcode, size, tc := e.reply()
+	r := queryRecord{
+		Type: "query", Time: e.time.UTC().Format("2006-01-02T15:04:05.000Z"), Client: e.client.String(),
+		Transport: e.transport, Name: escapeName(e.qname), EDNS: int(e.edns), DO: e.do, Rcode: rcode,
+		Size: size, TC: tc, Owner: escapeName(e.served.owner), Source: e.served.source(), CA: e.ca,
+		Zone: e.zone, Server: e.server, View: e.view,
+	}
+	r.Records.Policy, r.Records.ZoneData, r.Records.Partners = e.served.policy, e.served.zone, e.served.partners
+	return r
+}

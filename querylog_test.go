@@ -1,0 +1,270 @@
+package caapolicy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestCATable(t *testing.T) {
+	var ct caTable
+	for _, l := range []struct{ ca, cidr string }{
+		{"letsencrypt.org", "66.133.109.0/24"},
+		{"sectigo.com", "66.133.109.36/32"}, // nested: the longer prefix wins
+		{"letsencrypt.org", "2600:1f14::/32"},
+		{"sectigo.com", "2600:1f14:ab::/48"},
+		{"pki.goog", "192.0.2.7"}, // a single address
+	} {
+		if err := ct.add(l.ca, l.cidr, "Testfile:1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for addr, want := range map[string]string{
+		"66.133.109.1": "letsencrypt.org", "66.133.109.36": "sectigo.com", "66.133.110.1": unknownCA,
+		"::ffff:66.133.109.36": "sectigo.com", "2600:1f14::1": "letsencrypt.org", "2600:1f14:ab::53": "sectigo.com",
+		"2600:1f15::1": unknownCA, "192.0.2.7": "pki.goog", "192.0.2.8": unknownCA,
+	} {
+		if got := ct.lookup(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("%s: got %s, want %s", addr, got, want)
+		}
+	}
+	if got := testing.AllocsPerRun(100, func() { ct.lookup(netip.MustParseAddr("2600:1f14:ab::53")) }); got != 0 {
+		t.Errorf("lookup allocates %v times", got)
+	}
+	var empty caTable
+	if empty.lookup(netip.MustParseAddr("192.0.2.1")) != unknownCA {
+		t.Error("an empty table attributes")
+	}
+}
+
+// logHandler is a handler over the file zone of the partner tests with the given extra lines.
+func logHandler(t *testing.T, extra string) *CAAPolicy {
+	t.Helper()
+	z, err := fileZone(partnerZone, "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTestHandler(t, "caapolicy example.org {\n issue letsencrypt.org\n partners letsencrypt.org sectigo.com\n name pol { issue digicert.com }\n"+extra+"\n}", z)
+}
+
+// query sends a CAA query through h from the client w describes.
+func query(t *testing.T, h *CAAPolicy, w *test.ResponseWriter, qname string, bufsize uint16, do bool) {
+	t.Helper()
+	m := new(dns.Msg).SetQuestion(qname, dns.TypeCAA)
+	if bufsize > 0 {
+		m.SetEdns0(bufsize, do)
+	}
+	if _, err := h.ServeDNS(context.Background(), dnstest.NewRecorder(w), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain takes every queued record, with its time set to at, as the writer would see it.
+func drain(h *CAAPolicy, at time.Time) []queryEntry {
+	var out []queryEntry
+	for {
+		select {
+		case e := <-h.qlog.queue:
+			e.time = at
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 123e6, time.UTC)
+
+// TestQueryLogLines checks the exact text line and the JSON object of each answer kind.
+func TestQueryLogLines(t *testing.T) {
+	h := logHandler(t, "ca letsencrypt.org 10.240.0.0/16")
+	var jsonOut bytes.Buffer
+	h.qlog.out = &jsonOut
+
+	udp := &test.ResponseWriter{}
+	tcp := &test.ResponseWriter{TCP: true, RemoteIP: "192.0.2.9"}
+	query(t, h, udp, "Example.ORG.", 1232, true)        // merged: policy + zone data + partners
+	query(t, h, udp, "pol.example.org.", 0, false)      // policy with partners, no zone data there
+	query(t, h, tcp, "wild.example.org.", 4096, false)  // zone data with partner records
+	query(t, h, tcp, "iodef.example.org.", 4096, false) // zone data unchanged
+	query(t, h, udp, "nx.example.org.", 1232, false)    // NXDOMAIN from the zone data
+	query(t, h, udp, "a\n[ERROR]\x00\".example.org.", 1232, false)
+	entries := drain(h, t0)
+
+	want := []string{
+		`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "Example.ORG." edns=1232 do=1 NOERROR size=153 tc=0 owner=example.org. policy=1 zone=1 partners=1 source=merged ca=letsencrypt.org`,
+		`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org`,
+		`2026-11-23T10:00:00.123Z 192.0.2.9:40212 tcp "wild.example.org." edns=4096 do=0 NOERROR size=372 tc=0 owner=wild.example.org. policy=0 zone=2 partners=4 source=partners ca=unknown`,
+		`2026-11-23T10:00:00.123Z 192.0.2.9:40212 tcp "iodef.example.org." edns=4096 do=0 NOERROR size=138 tc=0 owner=iodef.example.org. policy=0 zone=1 partners=0 source=passthrough ca=unknown`,
+		`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "nx.example.org." edns=1232 do=0 NXDOMAIN size=116 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
+		`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "a\010[ERROR]\000\".example.org." edns=1232 do=0 NXDOMAIN size=125 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("%d records queued, want %d", len(entries), len(want))
+	}
+	for i, e := range entries {
+		if packed, err := e.served.msg.Pack(); err != nil || len(packed) != e.served.msg.Len() {
+			t.Errorf("record %d: logged size %d, packed %d bytes (%v)", i, e.served.msg.Len(), len(packed), err)
+		}
+		if got := queryText(&e); got != want[i] {
+			t.Errorf("text line %d\n got %s\nwant %s", i, got, want[i])
+		}
+	}
+
+	// The JSON form carries the same facts, one object per line, parsed back here.
+	h.qlog.cfg.json = true
+	for i := range entries {
+		h.qlog.handle(&entries[i])
+	}
+	lines := strings.Split(strings.TrimSuffix(jsonOut.String(), "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d JSON lines, want %d:\n%s", len(lines), len(want), jsonOut.String())
+	}
+	var first queryRecord
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	wantFirst := queryRecord{Type: "query", Time: "2026-11-23T10:00:00.123Z", Client: "10.240.0.1:40212", Transport: "udp",
+		Name: "Example.ORG.", EDNS: 1232, DO: true, Rcode: "NOERROR", Size: 153, Owner: "example.org.", Source: "merged",
+		CA: "letsencrypt.org", Zone: "example.org."}
+	wantFirst.Records.Policy, wantFirst.Records.ZoneData, wantFirst.Records.Partners = 1, 1, 1
+	if first != wantFirst {
+		t.Errorf("JSON\n got %+v\nwant %+v", first, wantFirst)
+	}
+	var hostile map[string]any
+	if err := json.Unmarshal([]byte(lines[5]), &hostile); err != nil || hostile["name"] != `a\010[ERROR]\000\".example.org.` {
+		t.Errorf("hostile name in JSON: %v %q", err, lines[5])
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, `{"type":"query",`) {
+			t.Errorf("JSON line does not start with the object: %q", l)
+		}
+	}
+}
+
+// TestQueryLogText checks that text lines go through CoreDNS's log with the plugin prefix.
+func TestQueryLogText(t *testing.T) {
+	buf := captureLog(t)
+	h := logHandler(t, "checks off")
+	query(t, h, &test.ResponseWriter{}, "pol.example.org.", 0, false)
+	for _, e := range drain(h, t0) {
+		h.qlog.handle(&e)
+	}
+	want := "[INFO] plugin/caapolicy: 2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp \"pol.example.org.\" edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=unknown\n"
+	if buf.String() != want {
+		t.Errorf("got %q\nwant %q", buf.String(), want)
+	}
+}
+
+func TestQueryLogOff(t *testing.T) {
+	if h := logHandler(t, "log none\nchecks off"); h.qlog != nil {
+		t.Error("log none and checks off still queue records")
+	}
+	h := logHandler(t, "log none")
+	if h.qlog == nil || h.qlog.cfg.queries || h.qlog.cfg.window != defaultWindow {
+		t.Errorf("log none keeps check events: %+v", h.qlog)
+	}
+	buf := captureLog(t)
+	query(t, h, &test.ResponseWriter{}, "pol.example.org.", 0, false)
+	for _, e := range drain(h, t0) {
+		h.qlog.handle(&e)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("log none wrote %q", buf.String())
+	}
+}
+
+// blockingWriter stalls every write until released, as a full pipe or a hung terminal does.
+type blockingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.entered) })
+	<-b.release
+	return len(p), nil
+}
+
+// TestQueryLogStalledWriter proves that a writer that never returns does not slow answers: the
+// queue fills, further records are dropped and counted, and every query is answered.
+func TestQueryLogStalledWriter(t *testing.T) {
+	h := logHandler(t, "log all json\nchecks off")
+	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	h.qlog.out = w
+	h.qlog.start()
+
+	rw := &test.ResponseWriter{RemoteIP: "198.51.100.77"}
+	query(t, h, rw, "pol.example.org.", 0, false)
+	<-w.entered // the writer holds the first record and is stuck
+
+	before := testutil.ToFloat64(logDroppedTotal.WithLabelValues("", "example.org.", ""))
+	const flood = queueSize + 500
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range flood {
+		m := new(dns.Msg).SetQuestion("pol.example.org.", dns.TypeCAA)
+		rec := dnstest.NewRecorder(rw)
+		if _, err := h.ServeDNS(context.Background(), rec, m); err != nil || rec.Msg == nil || len(rec.Msg.Answer) != 3 {
+			t.Fatalf("query %d was not answered: %v", i, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("answers slowed down behind the stalled writer")
+		}
+	}
+	if got := h.qlog.dropped.Load(); got != 500 {
+		t.Errorf("dropped %d records, want 500 (the queue holds %d)", got, queueSize)
+	}
+	if got := testutil.ToFloat64(logDroppedTotal.WithLabelValues("", "example.org.", "")) - before; got != 500 {
+		t.Errorf("log_dropped_total grew by %v, want 500", got)
+	}
+	close(w.release)
+	h.qlog.shutdown()
+	if len(h.qlog.queue) != 0 {
+		t.Errorf("%d records left after shutdown", len(h.qlog.queue))
+	}
+}
+
+// TestQueryLogLifecycle starts and stops the writer as CoreDNS does on start-up, reload and
+// shutdown, and checks that no goroutine outlives it.
+func TestQueryLogLifecycle(t *testing.T) {
+	h := logHandler(t, "log none")
+	h.qlog.shutdown() // a block that never started stops cleanly
+	for range 3 {
+		h := logHandler(t, "")
+		h.qlog.start()
+		h.qlog.start() // a second start is ignored
+		query(t, h, &test.ResponseWriter{}, "pol.example.org.", 0, false)
+		h.qlog.shutdown()
+		h.qlog.shutdown()
+		select {
+		case <-h.qlog.done:
+		default:
+			t.Fatal("writer still running after shutdown")
+		}
+	}
+}
+
+func TestEscapeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"www.example.org.": "www.example.org.", "a b.": `a\032b.`, "x\r\n.": `x\013\010.`, `q".`: `q\".`, "\xff.": `\255.`,
+	} {
+		if got := escapeName(in); got != want {
+			t.Errorf("escapeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { escapeName("www.example.org.") }); n != 0 {
+		t.Errorf("escaping a clean name allocates %v times", n)
+	}
+}
