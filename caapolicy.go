@@ -24,9 +24,9 @@ type CAAPolicy struct {
 	// (NXDOMAIN) keeps that NXDOMAIN instead of being answered from the policy.
 	Fall fall.F
 
-	merge    bool                // unite the zone data's CAA RRset with the policy
+	merge    bool              // unite the zone data's CAA RRset with the policy
 	zoneSet  map[string]string // Zones, for a lookup per label rather than a scan
-	owners   map[string]*owner   // lowercase owner name -> its prepared records
+	owners   map[string]*owner // lowercase owner name -> its prepared records
 	partners partnerSet
 
 	warned   sync.Map // owner names already warned about, so zone-data warnings print once

@@ -341,11 +341,13 @@ type captureWriter struct{ msg *dns.Msg }
 
 var loopback = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
-func (w *captureWriter) LocalAddr() net.Addr         { return loopback }
-func (w *captureWriter) RemoteAddr() net.Addr        { return loopback }
-func (w *captureWriter) WriteMsg(m *dns.Msg) error   { w.msg = m; return nil }
-func (w *captureWriter) Write([]byte) (int, error)   { return 0, fmt.Errorf("captureWriter takes messages only") }
-func (w *captureWriter) Close() error                { return nil }
-func (w *captureWriter) TsigStatus() error           { return nil }
-func (w *captureWriter) TsigTimersOnly(bool)         {}
-func (w *captureWriter) Hijack()                     {}
+func (w *captureWriter) LocalAddr() net.Addr       { return loopback }
+func (w *captureWriter) RemoteAddr() net.Addr      { return loopback }
+func (w *captureWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
+func (w *captureWriter) Write([]byte) (int, error) {
+	return 0, fmt.Errorf("captureWriter takes messages only")
+}
+func (w *captureWriter) Close() error        { return nil }
+func (w *captureWriter) TsigStatus() error   { return nil }
+func (w *captureWriter) TsigTimersOnly(bool) {}
+func (w *captureWriter) Hijack()             {}

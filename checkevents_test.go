@@ -184,7 +184,7 @@ func TestCheckVerdictJSON(t *testing.T) {
 	want := checkRecord{Type: "check", Level: "warning", Time: "2026-11-23T10:00:00.123Z", CA: "sectigo.com", Name: "www.example.org.",
 		Zone: "example.org.", Queries: 2, Addresses: 2, DurationMS: 250, RelevantOwner: "example.org.",
 		RelevantRRset: []string{`0 issue "letsencrypt.org"`, `0 issuewild ";"`, `0 issue "digicert.com"`},
-		Reason: "no issue property at example.org. authorizes sectigo.com"}
+		Reason:        "no issue property at example.org. authorizes sectigo.com"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("JSON\n got %+v\nwant %+v", got, want)
 	}
