@@ -1,0 +1,168 @@
+package caapolicy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// TestMetricValues sends a known sequence of queries and checks every counter it moves.
+func TestMetricValues(t *testing.T) {
+	h := logHandler(t, "ca metrics.test 203.0.113.0/24\nlog none\nchecks off")
+	w := &test.ResponseWriter{RemoteIP: "203.0.113.1"}
+	queries := func(source string) float64 {
+		return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "metrics.test", source))
+	}
+	partners := func() float64 { return testutil.ToFloat64(partnerRecordsTotal.WithLabelValues("", "example.org.", "")) }
+	before := map[string]float64{}
+	for _, s := range sourceNames {
+		before[s] = queries(s)
+	}
+	beforePartners := partners()
+
+	for _, q := range []string{"Example.ORG.", "pol.example.org.", "wild.example.org.", "iodef.example.org.", "nx.example.org.", "www.example.net."} {
+		query(t, h, w, q, 1232, false)
+	}
+	// Another type is not counted.
+	h.ServeDNS(t.Context(), dnstest.NewRecorder(w), new(dns.Msg).SetQuestion("example.org.", dns.TypeA))
+
+	for source, want := range map[string]float64{sourceMerged: 1, sourcePolicy: 1, sourcePartners: 1, sourcePassthrough: 2} {
+		if got := queries(source) - before[source]; got != want {
+			t.Errorf("queries_total{source=%q} grew by %v, want %v", source, got, want)
+		}
+	}
+	if got := partners() - beforePartners; got != 7 {
+		t.Errorf("partner_records_total grew by %v, want 7 (1 + 2 + 4)", got)
+	}
+}
+
+// TestMetricNames lints every caapolicy metric as CoreDNS's metric naming test does.
+func TestMetricNames(t *testing.T) {
+	checkEventsTotal.WithLabelValues("s", "z", "v", "c")
+	unauthorizedChecksTotal.WithLabelValues("s", "z", "v", "c")
+	logDroppedTotal.WithLabelValues("s", "z", "v")
+	queriesTotal.WithLabelValues("s", "z", "v", "c", sourcePolicy)
+	partnerRecordsTotal.WithLabelValues("s", "z", "v")
+	t.Cleanup(func() {
+		checkEventsTotal.DeleteLabelValues("s", "z", "v", "c")
+		unauthorizedChecksTotal.DeleteLabelValues("s", "z", "v", "c")
+		logDroppedTotal.DeleteLabelValues("s", "z", "v")
+		queriesTotal.DeleteLabelValues("s", "z", "v", "c", sourcePolicy)
+		partnerRecordsTotal.DeleteLabelValues("s", "z", "v")
+	})
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []string
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "coredns_caapolicy_") {
+			ours = append(ours, mf.GetName())
+			l := promlint.NewWithMetricFamilies([]*dto.MetricFamily{mf})
+			problems, err := l.Lint()
+			if err != nil || len(problems) > 0 {
+				t.Errorf("%s: %v %v", mf.GetName(), err, problems)
+			}
+			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 {
+				t.Errorf("%s: labels %v", mf.GetName(), got)
+			}
+		}
+	}
+	if len(ours) != 5 {
+		t.Errorf("metrics %v, want 5", ours)
+	}
+}
+
+// TestE2EMetricsAndLog runs a real CoreDNS with the prometheus, metadata and log plugins, sends
+// real queries, scrapes /metrics over HTTP and reads the log plugin's metadata fields.
+func TestE2EMetricsAndLog(t *testing.T) {
+	buf := captureLog(t)
+	dir := t.TempDir()
+	zone := filepath.Join(dir, "example.org.zone")
+	if err := os.WriteFile(zone, []byte(partnerZone), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	metricsPort := freePort(t)
+	cf := fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    prometheus 127.0.0.1:%d
+    metadata
+    log . "{name} {/caapolicy/ca} {/caapolicy/source}"
+    caapolicy {
+        issue letsencrypt.org
+        name pol { issue digicert.com }
+        ca e2e.test 127.0.0.0/8
+        checks 100ms
+    }
+    file %s
+}
+`, metricsPort, zone)
+	_, udp, tcp := corednstest.Start(t, cf)
+	for _, c := range []struct{ net, addr, qname string }{{"udp", udp, "example.org."}, {"tcp", tcp, "pol.example.org."}, {"udp", udp, "iodef.example.org."}} {
+		if r := exchange(t, c.net, c.addr, caaQuery(c.qname, false, 1232)); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %s", c.qname, dns.RcodeToString[r.Rcode])
+		}
+	}
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	server := "dns://127.0.0.1:0" // the server's address as the Corefile gives it
+	for _, want := range []string{
+		`coredns_caapolicy_queries_total{ca="e2e.test",server="` + server + `",source="merged",view="",zone="example.org."} 1`,
+		`coredns_caapolicy_queries_total{ca="e2e.test",server="` + server + `",source="passthrough",view="",zone="example.org."} 1`,
+		`coredns_caapolicy_queries_total{ca="e2e.test",server="` + server + `",source="policy",view="",zone="example.org."} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s\n%s", want, grepLines(string(body), "caapolicy"))
+		}
+	}
+
+	// The query log, the log plugin's metadata fields and, once its window closes, the check event.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "check by e2e.test") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	logged := buf.String()
+	for _, want := range []string{
+		`[INFO] example.org. e2e.test merged`,
+		`[INFO] iodef.example.org. e2e.test passthrough`,
+		` udp "example.org." edns=1232 do=0 NOERROR size=`,
+		` tc=0 owner=example.org. policy=1 zone=1 partners=0 source=merged ca=e2e.test`,
+		` tcp "pol.example.org." edns=1232 do=0 NOERROR size=`,
+		`[INFO] pol.example.org. e2e.test policy`,
+		`[INFO] plugin/caapolicy: check by e2e.test of "`,
+	} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log lacks %q:\n%s", want, logged)
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
