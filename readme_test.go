@@ -57,8 +57,10 @@ func readmeBlocks(t *testing.T, lang string) []string {
 	return blocks
 }
 
-// bindLoopback makes every server block of a README Corefile listen on 127.0.0.1 only.
+// bindLoopback makes every server block of a README Corefile listen on 127.0.0.1 only, and the
+// metrics endpoint on a free loopback port.
 func bindLoopback(cf string) string {
+	cf = strings.ReplaceAll(cf, "prometheus localhost:9153", "prometheus 127.0.0.1:0")
 	var b strings.Builder
 	depth := 0
 	for line := range strings.SplitSeq(cf, "\n") {
