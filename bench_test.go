@@ -50,19 +50,42 @@ func BenchmarkServeDNS(b *testing.B) {
 			issue pki.goog
 		}
 	}`
-	ignore := newTestHandler(b, strings.Replace(policy, "}\n\t}", "}\n\t\tzonedata ignore\n\t}", 1), zone)
-	merge := newTestHandler(b, policy, zone)
-	partners := newTestHandler(b, strings.Replace(policy, "name pol", "partners letsencrypt.org sectigo.com\n\t\tname pol", 1), zone)
+	ignorePolicy := withLines(policy, "zonedata ignore")
+	partnersPolicy := strings.Replace(policy, "name pol", "partners letsencrypt.org sectigo.com\n\t\tname pol", 1)
 
 	b.Run("whoami/reference", func(b *testing.B) { benchServe(b, whoami.Whoami{}, "example.org.", dns.TypeCAA) })
 	b.Run("file/alone", func(b *testing.B) { benchServe(b, zone, "example.org.", dns.TypeCAA) })
 	b.Run("file/alone-A", func(b *testing.B) { benchServe(b, zone, "example.org.", dns.TypeA) })
-	b.Run("non-CAA/passthrough", func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeA) })
-	b.Run("policy/ignore", func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeCAA) })
-	b.Run("policy/ignore-mixed-case", func(b *testing.B) { benchServe(b, ignore, "ExAmPlE.OrG.", dns.TypeCAA) })
-	b.Run("policy/merge", func(b *testing.B) { benchServe(b, merge, "example.org.", dns.TypeCAA) })
-	b.Run("partners/zone-data", func(b *testing.B) { benchServe(b, partners, "wild.example.org.", dns.TypeCAA) })
-	b.Run("non-owner/passthrough", func(b *testing.B) { benchServe(b, merge, "iodef.example.org.", dns.TypeCAA) })
+	for _, logging := range []string{"log-off", "log-on"} {
+		ignore := benchHandler(b, ignorePolicy, zone, logging == "log-on")
+		merge := benchHandler(b, policy, zone, logging == "log-on")
+		partners := benchHandler(b, partnersPolicy, zone, logging == "log-on")
+		b.Run("non-CAA/passthrough/"+logging, func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeA) })
+		b.Run("policy/ignore/"+logging, func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeCAA) })
+		b.Run("policy/ignore-mixed-case/"+logging, func(b *testing.B) { benchServe(b, ignore, "ExAmPlE.OrG.", dns.TypeCAA) })
+		b.Run("policy/merge/"+logging, func(b *testing.B) { benchServe(b, merge, "example.org.", dns.TypeCAA) })
+		b.Run("partners/zone-data/"+logging, func(b *testing.B) { benchServe(b, partners, "wild.example.org.", dns.TypeCAA) })
+		b.Run("non-owner/passthrough/"+logging, func(b *testing.B) { benchServe(b, merge, "iodef.example.org.", dns.TypeCAA) })
+	}
+}
+
+// withLines adds lines at the end of a caapolicy block.
+func withLines(block string, lines ...string) string {
+	i := strings.LastIndex(block, "}")
+	return block[:i] + strings.Join(lines, "\n") + "\n" + block[i:]
+}
+
+// benchHandler builds a handler with the query log and check events on (their writer running,
+// writing to the discarded test log, as a server does) or off.
+func benchHandler(b *testing.B, block string, next plugin.Handler, logging bool) *CAAPolicy {
+	b.Helper()
+	if !logging {
+		return newTestHandler(b, withLines(block, "log none", "checks off"), next)
+	}
+	h := newTestHandler(b, block, next)
+	h.qlog.start()
+	b.Cleanup(func() { h.qlog.shutdown() })
+	return h
 }
 
 // scalePolicy is a Corefile block with n name owners.

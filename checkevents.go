@@ -208,6 +208,7 @@ func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 		c.qlog.writeJSON(checkJSON(ev, v, unauthorized))
 		return
 	}
+	c.qlog.flush()
 	if unauthorized {
 		log.Warning(checkText(ev, v))
 	} else {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	golog "log"
 	"net/netip"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin/metrics"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/miekg/dns"
 )
@@ -53,6 +55,8 @@ type queryLog struct {
 	queue  chan queryEntry
 	out    io.Writer // JSON lines
 	checks *checkTracker
+
+	batch []byte // lines written together when the queue runs empty: one write, not one per query
 
 	dropped atomic.Int64
 	once    sync.Once
@@ -106,10 +110,14 @@ func (l *queryLog) run() {
 		tick = t.C
 	}
 	for {
+		if len(l.queue) == 0 {
+			l.flush()
+		}
 		select {
 		case e := <-l.queue:
 			l.handle(&e)
 		case now := <-tick:
+			l.flush()
 			for _, ev := range l.checks.expire(now) {
 				l.h.closeCheck(ev)
 			}
@@ -123,6 +131,7 @@ func (l *queryLog) run() {
 				}
 				break
 			}
+			l.flush()
 			if l.checks != nil {
 				for _, ev := range l.checks.flush() {
 					l.h.closeCheck(ev)
@@ -136,20 +145,50 @@ func (l *queryLog) run() {
 // handle writes one record's log line and adds it to the check events.
 func (l *queryLog) handle(e *queryEntry) {
 	if l.cfg.queries {
-		if l.cfg.json {
-			l.writeJSON(queryJSON(e))
-		} else {
-			log.Info(queryText(e))
+		switch {
+		case l.cfg.json:
+			if b, err := json.Marshal(queryJSON(e)); err == nil {
+				l.batch = append(append(l.batch, b...), '\n')
+			}
+		case clog.IsJSON():
+			log.Info(queryText(e)) // CoreDNS's own JSON logging formats each line
+		default:
+			l.batch = append(append(append(l.batch, textPrefix...), queryText(e)...), '\n')
+		}
+		if len(l.batch) >= 64<<10 {
+			l.flush()
 		}
 	}
 	if l.checks != nil {
-		for _, ev := range l.checks.observe(e) {
+		evs := l.checks.observe(e)
+		if len(evs) > 0 {
+			l.flush()
+		}
+		for _, ev := range evs {
 			l.h.closeCheck(ev)
 		}
 	}
 }
 
+// textPrefix is what CoreDNS's log puts before an info line of this plugin.
+const textPrefix = "[INFO] plugin/" + name + ": "
+
+// flush writes the batched lines: JSON lines to standard output, text lines to CoreDNS's log
+// output, exactly as log.Info would write each of them.
+func (l *queryLog) flush() {
+	if len(l.batch) == 0 {
+		return
+	}
+	if l.cfg.json {
+		l.out.Write(l.batch)
+	} else {
+		golog.Writer().Write(l.batch)
+	}
+	l.batch = l.batch[:0]
+}
+
 func (l *queryLog) writeJSON(v any) {
+	l.flush()
 	b, err := json.Marshal(v)
 	if err != nil {
 		return

@@ -127,6 +127,7 @@ func TestQueryLogLines(t *testing.T) {
 	for i := range entries {
 		h.qlog.handle(&entries[i])
 	}
+	h.qlog.flush()
 	lines := strings.Split(strings.TrimSuffix(jsonOut.String(), "\n"), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("%d JSON lines, want %d:\n%s", len(lines), len(want), jsonOut.String())
@@ -161,6 +162,7 @@ func TestQueryLogText(t *testing.T) {
 	for _, e := range drain(h, t0) {
 		h.qlog.handle(&e)
 	}
+	h.qlog.flush()
 	want := "[INFO] plugin/caapolicy: 2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp \"pol.example.org.\" edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=unknown\n"
 	if buf.String() != want {
 		t.Errorf("got %q\nwant %q", buf.String(), want)
@@ -180,6 +182,7 @@ func TestQueryLogOff(t *testing.T) {
 	for _, e := range drain(h, t0) {
 		h.qlog.handle(&e)
 	}
+	h.qlog.flush()
 	if buf.Len() != 0 {
 		t.Errorf("log none wrote %q", buf.String())
 	}

@@ -79,6 +79,8 @@ server "caapolicy, policy (ignore)" caa <<CONF
         issuewild none
         iodef mailto:security@example.org
         zonedata ignore
+        log none
+        checks off
     }
     file $work/example.org.zone
 CONF
@@ -86,6 +88,8 @@ server "caapolicy, merged over file" caa <<CONF
     caapolicy {
         issuewild none
         iodef mailto:security@example.org
+        log none
+        checks off
     }
     file $work/merge.zone
 CONF
@@ -106,6 +110,8 @@ server "non-CAA, with caapolicy" a <<CONF
     caapolicy {
         issuewild none
         iodef mailto:security@example.org
+        log none
+        checks off
     }
     file $work/example.org.zone
 CONF
@@ -114,6 +120,16 @@ server "non-CAA, without caapolicy" a <<CONF
 CONF
 # An A/A control: the same server again. How far it strays from the one above is the noise.
 server "non-CAA, without (control)" a <<CONF
+    file $work/example.org.zone
+CONF
+# The first row with the query log (text lines, to the server's log file) and check events on.
+server "caapolicy, policy, log on" caa <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        issuewild none
+        iodef mailto:security@example.org
+        zonedata ignore
+    }
     file $work/example.org.zone
 CONF
 
@@ -153,7 +169,7 @@ printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x 
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
 for i in "${!ports[@]}"; do
     ref=$file_i
-    [ "$i" -ge 5 ] && ref=$nca_without_i
+    [ "$i" -ge 5 ] && [ "$i" -le 7 ] && ref=$nca_without_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
     printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
         "$(awk -v a="${med[$i]}" -v b="${med[$ref]}" 'BEGIN {print a/b}')" \
@@ -161,3 +177,4 @@ for i in "${!ports[@]}"; do
         "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
 done
 echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise.)"
+echo "log on / log off: $(awk -v a="${med[8]}" -v b="${med[0]}" 'BEGIN {printf "%.2f", a/b}') (the last row against the first; log lines dropped by the full queue: $(grep -c . "$work/server${ports[8]}.conf.log" | awk -v q="${med[8]}" -v s="$seconds" -v r="$rounds" '{printf "%d lines written of about %d queries", $1, q*s*r}'))"
