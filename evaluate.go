@@ -295,18 +295,12 @@ func climbStart(name string) string {
 func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string, target string) {
 	target = name
 	for range maxCNAMEs {
-		next := ""
-		for _, rr := range answer {
-			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, target) {
-				next = c.Target
-				break
-			}
-		}
-		if next == "" {
+		cn := cnameAt(answer, target)
+		if cn == nil {
 			break
 		}
-		cnames = append(cnames, next)
-		target = next
+		cnames = append(cnames, cn.Target)
+		target = cn.Target
 	}
 	for _, rr := range answer {
 		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {

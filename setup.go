@@ -93,10 +93,9 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		prop := c.Val()
 		switch strings.ToLower(prop) {
 		case "ttl":
-			if cfg.ttlSet {
-				return nil, c.Errf("ttl is set twice; keep one ttl line")
+			if err := once(c, &cfg.ttlSet); err != nil {
+				return nil, err
 			}
-			cfg.ttlSet = true
 			v := c.RemainingArgs()
 			if len(v) != 1 {
 				return nil, c.Errf("ttl takes one value, the TTL in seconds: ttl 300")
@@ -107,20 +106,19 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			}
 			cfg.ttl = uint32(n)
 		case "zonedata":
-			if cfg.zoneSeen {
-				return nil, c.Errf("zonedata is set twice; keep one zonedata line")
+			if err := once(c, &cfg.zoneSeen); err != nil {
+				return nil, err
 			}
-			cfg.zoneSeen = true
 			v := c.RemainingArgs()
 			if len(v) != 1 || (v[0] != "merge" && v[0] != "ignore") {
 				return nil, c.Errf("zonedata takes merge or ignore: zonedata merge")
 			}
 			cfg.merge = v[0] == "merge"
 		case "fallthrough":
-			if cfg.fallSet {
-				return nil, c.Errf("fallthrough is set twice; keep one fallthrough line")
+			if err := once(c, &cfg.fallSet); err != nil {
+				return nil, err
 			}
-			cfg.fallSet, cfg.fallPos = true, pos(c)
+			cfg.fallPos = pos(c)
 			cfg.fall = c.RemainingArgs()
 			for _, z := range cfg.fall {
 				if _, ok := dns.IsDomainName(z); !ok {
@@ -136,18 +134,16 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				return nil, err
 			}
 		case "log":
-			if cfg.logSet {
-				return nil, c.Errf("log is set twice; keep one log line")
+			if err := once(c, &cfg.logSet); err != nil {
+				return nil, err
 			}
-			cfg.logSet = true
 			if err := parseLog(c.RemainingArgs(), &cfg.log); err != nil {
 				return nil, c.Err(err.Error())
 			}
 		case "checks":
-			if cfg.checksSet {
-				return nil, c.Errf("checks is set twice; keep one checks line")
+			if err := once(c, &cfg.checksSet); err != nil {
+				return nil, err
 			}
-			cfg.checksSet = true
 			v := c.RemainingArgs()
 			if len(v) != 1 {
 				return nil, c.Errf("checks takes the window that groups a CA's queries into one check, or off: checks 2s")
@@ -166,10 +162,9 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				return nil, c.Err(err.Error())
 			}
 		case "trigger":
-			if cfg.triggerSet {
-				return nil, c.Errf("trigger is set twice; keep one trigger line")
+			if err := once(c, &cfg.triggerSet); err != nil {
+				return nil, err
 			}
-			cfg.triggerSet = true
 			v := c.RemainingArgs()
 			if len(v) != 1 || (v[0] != "restrictive" && v[0] != "any") {
 				return nil, c.Errf("trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive")
@@ -200,6 +195,16 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		log.Warning(w)
 	}
 	return h, nil
+}
+
+// once marks the setting the dispenser stands on as seen, or fails if it was seen already.
+func once(c *caddy.Controller, seen *bool) error {
+	if *seen {
+		v := strings.ToLower(c.Val())
+		return c.Errf("%s is set twice; keep one %s line", v, v)
+	}
+	*seen = true
+	return nil
 }
 
 // parseLog reads "log [all|none] [json]".

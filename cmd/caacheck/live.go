@@ -57,18 +57,11 @@ func (l *live) lookup(name string) (caapolicy.Step, error) {
 		default:
 			return s, fmt.Errorf("%s answers %s for %s CAA", l.server, dns.RcodeToString[r.Rcode], target)
 		}
-		// Follow the chain inside this answer, then collect the CAA RRset where it ends.
-		for next := cnameOf(r.Answer, target); next != ""; next = cnameOf(r.Answer, target) {
-			if len(s.CNAMEs) == maxCNAMEs {
-				return s, fmt.Errorf("more than %d CNAMEs from %s", maxCNAMEs, name)
-			}
-			s.CNAMEs = append(s.CNAMEs, next)
-			target = next
-		}
-		for _, rr := range r.Answer {
-			if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
-				s.RRset = append(s.RRset, *caa)
-			}
+		// Follow the chain inside this answer to the CAA RRset where it ends.
+		rrset, cnames, next := caapolicy.AnswerRRset(r.Answer, target)
+		s.RRset, s.CNAMEs, target = rrset, append(s.CNAMEs, cnames...), next
+		if len(s.CNAMEs) > maxCNAMEs {
+			return s, fmt.Errorf("more than %d CNAMEs from %s", maxCNAMEs, name)
 		}
 		// Done unless the chain left this answer at a target whose records it does not hold
 		// (an authoritative server answers only for its own zones): then ask for the target.
@@ -92,13 +85,4 @@ func (l *live) query(name string) (*dns.Msg, error) {
 		return nil, &unreachableError{fmt.Errorf("no answer from %s for %s CAA: %v", l.server, name, err)}
 	}
 	return r, nil
-}
-
-func cnameOf(answer []dns.RR, owner string) string {
-	for _, rr := range answer {
-		if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, owner) {
-			return c.Target
-		}
-	}
-	return ""
 }
