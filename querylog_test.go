@@ -72,16 +72,11 @@ func query(t *testing.T, h *CAAPolicy, w *test.ResponseWriter, qname string, buf
 
 // drain takes every queued record, with its time set to at, as the writer would see it.
 func drain(h *CAAPolicy, at time.Time) []queryEntry {
-	var out []queryEntry
-	for {
-		select {
-		case e := <-h.qlog.queue:
-			e.time = at
-			out = append(out, e)
-		default:
-			return out
-		}
+	out := h.qlog.queue.take(nil)
+	for i := range out {
+		out[i].time = at
 	}
+	return out
 }
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 123e6, time.UTC)
@@ -234,8 +229,8 @@ func TestQueryLogStalledWriter(t *testing.T) {
 	}
 	close(w.release)
 	h.qlog.shutdown()
-	if len(h.qlog.queue) != 0 {
-		t.Errorf("%d records left after shutdown", len(h.qlog.queue))
+	if n := h.qlog.queue.len(); n != 0 {
+		t.Errorf("%d records left after shutdown", n)
 	}
 }
 
@@ -269,5 +264,65 @@ func TestEscapeName(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { escapeName("www.example.org.") }); n != 0 {
 		t.Errorf("escaping a clean name allocates %v times", n)
+	}
+}
+
+// TestEntryQueue checks the queue between ServeDNS and the writer: records come out in order,
+// only the wakeAt-th record wakes the writer, and a full queue refuses records.
+func TestEntryQueue(t *testing.T) {
+	q := newEntryQueue(queueSize)
+	woken := func() bool {
+		select {
+		case <-q.wake:
+			return true
+		default:
+			return false
+		}
+	}
+	for i := range wakeAt - 1 {
+		if !q.push(&queryEntry{edns: uint16(i)}) {
+			t.Fatalf("record %d refused by a queue holding %d", i, i)
+		}
+	}
+	if woken() {
+		t.Fatalf("writer woken after %d records, want after %d", wakeAt-1, wakeAt)
+	}
+	q.push(&queryEntry{edns: wakeAt - 1})
+	if !woken() {
+		t.Fatalf("writer not woken after %d records", wakeAt)
+	}
+	for i := wakeAt; i < queueSize; i++ {
+		q.push(&queryEntry{edns: uint16(i)})
+	}
+	if woken() {
+		t.Error("writer woken twice for one batch")
+	}
+	if q.push(&queryEntry{}) {
+		t.Errorf("a queue holding %d records took one more", queueSize)
+	}
+	got := q.take(nil)
+	if len(got) != queueSize || q.len() != 0 {
+		t.Fatalf("took %d records, %d left; want %d and 0", len(got), q.len(), queueSize)
+	}
+	for i := range got {
+		if int(got[i].edns) != i {
+			t.Fatalf("record %d came out at position %d", got[i].edns, i)
+		}
+	}
+	if !q.push(&queryEntry{}) || q.len() != 1 {
+		t.Error("the emptied queue does not take records")
+	}
+}
+
+// TestQueryTextAllocations: formatting a line into the writer's buffer allocates nothing but
+// what measuring the reply's size does.
+func TestQueryTextAllocations(t *testing.T) {
+	h := logHandler(t, "")
+	query(t, h, &test.ResponseWriter{}, "pol.example.org.", 1232, false)
+	e := drain(h, t0)[0]
+	sizeAllocs := testing.AllocsPerRun(100, func() { e.served.msg.Len() })
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { appendQueryText(buf[:0], &e) }); n > sizeAllocs {
+		t.Errorf("formatting a text line allocates %v times, want at most %v (the reply's size)", n, sizeAllocs)
 	}
 }
