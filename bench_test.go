@@ -3,6 +3,8 @@ package caapolicy
 import (
 	"context"
 	"fmt"
+	"io"
+	golog "log"
 	"net"
 	"runtime"
 	"strings"
@@ -158,5 +160,42 @@ func BenchmarkScaleZones(b *testing.B) {
 			b.ReportMetric(setup.Seconds(), "setup-s")
 			b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 		})
+	}
+}
+
+// BenchmarkQueryLogWriter measures the writer goroutine's work per query record: formatting its
+// line, grouping it into check events, and its share of the batched write. The serving side of
+// logging is in BenchmarkServeDNS's log-on rows.
+func BenchmarkQueryLogWriter(b *testing.B) {
+	zone, err := fileZone(partnerZone, "example.org.")
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := golog.Writer()
+	golog.SetOutput(io.Discard)
+	b.Cleanup(func() { golog.SetOutput(out) })
+	for _, lines := range []string{"log all", "log all json", "log none"} {
+		for _, checks := range []string{"checks 2s", "checks off"} {
+			if lines == "log none" && checks == "checks off" {
+				continue
+			}
+			b.Run(strings.ReplaceAll(lines+"/"+checks, " ", "-"), func(b *testing.B) {
+				h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n"+lines+"\n"+checks+"\n}", zone)
+				h.qlog.out = io.Discard
+				r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
+				h.ServeDNS(context.Background(), &benchWriter{}, r)
+				e := h.qlog.queue.take(nil)[0]
+				e.time = time.Now()
+				b.ReportAllocs()
+				n := 0
+				for b.Loop() {
+					e.time = e.time.Add(time.Microsecond)
+					h.qlog.handle(&e)
+					if n++; n%wakeAt == 0 {
+						h.qlog.flush()
+					}
+				}
+			})
+		}
 	}
 }

@@ -76,7 +76,7 @@ func (t *checkTracker) observe(e *queryEntry) []*checkEvent {
 	name := strings.ToLower(e.qname)
 	key := sourceKey(e.ca, e.client.Addr())
 	for _, ev := range t.open[key] {
-		if dns.IsSubDomain(ev.name, name) || dns.IsSubDomain(name, ev.name) {
+		if atOrBelow(name, ev.name) || atOrBelow(ev.name, name) {
 			if dns.CountLabel(name) > dns.CountLabel(ev.name) {
 				ev.name = name
 			}
@@ -98,6 +98,23 @@ func (t *checkTracker) observe(e *queryEntry) []*checkEvent {
 	t.order = append(t.order, ev)
 	t.n++
 	return closed
+}
+
+// atOrBelow reports whether the lowercase name n is parent or a name below it. Unlike
+// dns.IsSubDomain it does not allocate, as it runs for every logged query.
+func atOrBelow(n, parent string) bool {
+	switch {
+	case n == parent || parent == ".":
+		return true
+	case len(n) <= len(parent) || n[len(n)-len(parent)-1] != '.' || n[len(n)-len(parent):] != parent:
+		return false
+	}
+	// The dot must end a label: an odd run of backslashes before it makes it "\.", part of one.
+	escapes := 0
+	for i := len(n) - len(parent) - 2; i >= 0 && n[i] == '\\'; i-- {
+		escapes++
+	}
+	return escapes%2 == 0
 }
 
 func (ev *checkEvent) addVantage(a netip.Addr) {

@@ -210,3 +210,28 @@ func TestCheckEndToEndQueue(t *testing.T) {
 		t.Errorf("got %d lines:\n%s", got, buf.String())
 	}
 }
+
+func TestAtOrBelow(t *testing.T) {
+	for _, tc := range []struct {
+		n, parent string
+		want      bool
+	}{
+		{"www.example.org.", "example.org.", true},
+		{"example.org.", "example.org.", true},
+		{"a.b.example.org.", "example.org.", true},
+		{"example.org.", ".", true},
+		{"example.org.", "www.example.org.", false},
+		{"wwwexample.org.", "example.org.", false},
+		{"example.org.", "org.", true},
+		{"example.com.", "example.org.", false},
+		{`x\.example.org.`, "example.org.", false}, // one label "x.example", under org.
+		{`x\\.example.org.`, "example.org.", true}, // label "x\", then example.org.
+	} {
+		if got := atOrBelow(tc.n, tc.parent); got != tc.want {
+			t.Errorf("atOrBelow(%q, %q) = %v, want %v", tc.n, tc.parent, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { atOrBelow("www.example.org.", "example.org.") }); n != 0 {
+		t.Errorf("atOrBelow allocates %v times", n)
+	}
+}
