@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
@@ -207,9 +208,7 @@ func (l *queryLog) handle(e *queryEntry) {
 	if l.cfg.queries {
 		switch {
 		case l.cfg.json:
-			if b, err := json.Marshal(queryJSON(e)); err == nil {
-				l.batch = append(append(l.batch, b...), '\n')
-			}
+			l.batch = append(appendQueryJSON(l.batch, e), '\n')
 		case clog.IsJSON():
 			log.Info(queryText(e)) // CoreDNS's own JSON logging formats each line
 		default:
@@ -372,39 +371,96 @@ func appendQueryText(b []byte, e *queryEntry) []byte {
 	return append(b, e.ca...)
 }
 
-// queryRecord is the JSON form of a query log line.
-type queryRecord struct {
-	Type      string `json:"type"` // "query"
-	Time      string `json:"time"`
-	Client    string `json:"client"`
-	Transport string `json:"transport"`
-	Name      string `json:"name"`
-	EDNS      int    `json:"edns_bufsize"` // 0 without EDNS
-	DO        bool   `json:"do"`
-	Rcode     string `json:"rcode"`
-	Size      int    `json:"size"`
-	TC        bool   `json:"tc"`
-	Owner     string `json:"owner"`
-	Records   struct {
-		Policy   int `json:"policy"`
-		ZoneData int `json:"zonedata"`
-		Partners int `json:"partners"`
-	} `json:"records"`
-	Source string `json:"source"`
-	CA     string `json:"ca"`
-	Zone   string `json:"zone"`
-	Server string `json:"server"`
-	View   string `json:"view,omitempty"`
+// appendQueryJSON appends the JSON object of a query's log line to b, allocating nothing beyond
+// b (for a name that needs no escaping). Its fields, in order:
+//
+//	{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"192.0.2.1:53211","transport":"udp",
+//	 "name":"www.example.org.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":187,"tc":false,
+//	 "owner":"example.org.","records":{"policy":3,"zonedata":1,"partners":0},"source":"merged",
+//	 "ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","view":"..."}
+//
+// edns_bufsize is 0 without EDNS; view is left out when empty.
+func appendQueryJSON(b []byte, e *queryEntry) []byte {
+	rcode, size, tc := e.reply()
+	b = append(b, `{"type":"query","time":"`...)
+	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `","client":"`...)
+	b = e.client.AppendTo(b)
+	b = append(b, `","transport":`...)
+	b = appendJSONString(b, e.transport)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, escapeName(e.qname))
+	b = append(b, `,"edns_bufsize":`...)
+	b = strconv.AppendUint(b, uint64(e.edns), 10)
+	b = append(b, `,"do":`...)
+	b = strconv.AppendBool(b, e.do)
+	b = append(b, `,"rcode":`...)
+	b = appendJSONString(b, rcode)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, `,"tc":`...)
+	b = strconv.AppendBool(b, tc)
+	b = append(b, `,"owner":`...)
+	b = appendJSONString(b, escapeName(e.served.owner))
+	b = append(b, `,"records":{"policy":`...)
+	b = strconv.AppendInt(b, int64(e.served.policy), 10)
+	b = append(b, `,"zonedata":`...)
+	b = strconv.AppendInt(b, int64(e.served.zone), 10)
+	b = append(b, `,"partners":`...)
+	b = strconv.AppendInt(b, int64(e.served.partners), 10)
+	b = append(b, `},"source":`...)
+	b = appendJSONString(b, e.served.source())
+	b = append(b, `,"ca":`...)
+	b = appendJSONString(b, e.ca)
+	b = append(b, `,"zone":`...)
+	b = appendJSONString(b, e.zone)
+	b = append(b, `,"server":`...)
+	b = appendJSONString(b, e.server)
+	if e.view != "" {
+		b = append(b, `,"view":`...)
+		b = appendJSONString(b, e.view)
+	}
+	return append(b, '}')
 }
 
-func queryJSON(e *queryEntry) queryRecord {
-	rcode, size, tc := e.reply()
-	r := queryRecord{
-		Type: "query", Time: e.time.UTC().Format("2006-01-02T15:04:05.000Z"), Client: e.client.String(),
-		Transport: e.transport, Name: escapeName(e.qname), EDNS: int(e.edns), DO: e.do, Rcode: rcode,
-		Size: size, TC: tc, Owner: escapeName(e.served.owner), Source: e.served.source(), CA: e.ca,
-		Zone: e.zone, Server: e.server, View: e.view,
+// appendJSONString appends s as a JSON string: quotes, backslashes and control characters are
+// escaped, invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20:
+			switch c {
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+		}
 	}
-	r.Records.Policy, r.Records.ZoneData, r.Records.Partners = e.served.policy, e.served.zone, e.served.partners
-	return r
+	return append(b, '"')
 }

@@ -326,3 +326,81 @@ func TestQueryTextAllocations(t *testing.T) {
 		t.Errorf("formatting a text line allocates %v times, want at most %v (the reply's size)", n, sizeAllocs)
 	}
 }
+
+// queryRecord is the JSON form of a query log line, as encoding/json writes it: the reference
+// appendQueryJSON is checked against.
+type queryRecord struct {
+	Type      string `json:"type"` // "query"
+	Time      string `json:"time"`
+	Client    string `json:"client"`
+	Transport string `json:"transport"`
+	Name      string `json:"name"`
+	EDNS      int    `json:"edns_bufsize"` // 0 without EDNS
+	DO        bool   `json:"do"`
+	Rcode     string `json:"rcode"`
+	Size      int    `json:"size"`
+	TC        bool   `json:"tc"`
+	Owner     string `json:"owner"`
+	Records   struct {
+		Policy   int `json:"policy"`
+		ZoneData int `json:"zonedata"`
+		Partners int `json:"partners"`
+	} `json:"records"`
+	Source string `json:"source"`
+	CA     string `json:"ca"`
+	Zone   string `json:"zone"`
+	Server string `json:"server"`
+	View   string `json:"view,omitempty"`
+}
+
+func queryJSON(e *queryEntry) queryRecord {
+	rcode, size, tc := e.reply()
+	r := queryRecord{
+		Type: "query", Time: e.time.UTC().Format("2006-01-02T15:04:05.000Z"), Client: e.client.String(),
+		Transport: e.transport, Name: escapeName(e.qname), EDNS: int(e.edns), DO: e.do, Rcode: rcode,
+		Size: size, TC: tc, Owner: escapeName(e.served.owner), Source: e.served.source(), CA: e.ca,
+		Zone: e.zone, Server: e.server, View: e.view,
+	}
+	r.Records.Policy, r.Records.ZoneData, r.Records.Partners = e.served.policy, e.served.zone, e.served.partners
+	return r
+}
+
+// TestQueryJSONEncoding checks the hand-written JSON encoder byte for byte against encoding/json,
+// for the answers of TestQueryLogLines and for hostile strings in every field it copies.
+func TestQueryJSONEncoding(t *testing.T) {
+	h := logHandler(t, "ca letsencrypt.org 10.240.0.0/16")
+	udp := &test.ResponseWriter{}
+	query(t, h, udp, "Example.ORG.", 1232, true)
+	query(t, h, udp, "pol.example.org.", 0, false)
+	query(t, h, &test.ResponseWriter{TCP: true}, "wild.example.org.", 4096, false)
+	query(t, h, udp, "nx.example.org.", 1232, false)
+	entries := drain(h, t0)
+	hostile := entries[0]
+	hostile.qname = "a\n\"\\\x00\xff.example.org."
+	hostile.zone, hostile.server, hostile.view = "z\u00e9\x01\".", "dns://[::1]:53\\", "v\xc3"
+	hostile.ca, hostile.served.owner = "tab\there\b\f\r", "ünï."
+	entries = append(entries, hostile)
+	for i := range entries {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(queryJSON(&entries[i])); err != nil {
+			t.Fatal(err)
+		}
+		got := appendQueryJSON(nil, &entries[i])
+		if string(got) != strings.TrimSuffix(want.String(), "\n") {
+			t.Errorf("entry %d\n got %s\nwant %s", i, got, want.String())
+		}
+	}
+	// Characters encoding/json escapes for HTML or JavaScript decode to the same string.
+	for _, s := range []string{"<a&b>", "line\u2028sep"} {
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != s {
+			t.Errorf("%q came back as %q (%v)", s, back, err)
+		}
+	}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { appendQueryJSON(buf[:0], &entries[1]) }); n > 2 {
+		t.Errorf("a JSON line allocates %v times, want at most the 2 of measuring the reply", n)
+	}
+}
