@@ -54,6 +54,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	for n, p := range cfg.names {
 		h.owners[n] = newOwner(n, p, cfg.ttl, &h.partners)
 	}
+	h.partners.cache = newAdditionsCache()
 	return h
 }
 
@@ -78,17 +79,26 @@ func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 
 // serveCAA answers a CAA query of class IN, or passes it on if the name is outside the zones.
 func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	qname := r.Question[0].Name
-	var buf [256]byte
-	lname := lowerName(buf[:0], qname)
-	zone, ok := c.zoneOf(lname)
+	zone, o, ok := c.find(r.Question[0].Name)
 	if !ok {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
-
-	s, rcode, err := c.serve(ctx, w, r, c.owners[string(lname)])
+	s, rcode, err := c.serve(ctx, w, r, o)
 	c.record(ctx, w, r, zone, &s, rcode)
 	return rcode, err
+}
+
+// find returns the zone holding qname and the policy owner at qname, if any. It is kept out of
+// line so that its 256-byte name buffer is not on the stack while the reply is made and written.
+//
+//go:noinline
+func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
+	var buf [256]byte
+	lname := lowerName(buf[:0], qname)
+	if zone, ok = c.zoneOf(lname); ok {
+		o = c.owners[string(lname)]
+	}
+	return zone, o, ok
 }
 
 // serve answers a CAA query for a name in the plugin's zones; o is the policy owner at the
@@ -117,7 +127,10 @@ func (c *CAAPolicy) zoneOf(lname []byte) (string, bool) {
 	return z, ok
 }
 
-// ownerOf returns the policy owner for a name in any spelling, or nil.
+// ownerOf returns the policy owner for a name in any spelling, or nil. Like find, it stays out
+// of line, to keep its buffer off its callers' stack frames.
+//
+//go:noinline
 func (c *CAAPolicy) ownerOf(n string) *owner {
 	var buf [256]byte
 	return c.owners[string(lowerName(buf[:0], n))]
@@ -144,4 +157,13 @@ func (c *CAAPolicy) warnOnce(key, format string, args ...any) {
 	if _, seen := c.warned.LoadOrStore(strings.ToLower(key), struct{}{}); !seen {
 		log.Warningf(format, args...)
 	}
+}
+
+// rrPointers returns the records of block as a slice of dns.RR.
+func rrPointers(block []dns.CAA) []dns.RR {
+	rrs := make([]dns.RR, len(block))
+	for i := range block {
+		rrs[i] = &block[i]
+	}
+	return rrs
 }

@@ -2,7 +2,9 @@ package caapolicy
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -44,6 +46,7 @@ type partner struct {
 type partnerSet struct {
 	list    []partner
 	trigger trigger
+	cache   *additionsCache // the additions for RRsets met at query time; nil at setup
 }
 
 // caaKind summarizes the issue or the issuewild properties of an RRset.
@@ -176,6 +179,84 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 	}
 	notes.restricts = ps.trigger == triggerAny && !issue.present && len(add) > 0
 	return add, notes
+}
+
+// maxCachedRRsets bounds the RRsets whose partner additions are remembered; when it is reached
+// the cache starts again empty, so zone data that keeps changing cannot grow it without limit.
+const maxCachedRRsets = 4096
+
+// additionsCache remembers the partner additions for the CAA RRsets met at query time (the zone
+// data's, or the policy united with them): the same few RRsets come back on every query, and
+// working out their additions parses every value of them.
+type additionsCache struct {
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]*cachedAdditions
+}
+
+type cachedAdditions struct {
+	rrset []dns.CAA // flags, tags and values of the RRset, no headers
+	add   []dns.CAA // shared by every caller: copy before changing
+	notes partnerNotes
+}
+
+func newAdditionsCache() *additionsCache {
+	return &additionsCache{seed: maphash.MakeSeed(), m: map[uint64]*cachedAdditions{}}
+}
+
+// cachedAdditions returns ps.additions(rrset), from the cache when the same RRset (the same
+// flags, tags and values, in the same order) was seen before. The records returned are shared:
+// the caller copies them before setting their headers.
+func (ps *partnerSet) cachedAdditions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
+	if len(ps.list) == 0 || len(rrset) == 0 {
+		return nil, partnerNotes{}
+	}
+	c := ps.cache
+	if c == nil {
+		return ps.additions(rrset)
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for i := range rrset {
+		h.WriteByte(rrset[i].Flag)
+		h.WriteString(rrset[i].Tag)
+		h.WriteByte(0)
+		h.WriteString(rrset[i].Value)
+		h.WriteByte(0)
+	}
+	key := h.Sum64()
+	c.mu.RLock()
+	e := c.m[key]
+	c.mu.RUnlock()
+	if e != nil && sameProperties(e.rrset, rrset) {
+		return e.add, e.notes
+	}
+	e = &cachedAdditions{rrset: make([]dns.CAA, len(rrset))}
+	for i := range rrset {
+		e.rrset[i] = dns.CAA{Flag: rrset[i].Flag, Tag: rrset[i].Tag, Value: rrset[i].Value}
+	}
+	e.add, e.notes = ps.additions(e.rrset)
+	c.mu.Lock()
+	if len(c.m) >= maxCachedRRsets {
+		clear(c.m)
+	}
+	c.m[key] = e
+	c.mu.Unlock()
+	return e.add, e.notes
+}
+
+// sameProperties reports whether a and b hold the same flags, tags and values in the same order,
+// byte for byte (partner additions depend on the case of an issuer).
+func sameProperties(a, b []dns.CAA) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Flag != b[i].Flag || a[i].Tag != b[i].Tag || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
 }
 
 // parsePartner turns one argument of a partners line into partners: a preset, or

@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -357,5 +358,43 @@ func TestReadmePartnerTable(t *testing.T) {
 	}
 	if rows != 10 {
 		t.Errorf("found %d rows in the README's partner table, want 10", rows)
+	}
+}
+
+// TestCachedAdditions checks that the cache answers exactly as additions does: the same RRset
+// in a new slice hits, an RRset differing only in the case of an issuer (which Let's Encrypt
+// tells apart) or in order does not share an entry, and the cache stays bounded.
+func TestCachedAdditions(t *testing.T) {
+	ps := partnersOf(t, triggerRestrictive, "letsencrypt.org", "sectigo.com")
+	ps.cache = newAdditionsCache()
+	rrsets := [][]dns.CAA{
+		{{Tag: "issue", Value: "digicert.com"}, {Tag: "iodef", Value: "mailto:a@example.org"}},
+		{{Tag: "issue", Value: "LetsEncrypt.org"}},
+		{{Tag: "issue", Value: "letsencrypt.org"}},
+		{{Tag: "issue", Value: ";"}},
+		{{Tag: "issue", Value: "digicert.com"}, {Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}},
+		{{Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}, {Tag: "issue", Value: "digicert.com"}},
+	}
+	for round := range 2 {
+		for i, rrset := range rrsets {
+			again := slices.Clone(rrset) // a new slice each query, as the zone data gives
+			got, gotNotes := ps.cachedAdditions(again)
+			want, wantNotes := ps.additions(rrset)
+			if !slices.Equal(propStrings(got), propStrings(want)) || gotNotes.String() != wantNotes.String() {
+				t.Errorf("round %d, RRset %d: cached %v (%s), want %v (%s)", round, i, propStrings(got), gotNotes, propStrings(want), wantNotes)
+			}
+		}
+	}
+	if n := len(ps.cache.m); n != len(rrsets) {
+		t.Errorf("%d cache entries for %d RRsets", n, len(rrsets))
+	}
+	if n := testing.AllocsPerRun(100, func() { ps.cachedAdditions(rrsets[0]) }); n != 0 {
+		t.Errorf("a cached RRset allocates %v times", n)
+	}
+	for i := range maxCachedRRsets + 10 {
+		ps.cachedAdditions([]dns.CAA{{Tag: "issue", Value: fmt.Sprintf("ca%d.example", i)}})
+	}
+	if n := len(ps.cache.m); n > maxCachedRRsets {
+		t.Errorf("cache holds %d RRsets, more than %d", n, maxCachedRRsets)
 	}
 }

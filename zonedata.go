@@ -34,46 +34,61 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	if o != nil && target != qname {
 		c.warnOnce("cname "+o.name, "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
 	}
-	to := c.ownerOf(target)
+	to := o
+	if target != qname {
+		to = c.ownerOf(target)
+	}
+	var m *dns.Msg
+	var s served
 	switch {
 	case to == nil:
-		return c.passOn(w, zm, answer, target)
+		m, s = c.passOn(zm, answer, target)
 	case isReferral(zm):
 		c.warnOnce("referral "+to.name, "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
-		return c.passOn(w, zm, answer, target)
+		m, s = c.passOn(zm, answer, target)
 	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
-		return c.passOn(w, zm, answer, target)
+		m, s = c.passOn(zm, answer, target)
+	default:
+		m, s = c.mergeAt(zm, answer, target, to)
 	}
-	m, s := c.mergeAt(zm, answer, target, to)
+	// Written here, once the reply is built, so that building it takes no stack while writing.
 	w.WriteMsg(m)
 	s.msg = m
 	return s, dns.RcodeSuccess, nil
 }
 
-// passOn writes the zone data's answer, with the records answer adds to it (from following
+// passOn returns the zone data's answer, with the records answer adds to it (from following
 // CNAMEs) and partner records for a CAA RRset at target. Zone data is never changed in place.
-func (c *CAAPolicy) passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR, target string) (served, int, error) {
+func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Msg, served) {
 	var s served
 	for _, rr := range answer {
-		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
+		if caa, _ := inRRset(rr, target); caa != nil {
 			s.owner = caa.Hdr.Name
 			s.zone++
 		}
 	}
 	if s.zone > 0 && len(c.partners.list) > 0 {
-		rest, zoneCAA := splitRRset(answer, target)
-		block := make([]dns.CAA, len(zoneCAA))
-		for i, z := range zoneCAA {
-			block[i] = *z
+		block := make([]dns.CAA, 0, s.zone+len(c.partners.list))
+		rest := 0
+		for _, rr := range answer {
+			caa, member := inRRset(rr, target)
+			switch {
+			case caa != nil:
+				block = append(block, *caa)
+			case !member:
+				rest++
+			}
 		}
-		add, notes := c.partners.additions(block)
+		add, notes := c.partners.cachedAdditions(block)
 		c.warnPartners(s.owner, "zone data", notes)
 		if len(add) > 0 {
-			for i := range add {
-				add[i].Hdr = dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: zoneCAA[0].Hdr.Ttl}
+			hdr := dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
+			for _, a := range add {
+				a.Hdr = hdr
+				block = append(block, a)
 			}
 			s.partners = len(add)
-			answer = append(rest, rrPointers(append(block, add...))...)
+			answer = withRRset(answer, target, rest, block)
 		}
 	}
 	if len(answer) != len(zm.Answer) || s.partners > 0 {
@@ -81,27 +96,29 @@ func (c *CAAPolicy) passOn(w dns.ResponseWriter, zm *dns.Msg, answer []dns.RR, t
 		m.Answer = answer
 		zm = &m
 	}
-	w.WriteMsg(zm)
-	s.msg = zm
-	return s, dns.RcodeSuccess, nil
+	return zm, s
 }
 
 // mergeAt builds the reply whose CAA RRset at target is the policy of to, united with the zone
 // data's CAA records at target in merge mode, with its partner records.
 func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
-	rrs, zoneCAA := splitRRset(answer, target)
 	s := served{owner: to.name, policy: to.nPolicy}
-
-	block := make([]dns.CAA, 0, len(to.records)+len(zoneCAA)+len(c.partners.list))
+	block := make([]dns.CAA, 0, len(to.records)+len(answer)+len(c.partners.list))
 	block = append(block, to.policy()...)
-	if c.merge {
-		for _, z := range zoneCAA {
-			if !holdsProperty(block, z) {
-				x := *z
+	zoneCAA, rest := 0, 0
+	for _, rr := range answer {
+		caa, member := inRRset(rr, target)
+		switch {
+		case caa != nil:
+			zoneCAA++
+			if c.merge && !holdsProperty(block, caa) {
+				x := *caa
 				x.Hdr.Ttl = to.records[0].Hdr.Ttl // one TTL for the whole RRset (RFC 2181 5.2)
 				block = append(block, x)
 				s.zone++
 			}
+		case !member:
+			rest++
 		}
 	}
 	if s.zone == 0 {
@@ -109,12 +126,12 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		block = append(block, to.records[to.nPolicy:]...)
 		s.partners = len(to.records) - to.nPolicy
 	} else {
-		add, notes := c.partners.additions(block)
+		add, notes := c.partners.cachedAdditions(block)
 		c.warnPartners(to.name, "policy and zone data", notes)
-		for i := range add {
-			add[i].Hdr = to.records[0].Hdr
+		for _, a := range add {
+			a.Hdr = to.records[0].Hdr
+			block = append(block, a)
 		}
-		block = append(block, add...)
 		s.partners = len(add)
 	}
 	for i := range block {
@@ -126,8 +143,8 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 	m := zm
 	m.Authoritative = true
 	m.Compress = true
-	m.Answer = append(rrs, rrPointers(block)...)
-	if len(zoneCAA) == 0 {
+	m.Answer = withRRset(answer, target, rest, block)
+	if zoneCAA == 0 {
 		// A negative answer (NODATA or NXDOMAIN) became positive: its SOA and proofs no longer apply.
 		m.Rcode = dns.RcodeSuccess
 		m.Ns, m.Extra = nil, nil
@@ -135,35 +152,34 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 	return m, s
 }
 
-// splitRRset returns a fresh slice of the records of answer that are not part of the CAA RRset
-// at target, and that RRset's records. Signatures over it are dropped, since the RRset changes:
-// an on-line signer (dnssec) signs the new one.
-func splitRRset(answer []dns.RR, target string) (rest []dns.RR, caa []*dns.CAA) {
-	rest = make([]dns.RR, 0, len(answer)+4)
-	for _, rr := range answer {
-		if strings.EqualFold(rr.Header().Name, target) {
-			switch x := rr.(type) {
-			case *dns.CAA:
-				caa = append(caa, x)
-				continue
-			case *dns.RRSIG:
-				if x.TypeCovered == dns.TypeCAA {
-					continue
-				}
-			}
+// inRRset reports whether rr belongs to the CAA RRset at target: a CAA record there (returned)
+// or a signature over it. Signatures are dropped with the RRset they sign, since the RRset
+// changes: an on-line signer (dnssec) signs the new one.
+func inRRset(rr dns.RR, target string) (caa *dns.CAA, member bool) {
+	switch x := rr.(type) {
+	case *dns.CAA:
+		if strings.EqualFold(x.Hdr.Name, target) {
+			return x, true
 		}
-		rest = append(rest, rr)
+	case *dns.RRSIG:
+		return nil, x.TypeCovered == dns.TypeCAA && strings.EqualFold(x.Hdr.Name, target)
 	}
-	return rest, caa
+	return nil, false
 }
 
-// rrPointers returns the records of block as a slice of dns.RR.
-func rrPointers(block []dns.CAA) []dns.RR {
-	rrs := make([]dns.RR, len(block))
-	for i := range block {
-		rrs[i] = &block[i]
+// withRRset returns a new answer section: the records of answer outside the CAA RRset at target
+// (rest of them), then block as that RRset. One allocation.
+func withRRset(answer []dns.RR, target string, rest int, block []dns.CAA) []dns.RR {
+	out := make([]dns.RR, 0, rest+len(block))
+	for _, rr := range answer {
+		if _, member := inRRset(rr, target); !member {
+			out = append(out, rr)
+		}
 	}
-	return rrs
+	for i := range block {
+		out = append(out, &block[i])
+	}
+	return out
 }
 
 // warnPartners logs, once per owner, what stops partner certificates in an RRset seen at query time.
@@ -250,7 +266,10 @@ func isReferral(m *dns.Msg) bool {
 	return false
 }
 
-// holds reports whether a name in any spelling lies in the plugin's zones.
+// holds reports whether a name in any spelling lies in the plugin's zones. Like find, it stays
+// out of line, to keep its buffer off its callers' stack frames.
+//
+//go:noinline
 func (c *CAAPolicy) holds(n string) bool {
 	var buf [256]byte
 	_, ok := c.zoneOf(lowerName(buf[:0], n))
