@@ -1,6 +1,9 @@
 package caapolicy
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // knownCAs are the CAA issuer domain names that publicly trusted CAs recognize, each as the CA
 // documents it: the "CAA Identifiers" each CA owner reports to the CCADB
@@ -61,6 +64,34 @@ var knownCASet = func() map[string]bool {
 // (letsencrypt.com), or one a prefix of the other (pki.google.com).
 func nearestCA(id string) (string, bool) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
+	nearestMu.Lock()
+	defer nearestMu.Unlock()
+	if r, ok := nearestSeen[id]; ok {
+		return r.near, r.ok
+	}
+	near, ok := nearestOf(id)
+	if len(nearestSeen) >= maxNearestSeen {
+		clear(nearestSeen)
+	}
+	nearestSeen[id] = nearestResult{near, ok}
+	return near, ok
+}
+
+// nearestSeen remembers nearestCA's answers: a policy with many owners names the same few
+// identifiers again and again, and each answer costs an edit distance to every known CA.
+var (
+	nearestMu   sync.Mutex
+	nearestSeen = map[string]nearestResult{}
+)
+
+const maxNearestSeen = 10000
+
+type nearestResult struct {
+	near string
+	ok   bool
+}
+
+func nearestOf(id string) (string, bool) {
 	best, bestD := "", 1<<30
 	for _, k := range knownCAs {
 		d := editDistance(id, k)

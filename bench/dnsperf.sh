@@ -2,17 +2,19 @@
 # Load benchmark: caapolicy against stock CoreDNS plugins, measured with Debian's dnsperf on
 # loopback in interleaved rounds, in one run on one machine.
 #
-#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS]      (defaults: 5 s per measurement, 3 rounds)
+#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS]      (defaults: 3 s per measurement, 5 rounds)
 #
 # Every server is the same CoreDNS binary (cmd/coredns) on its own 127.0.0.1 port. Where two cores
-# exist, servers are pinned to core 0 and dnsperf to core 1. It prints the median queries per
-# second, the ratio to file and to whoami measured in the same rounds, the mean latency and the
-# servers' RSS, and stops every process it started.
+# exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures every server once,
+# in a new random order, so that neither drift nor position favours one. It prints the median
+# queries per second, the median over rounds of each round's ratio to file and to whoami, the mean
+# latency and the servers' RSS, then each target's ratio with its range over the rounds, and stops
+# every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=5
-rounds=3
+seconds=3
+rounds=5
 while getopts "l:r:" opt; do
     case $opt in
         l) seconds=$OPTARG ;;
@@ -145,10 +147,11 @@ for i in "${!ports[@]}"; do
     fi
 done
 
-# Interleaved rounds: every configuration once per round, so that drift hits them all alike.
+# Interleaved rounds: every configuration once per round, in a shuffled order, so that drift and
+# position hit them all alike. Ratios are taken within a round, then their median over rounds.
 declare -A qps lat
 for r in $(seq 1 "$rounds"); do
-    for i in "${!ports[@]}"; do
+    for i in $(shuf -e "${!ports[@]}"); do
         out=$("${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "${queries[$i]}" -l "$seconds" -c 4 -q 200 2>&1)
         qps[$i,$r]=$(awk '/Queries per second/ {print $4}' <<<"$out")
         lat[$i,$r]=$(awk '/Average Latency/ {print $4}' <<<"$out")
@@ -156,12 +159,20 @@ for r in $(seq 1 "$rounds"); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# ratios A B: the per-round ratios of server A to server B, space-separated.
+ratios() { for r in $(seq 1 "$rounds"); do awk -v a="${qps[$1,$r]}" -v b="${qps[$2,$r]}" 'BEGIN {printf "%.4f ", a/b}'; done; }
+# summary A B: the median per-round ratio and its range.
+summary() {
+    local rs; rs=$(ratios "$1" "$2")
+    printf '%.2f (rounds %.2f to %.2f)' "$(median <<<"$rs")" \
+        "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | head -1)" "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | tail -1)"
+}
 declare -a med mlat
 for i in "${!ports[@]}"; do
     med[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${qps[$i,$r]}"; done | median)
     mlat[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${lat[$i,$r]}"; done | median)
 done
-file_i=2 whoami_i=4 nca_without_i=6
+policy_i=0 merged_i=1 file_i=2 whoami_i=4 nca_with_i=5 nca_without_i=6 logon_i=8
 
 echo
 echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
@@ -172,9 +183,17 @@ for i in "${!ports[@]}"; do
     [ "$i" -ge 5 ] && [ "$i" -le 7 ] && ref=$nca_without_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
     printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
-        "$(awk -v a="${med[$i]}" -v b="${med[$ref]}" 'BEGIN {print a/b}')" \
-        "$(awk -v a="${med[$i]}" -v b="${med[$whoami_i]}" 'BEGIN {print a/b}')" \
+        "$(ratios "$i" "$ref" | median)" "$(ratios "$i" "$whoami_i" | median)" \
         "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
 done
 echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise.)"
-echo "log on / log off: $(awk -v a="${med[8]}" -v b="${med[0]}" 'BEGIN {printf "%.2f", a/b}') (the last row against the first; log lines dropped by the full queue: $(grep -c . "$work/server${ports[8]}.conf.log" | awk -v q="${med[8]}" -v s="$seconds" -v r="$rounds" '{printf "%d lines written of about %d queries", $1, q*s*r}'))"
+echo
+echo "Targets, as the median of the per-round ratios:"
+echo "  policy / whoami          $(summary $policy_i $whoami_i)   target 0.95"
+echo "  policy / file            $(summary $policy_i $file_i)   target 1.30"
+echo "  merged / file            $(summary $merged_i $file_i)   target 0.95"
+echo "  non-CAA with / without   $(summary $nca_with_i $nca_without_i)   target 0.98"
+echo "  control / without        $(summary 7 $nca_without_i)   (noise: ideally 1.00)"
+echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
+lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
+echo "  ($lines query lines logged by the log-on server, $(awk -v q="${med[$logon_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent to it, about)"
