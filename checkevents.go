@@ -302,7 +302,7 @@ type checkRecord struct {
 
 func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) checkRecord {
 	r := checkRecord{
-		Type: "check", Level: "info", Time: ev.first.UTC().Format("2006-01-02T15:04:05.000Z"), CA: ev.key.ca,
+		Type: "check", Level: "info", Time: ev.first.UTC().Format(logTime), CA: ev.key.ca,
 		Name: escapeName(ev.name), Zone: ev.zone, Queries: ev.queries, Addresses: len(ev.addrs),
 		DurationMS: ev.last.Sub(ev.first).Milliseconds(), RelevantOwner: v.relevant.Owner, RelevantRRset: []string{},
 		Server: ev.server, View: ev.view,

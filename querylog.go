@@ -229,6 +229,9 @@ func (l *queryLog) handle(e *queryEntry) {
 	}
 }
 
+// logTime is the layout of times in log lines and JSON records: UTC, milliseconds.
+const logTime = "2006-01-02T15:04:05.000Z"
+
 // textPrefix is what CoreDNS's log puts before an info line of this plugin.
 const textPrefix = "[INFO] plugin/" + name + ": "
 
@@ -332,7 +335,7 @@ func queryText(e *queryEntry) string { return string(appendQueryText(nil, e)) }
 // appendQueryText appends the text log line of a query to b, allocating nothing beyond b.
 func appendQueryText(b []byte, e *queryEntry) []byte {
 	rcode, size, tc := e.reply()
-	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = e.time.UTC().AppendFormat(b, logTime)
 	b = append(b, ' ')
 	b = e.client.AppendTo(b)
 	b = append(b, ' ')
@@ -383,7 +386,7 @@ func appendQueryText(b []byte, e *queryEntry) []byte {
 func appendQueryJSON(b []byte, e *queryEntry) []byte {
 	rcode, size, tc := e.reply()
 	b = append(b, `{"type":"query","time":"`...)
-	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = e.time.UTC().AppendFormat(b, logTime)
 	b = append(b, `","client":"`...)
 	b = e.client.AppendTo(b)
 	b = append(b, `","transport":`...)

@@ -356,7 +356,7 @@ type queryRecord struct {
 func queryJSON(e *queryEntry) queryRecord {
 	rcode, size, tc := e.reply()
 	r := queryRecord{
-		Type: "query", Time: e.time.UTC().Format("2006-01-02T15:04:05.000Z"), Client: e.client.String(),
+		Type: "query", Time: e.time.UTC().Format(logTime), Client: e.client.String(),
 		Transport: e.transport, Name: escapeName(e.qname), EDNS: int(e.edns), DO: e.do, Rcode: rcode,
 		Size: size, TC: tc, Owner: escapeName(e.served.owner), Source: e.served.source(), CA: e.ca,
 		Zone: e.zone, Server: e.server, View: e.view,

@@ -79,15 +79,8 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 				rest++
 			}
 		}
-		add, notes := c.partners.cachedAdditions(block)
-		c.warnPartners(s.owner, "zone data", notes)
-		if len(add) > 0 {
-			hdr := dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
-			for _, a := range add {
-				a.Hdr = hdr
-				block = append(block, a)
-			}
-			s.partners = len(add)
+		hdr := dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
+		if block, s.partners = c.addPartners(block, hdr, s.owner, "zone data"); s.partners > 0 {
 			answer = withRRset(answer, target, rest, block)
 		}
 	}
@@ -126,13 +119,7 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		block = append(block, to.records[to.nPolicy:]...)
 		s.partners = len(to.records) - to.nPolicy
 	} else {
-		add, notes := c.partners.cachedAdditions(block)
-		c.warnPartners(to.name, "policy and zone data", notes)
-		for _, a := range add {
-			a.Hdr = to.records[0].Hdr
-			block = append(block, a)
-		}
-		s.partners = len(add)
+		block, s.partners = c.addPartners(block, to.records[0].Hdr, to.name, "policy and zone data")
 	}
 	for i := range block {
 		block[i].Hdr.Name = target
@@ -180,6 +167,19 @@ func withRRset(answer []dns.RR, target string, rest int, block []dns.CAA) []dns.
 		out = append(out, &block[i])
 	}
 	return out
+}
+
+// addPartners appends to block, an RRset met at query time, the partner records it calls for,
+// each with header hdr, and warns (once per owner) about what stops partner certificates there.
+// It returns the longer block and the number of records added.
+func (c *CAAPolicy) addPartners(block []dns.CAA, hdr dns.RR_Header, owner, source string) ([]dns.CAA, int) {
+	add, notes := c.partners.cachedAdditions(block)
+	c.warnPartners(owner, source, notes)
+	for _, a := range add { // add is shared by every query: each record is copied here
+		a.Hdr = hdr
+		block = append(block, a)
+	}
+	return block, len(add)
 }
 
 // warnPartners logs, once per owner, what stops partner certificates in an RRset seen at query time.

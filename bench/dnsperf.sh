@@ -172,7 +172,7 @@ for i in "${!ports[@]}"; do
     med[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${qps[$i,$r]}"; done | median)
     mlat[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${lat[$i,$r]}"; done | median)
 done
-policy_i=0 merged_i=1 file_i=2 whoami_i=4 nca_with_i=5 nca_without_i=6 logon_i=8
+policy_i=0 merged_i=1 file_i=2 whoami_i=4 nca_with_i=5 nca_without_i=6 control_i=7 logon_i=8
 
 echo
 echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
@@ -180,7 +180,7 @@ printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x 
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
 for i in "${!ports[@]}"; do
     ref=$file_i
-    [ "$i" -ge 5 ] && [ "$i" -le 7 ] && ref=$nca_without_i
+    [ "$i" -ge $nca_with_i ] && [ "$i" -le $control_i ] && ref=$nca_without_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
     printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
         "$(ratios "$i" "$ref" | median)" "$(ratios "$i" "$whoami_i" | median)" \
@@ -193,7 +193,7 @@ echo "  policy / whoami          $(summary $policy_i $whoami_i)   target 0.95"
 echo "  policy / file            $(summary $policy_i $file_i)   target 1.30"
 echo "  merged / file            $(summary $merged_i $file_i)   target 0.95"
 echo "  non-CAA with / without   $(summary $nca_with_i $nca_without_i)   target 0.98"
-echo "  control / without        $(summary 7 $nca_without_i)   (noise: ideally 1.00)"
+echo "  control / without        $(summary $control_i $nca_without_i)   (noise: ideally 1.00)"
 echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
 lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
 echo "  ($lines query lines logged by the log-on server, $(awk -v q="${med[$logon_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent to it, about)"
