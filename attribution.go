@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/caapolicy/caapolicy/caa"
 )
 
 // unknownCA is the attribution of a query from no listed source.
@@ -108,7 +110,7 @@ func parseCA(t *caTable, args []string, pos string) error {
 		return fmt.Errorf("ca takes the CA's identifier and its source prefixes: ca letsencrypt.org 192.0.2.0/24 2001:db8::/32")
 	}
 	ca := strings.ToLower(strings.TrimSuffix(args[0], "."))
-	if ca == unknownCA || checkDomainName(ca) != nil || !strings.Contains(ca, ".") {
+	if ca == unknownCA || caa.CheckDomainName(ca) != nil || !strings.Contains(ca, ".") {
 		return fmt.Errorf("ca %q is not a CA identifier; name the CA as CAA records do, such as letsencrypt.org", args[0])
 	}
 	for _, cidr := range args[1:] {

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/miekg/dns"
 )
 
-// Check events (PRODUCT.md section 6): a CA checks CAA for a name by querying every label from
+// caa.Check events (PRODUCT.md section 6): a CA checks CAA for a name by querying every label from
 // the name up, often from several vantage points at once. Queries from one source for labels of
 // one name, within the window from the first of them, form one event, logged when it closes.
 
@@ -184,9 +186,9 @@ func (t *checkTracker) close(ev *checkEvent) {
 // checkVerdict is what a closed event found: the Relevant RRset of the name inside caapolicy's
 // zones and, for an attributed CA, whether it may issue for the name and for its wildcard.
 type checkVerdict struct {
-	relevant       Result
+	relevant       caa.Result
 	known          bool
-	plain, wild    Result
+	plain, wild    caa.Result
 	authorized     bool // for the name or for its wildcard
 	authorizedWild bool
 }
@@ -195,19 +197,19 @@ type checkVerdict struct {
 // account and validation method are unknown, so properties bound to them count as authorizing.
 func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 	var v checkVerdict
-	mode := ModeRFC
+	mode := caa.ModeRFC
 	if ev.key.ca == "letsencrypt.org" {
-		mode = ModeLetsEncrypt
+		mode = caa.ModeLetsEncrypt
 	}
-	req := Request{Name: ev.name, CA: ev.key.ca, Mode: mode, AnyAccount: true}
+	req := caa.Request{Name: ev.name, CA: ev.key.ca, Mode: mode, AnyAccount: true}
 	if ev.key.ca == unknownCA {
-		v.relevant = Check(req, c.localLookup)
+		v.relevant = caa.Check(req, c.localLookup)
 		return v
 	}
 	v.known = true
-	v.plain = Check(req, c.localLookup)
+	v.plain = caa.Check(req, c.localLookup)
 	req.Name = "*." + strings.TrimSuffix(ev.name, ".")
-	v.wild = Check(req, c.localLookup)
+	v.wild = caa.Check(req, c.localLookup)
 	v.relevant = v.plain
 	v.authorized, v.authorizedWild = v.plain.Allowed, v.wild.Allowed
 	return v
@@ -247,7 +249,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func relevantText(r Result) string {
+func relevantText(r caa.Result) string {
 	switch {
 	case r.Err != nil:
 		return "lookup failed: " + r.Err.Error()
@@ -256,7 +258,7 @@ func relevantText(r Result) string {
 	}
 	var recs []string
 	for i := range r.RRset {
-		recs = append(recs, caaText(&r.RRset[i]))
+		recs = append(recs, caa.Text(&r.RRset[i]))
 	}
 	return r.Owner + " [" + strings.Join(recs, ", ") + "]"
 }
@@ -311,7 +313,7 @@ func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) checkRecord {
 		r.Source = ev.key.net.String()
 	}
 	for i := range v.relevant.RRset {
-		r.RelevantRRset = append(r.RelevantRRset, caaText(&v.relevant.RRset[i]))
+		r.RelevantRRset = append(r.RelevantRRset, caa.Text(&v.relevant.RRset[i]))
 	}
 	if v.known {
 		r.Authorized, r.AuthorizedWild = &v.authorized, &v.authorizedWild
@@ -328,8 +330,8 @@ func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) checkRecord {
 
 // localLookup is a Lookup over what caapolicy serves now: each name of the climb inside its
 // zones is answered by the same code that answers queries; names outside end the climb.
-func (c *CAAPolicy) localLookup(n string) (Step, error) {
-	s := Step{Name: n}
+func (c *CAAPolicy) localLookup(n string) (caa.Step, error) {
+	s := caa.Step{Name: n}
 	var buf [256]byte
 	lname := lowerName(buf[:0], n)
 	if _, ok := c.zoneOf(lname); !ok {
@@ -350,7 +352,8 @@ func (c *CAAPolicy) localLookup(n string) (Step, error) {
 	if s.Rcode != dns.RcodeSuccess && s.Rcode != dns.RcodeNameError {
 		return s, fmt.Errorf("answer %s", dns.RcodeToString[s.Rcode])
 	}
-	s.RRset, s.CNAMEs, _ = AnswerRRset(cw.msg.Answer, r.Question[0].Name)
+	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(cw.msg.Answer, r.Question[0].Name)
+	s.Delegation = caa.Referral(cw.msg)
 	return s, nil
 }
 

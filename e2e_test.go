@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	// The plugins the end-to-end Corefiles use, as a CoreDNS build would compile them in.
 	_ "github.com/coredns/coredns/plugin/auto"

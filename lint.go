@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/caapolicy/caapolicy/caa"
 )
 
 // lint returns the warnings for likely mistakes in a parsed block (PRODUCT.md section 7), each
@@ -38,9 +40,9 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 		for _, pr := range d.p.props {
 			lintProperty(pr, d.owner, warn)
 			switch strings.ToLower(pr.tag) {
-			case TagIssue:
+			case caa.TagIssue:
 				issue = true
-			case TagIssueWild:
+			case caa.TagIssueWild:
 				wild = true
 			}
 		}
@@ -55,7 +57,9 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 		}
 	}
 	for _, p := range cfg.partners.list {
-		lintIssuer(p.issuer, "partner", p.pos, warn)
+		if w := caa.IssuerWarning(p.issuer, "partner"); w != "" {
+			warn(p.pos, "%s", w)
+		}
 	}
 
 	owners := make([]string, 0, len(h.owners))
@@ -74,80 +78,15 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 
 // lintProperty checks one property of the policy at owner.
 func lintProperty(pr property, owner string, warn func(pos, format string, args ...any)) {
-	if pr.flag != 0 && pr.flag != 128 {
-		hint := ""
-		if pr.flag&1 != 0 {
-			hint = "; Let's Encrypt treats bit 1 as critical too"
-		}
-		warn(pr.pos, "flags %d on %s: only 0 and 128 (Issuer Critical) are defined, write one of them%s", pr.flag, pr.tag, hint)
+	for _, w := range caa.PropertyWarnings(pr.flag, pr.tag, pr.value, owner) {
+		warn(pr.pos, "%s", w)
 	}
-	tag := strings.ToLower(pr.tag)
-	if pr.flag&128 != 0 && !knownTags[ModeRFC][tag] {
-		warn(pr.pos, "critical property %s at %s has a tag no CA knows, so no CA may issue there; use flags 0 unless that is the intent", pr.tag, owner)
-	}
-	if tag != TagIssue && tag != TagIssueWild {
-		return
-	}
-	if pr.value == ";" {
-		return
-	}
-	issuer, _, _ := strings.Cut(pr.value, ";")
-	issuer = strings.Trim(issuer, " \t")
-	v, err := ParseIssueValue(pr.value)
-	switch {
-	case strings.Contains(issuer, "/") || strings.Contains(issuer, ":"):
-		warn(pr.pos, "%s %q names the CA by URL; CAs match the bare domain, so write %s", pr.tag, issuer, bareDomain(issuer))
-		return
-	case strings.HasSuffix(issuer, ".") && issuer != ".":
-		warn(pr.pos, "%s %q ends with a dot; no CA matches that, write %s", pr.tag, issuer, strings.TrimSuffix(issuer, "."))
-		return
-	case err != nil:
-		warn(pr.pos, "%s %q is malformed (%v) and authorizes no CA", pr.tag, pr.value, err)
-		return
-	case v.Issuer != strings.ToLower(v.Issuer):
-		warn(pr.pos, "%s %q has uppercase letters; Let's Encrypt matches the issuer byte for byte, so write %s", pr.tag, v.Issuer, strings.ToLower(v.Issuer))
-	}
-	if v.Issuer != "" {
-		lintIssuer(strings.ToLower(v.Issuer), pr.tag, pr.pos, warn)
-	}
-	seen := map[string]bool{}
-	for _, p := range v.Params {
-		t := strings.ToLower(p.Tag)
-		if strings.Contains(p.Tag, "-") {
-			warn(pr.pos, "%s parameter %q has a hyphen; Let's Encrypt ignores the whole record, write %s", pr.tag, p.Tag, strings.ReplaceAll(t, "-", ""))
-		}
-		if (t == "accounturi" || t == "validationmethods") && seen[t] {
-			warn(pr.pos, "%s %q repeats %s, which makes it unsatisfiable for every CA (RFC 8657); keep one %s, or write two %s lines", pr.tag, pr.value, t, t, pr.tag)
-		}
-		seen[t] = true
-	}
-}
-
-// lintIssuer warns about an identifier that is no known CA's, with the nearest known one.
-func lintIssuer(issuer, what, pos string, warn func(pos, format string, args ...any)) {
-	if knownCASet[issuer] {
-		return
-	}
-	if near, ok := nearestCA(issuer); ok {
-		warn(pos, "%s %s is not a known CA identifier; did you mean %s? A misspelt identifier locks the CA out", what, issuer, near)
-		return
-	}
-	warn(pos, "%s %s is not in caapolicy's table of known CA identifiers; check it against the CA's CPS (section 4.2.4)", what, issuer)
-}
-
-// bareDomain turns "https://LetsEncrypt.org/path" into "letsencrypt.org".
-func bareDomain(s string) string {
-	if _, rest, ok := strings.Cut(s, "://"); ok {
-		s = rest
-	}
-	s, _, _ = strings.Cut(s, "/")
-	return strings.ToLower(strings.TrimSuffix(s, "."))
 }
 
 // restrictiveParent returns the nearest ancestor of owner (a declared name or the apex) whose
 // policy restricts issuance, and that policy.
 func (cfg *blockConfig) restrictiveParent(owner string) (string, policy) {
-	for n := parentName(owner); n != "."; n = parentName(n) {
+	for n := caa.ParentName(owner); n != "."; n = caa.ParentName(n) {
 		p, ok := cfg.names[n]
 		if !ok && slices.Contains(cfg.zones, n) {
 			p, ok = cfg.apex, true
@@ -156,7 +95,7 @@ func (cfg *blockConfig) restrictiveParent(owner string) (string, policy) {
 			continue
 		}
 		for _, pr := range p.props {
-			if t := strings.ToLower(pr.tag); t == TagIssue || t == TagIssueWild {
+			if t := strings.ToLower(pr.tag); t == caa.TagIssue || t == caa.TagIssueWild {
 				return n, p
 			}
 		}

@@ -2,7 +2,6 @@ package caapolicy
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -59,6 +58,16 @@ func TestLintWarnings(t *testing.T) {
 			[]string{"Testfile:3: critical property tbs at example.org. has a tag no CA knows, so no CA may issue there; use flags 0 unless that is the intent"}},
 		{"partner lock-down conflict", "issue none\npartners letsencrypt.org",
 			[]string{`Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there`}},
+		{"malformed issuer is a lock-down for partners", `record 0 issue "<script>alert(1)</script>"` + "\npartners letsencrypt.org",
+			[]string{
+				`Testfile:1: partners at example.org.: issue is locked down (only issuers that authorize nobody: issue "<script>alert(1)</script>" is malformed and read as ";" (RFC 8659 section 4.2)), so no partner may issue there`,
+				`Testfile:2: issue "<script>alert(1)</script>" is malformed (issuer "<script>alert(1)</script>": "<script>alert(1)</script>" holds '<'; only letters, digits and inner hyphens are allowed) and authorizes no CA`,
+			}},
+		{"unknown validation method", "issue letsencrypt.org validationmethods=http01,ca-tbr-3-2-2-4-7,email",
+			[]string{
+				`Testfile:2: issue validationmethods "http01" is not an ACME validation method, so no CA validates with it; did you mean http-01?`,
+				`Testfile:2: issue validationmethods "email" is neither an ACME validation method (http-01, dns-01, tls-alpn-01, dns-account-01, dns-persist-01) nor a CA/Browser Forum ca-tbr- label, so no CA validates with it`,
+			}},
 		{"misspelt partner", "issue letsencrypt.org\npartners sectigo.net",
 			[]string{"Testfile:3: partner sectigo.net is not a known CA identifier; did you mean sectigo.com? A misspelt identifier locks the CA out"}},
 		{"plain http iodef", "issue letsencrypt.org\niodef http://example.org/caa",
@@ -86,27 +95,6 @@ func TestLintCorrectPolicies(t *testing.T) {
 	} {
 		if got := lintBlock(t, body); len(got) != 0 {
 			t.Errorf("%q: unexpected warnings %q", body, got)
-		}
-	}
-}
-
-func TestNearestCA(t *testing.T) {
-	for in, want := range map[string]string{
-		"letsencrypt.com": "letsencrypt.org", "pki.google.com": "pki.goog", "digicert.org": "digicert.com",
-		"sectgo.com": "sectigo.com", "globalsign.net": "globalsign.com", "Letsencrypt.org.": "",
-		"example.com": "", "amazon.de": "amazon.com",
-	} {
-		got, ok := nearestCA(in)
-		if !ok {
-			got = ""
-		}
-		if got != want {
-			t.Errorf("nearestCA(%q) = %q, want %q", in, got, want)
-		}
-	}
-	for _, k := range knownCAs {
-		if k != strings.ToLower(k) || checkDomainName(k) != nil {
-			t.Errorf("known CA %q is not a lowercase domain name", k)
 		}
 	}
 }

@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"

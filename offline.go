@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/plugin"
@@ -70,8 +72,8 @@ func (ps Policies) serving(n string) (*CAAPolicy, string) {
 
 // Lookup answers a climb from the Corefile policy alone: the records a policy owner serves
 // (partners included), nothing elsewhere in the zones, and Outside above them.
-func (ps Policies) Lookup(n string) (Step, error) {
-	s := Step{Name: n}
+func (ps Policies) Lookup(n string) (caa.Step, error) {
+	s := caa.Step{Name: n}
 	h, _ := ps.serving(n)
 	if h == nil {
 		s.Outside = true

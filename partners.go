@@ -3,8 +3,11 @@ package caapolicy
 import (
 	"fmt"
 	"hash/maphash"
+	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
 )
@@ -52,7 +55,8 @@ type partnerSet struct {
 // caaKind summarizes the issue or the issuewild properties of an RRset.
 type caaKind struct {
 	present    bool
-	authorizes bool             // some property names an issuer (or is malformed): not a lock-down
+	authorizes bool             // some property names an issuer: not a lock-down
+	malformed  []string         // values that do not match the grammar, which authorize nobody
 	values     map[string]ownCA // issuer -> the customer's property for it
 }
 
@@ -68,9 +72,11 @@ type ownCA struct {
 
 func (k *caaKind) add(value string) {
 	k.present = true
-	v, err := ParseIssueValue(value)
+	v, err := caa.ParseIssueValue(value)
 	if err != nil {
-		k.authorizes = true // malformed: authorizes nobody, but is no deliberate lock-down
+		// RFC 8659 section 4.2: a value that does not match the grammar is read as an empty
+		// issuer, so it authorizes nobody, exactly as ";" does.
+		k.malformed = append(k.malformed, value)
 		return
 	}
 	if v.Issuer == "" {
@@ -96,20 +102,35 @@ func (k *caaKind) add(value string) {
 // partnerNotes says why partner certificates may fail at an owner; zero means nothing to report.
 type partnerNotes struct {
 	lockIssue, lockWild bool
+	malformed           []string // "tag value" of malformed values that made a lock-down
 	bound               []string // "ca: customer value" for partners the customer's own property binds
 	restricts           bool     // trigger any turned an unrestricted RRset into a restricted one
 }
 
 func (n partnerNotes) any() bool { return n.lockIssue || n.lockWild || len(n.bound) > 0 || n.restricts }
 
+// lockText describes the properties of a lock-down, naming malformed values read as ";".
+func (n partnerNotes) lockText(tag string) string {
+	var bad []string
+	for _, m := range n.malformed {
+		if t, v, _ := strings.Cut(m, " "); t == tag {
+			bad = append(bad, strconv.Quote(v))
+		}
+	}
+	if len(bad) == 0 {
+		return fmt.Sprintf(`only empty issuers, %s ";"`, tag)
+	}
+	return fmt.Sprintf(`only issuers that authorize nobody: %s %s is malformed and read as ";" (RFC 8659 section 4.2)`, tag, strings.Join(bad, ", "))
+}
+
 // String is the warning text for n.
 func (n partnerNotes) String() string {
 	var parts []string
 	if n.lockIssue {
-		parts = append(parts, `issue is locked down (only empty issuers, issue ";"), so no partner may issue there`)
+		parts = append(parts, "issue is locked down ("+n.lockText(caa.TagIssue)+"), so no partner may issue there")
 	}
 	if n.lockWild {
-		parts = append(parts, `issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there`)
+		parts = append(parts, "issuewild is locked down ("+n.lockText(caa.TagIssueWild)+"), so no partner may issue wildcard certificates there")
 	}
 	for _, b := range n.bound {
 		parts = append(parts, "the customer's own property binds partner "+b+", so partner certificates must satisfy it")
@@ -130,9 +151,9 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 	var issue, wild caaKind
 	for i := range rrset {
 		switch strings.ToLower(rrset[i].Tag) {
-		case TagIssue:
+		case caa.TagIssue:
 			issue.add(rrset[i].Value)
-		case TagIssueWild:
+		case caa.TagIssueWild:
 			wild.add(rrset[i].Value)
 		}
 	}
@@ -147,17 +168,20 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 		tag  string
 		kind *caaKind
 		lock *bool
-	}{{TagIssue, &issue, &notes.lockIssue}, {TagIssueWild, &wild, &notes.lockWild}} {
+	}{{caa.TagIssue, &issue, &notes.lockIssue}, {caa.TagIssueWild, &wild, &notes.lockWild}} {
 		switch {
-		case k.tag == TagIssueWild && !k.kind.present:
+		case k.tag == caa.TagIssueWild && !k.kind.present:
 			// Rule 2: without issuewild properties wildcards fall back to issue, which now holds the partners.
 			continue
-		case k.tag == TagIssue && !k.kind.present && ps.trigger == triggerRestrictive:
+		case k.tag == caa.TagIssue && !k.kind.present && ps.trigger == triggerRestrictive:
 			// Non-wildcard issuance is unrestricted here: an issue record would restrict it.
 			continue
 		case k.kind.present && !k.kind.authorizes:
-			// Rule 4: a deliberate lock-down stays locked.
+			// Rule 4: a lock-down stays locked, whether its values are ";" or malformed.
 			*k.lock = true
+			for _, m := range k.kind.malformed {
+				notes.malformed = append(notes.malformed, k.tag+" "+m)
+			}
 			continue
 		}
 		for _, p := range ps.list {
@@ -284,7 +308,7 @@ func parsePartner(arg string) ([]string, error) {
 // addPartner adds value to ps unless a partner with the same identifier is there already; the
 // first one listed wins, and a different second value is returned as a warning.
 func (ps *partnerSet) addPartner(value, pos string) (warning string, err error) {
-	v, err := ParseIssueValue(value)
+	v, err := caa.ParseIssueValue(value)
 	if err != nil {
 		return "", err
 	}

@@ -104,7 +104,15 @@ func TestPartnerRules(t *testing.T) {
 			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
 		{name: "partner with parameters, customer plain", partners: []string{"letsencrypt.org; validationmethods=dns-01"},
 			rrset: caaSet("issue letsencrypt.org"), sameForAny: true},
+		// RFC 8659 section 4.2: a malformed value authorizes nobody, so issue properties that are
+		// all malformed (or empty) are a lock-down.
 		{name: "malformed customer issuer", partners: []string{le}, rrset: caaSet("issue %%%"),
+			notes: partnerNotes{lockIssue: true, malformed: []string{"issue %%%"}}, sameForAny: true},
+		{name: "script as issuer", partners: []string{le}, rrset: caaSet("issue <script>alert(1)</script>", "issue ;"),
+			notes: partnerNotes{lockIssue: true, malformed: []string{"issue <script>alert(1)</script>"}}, sameForAny: true},
+		{name: "malformed issuewild", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild https://ca.example"),
+			restrict: []string{"issue letsencrypt.org"}, notes: partnerNotes{lockWild: true, malformed: []string{"issuewild https://ca.example"}}, sameForAny: true},
+		{name: "malformed beside a real issuer", partners: []string{le}, rrset: caaSet("issue %%%", "issue digicert.com"),
 			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
 		{name: "no partners", rrset: caaSet("issue digicert.com")},
 	}
@@ -180,7 +188,7 @@ func TestPartnersStartupReport(t *testing.T) {
 	want := `[WARNING] plugin/caapolicy: Testfile:1: partners at example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there
 [WARNING] plugin/caapolicy: Testfile:5: the policy at open.example.org. has no issue or issuewild property, so it lifts the restriction of example.org. (declared at Testfile:1): any CA may issue for open.example.org.; repeat the parent's issue lines in this name block
 [WARNING] plugin/caapolicy: Testfile:5: partners at open.example.org.: trigger any turns an unrestricted RRset into one that only the listed CAs and the partners may use
-[WARNING] plugin/caapolicy: Testfile:8: partners at bound.example.org.: issuewild is locked down (issuewild ";"), so no partner may issue wildcard certificates there; the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; validationmethods=http-01"), so partner certificates must satisfy it
+[WARNING] plugin/caapolicy: Testfile:8: partners at bound.example.org.: issuewild is locked down (only empty issuers, issuewild ";"), so no partner may issue wildcard certificates there; the customer's own property binds partner letsencrypt.org (issue "letsencrypt.org; validationmethods=http-01"), so partner certificates must satisfy it
 `
 	if buf.String() != want {
 		t.Errorf("startup report\n got %q\nwant %q", buf.String(), want)

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 )

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
@@ -266,7 +268,7 @@ func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
 func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, error) {
 	tag := strings.ToLower(c.Val())
 	switch tag {
-	case TagIssue, TagIssueWild, TagIodef, TagContactEmail, TagContactPhone, "record":
+	case caa.TagIssue, caa.TagIssueWild, caa.TagIodef, caa.TagContactEmail, caa.TagContactPhone, "record":
 	default:
 		return false, nil
 	}
@@ -277,17 +279,17 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 		args, cfg.closed = args[:len(args)-1], true
 	}
 	switch tag {
-	case TagIssue, TagIssueWild:
+	case caa.TagIssue, caa.TagIssueWild:
 		v, err := issueValueFromArgs(args)
 		if err != nil {
 			return true, c.Errf("%s: %v", tag, err)
 		}
 		pr.value = v
-	case TagIodef:
+	case caa.TagIodef:
 		if len(args) != 1 {
 			return true, c.Errf("iodef takes one URL: iodef mailto:security@example.org")
 		}
-		insecure, err := CheckIodef(args[0])
+		insecure, err := caa.CheckIodef(args[0])
 		if err != nil {
 			return true, c.Err(err.Error())
 		}
@@ -295,19 +297,19 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 			cfg.warnf(pr.pos, "iodef %q sends incident reports over plain http; prefer https:", args[0])
 		}
 		pr.value = args[0]
-	case TagContactEmail:
+	case caa.TagContactEmail:
 		if len(args) != 1 {
 			return true, c.Errf("contactemail takes one address: contactemail security@example.org")
 		}
-		if err := CheckContactEmail(args[0]); err != nil {
+		if err := caa.CheckContactEmail(args[0]); err != nil {
 			return true, c.Err(err.Error())
 		}
 		pr.value = args[0]
-	case TagContactPhone:
+	case caa.TagContactPhone:
 		if len(args) != 1 {
 			return true, c.Errf("contactphone takes one number without spaces: contactphone +1-555-0100")
 		}
-		if err := CheckContactPhone(args[0]); err != nil {
+		if err := caa.CheckContactPhone(args[0]); err != nil {
 			return true, c.Err(err.Error())
 		}
 		pr.value = args[0]
@@ -319,7 +321,7 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 		if err != nil {
 			return true, c.Errf("record flags %q are not a number from 0 to 255; write 0, or 128 for Issuer Critical", args[0])
 		}
-		if err := CheckTag(args[1]); err != nil {
+		if err := caa.CheckTag(args[1]); err != nil {
 			return true, c.Errf("record: %v", err)
 		}
 		pr.flag, pr.tag, pr.value = uint8(f), args[1], args[2]
@@ -354,15 +356,15 @@ func issueValueFromArgs(args []string) (string, error) {
 	if len(pieces) == 0 || strings.Contains(pieces[0], "=") {
 		return "", fmt.Errorf("the CA identifier comes first, then KEY=VALUE parameters: letsencrypt.org validationmethods=dns-01")
 	}
-	var v IssueValue
+	var v caa.IssueValue
 	v.Issuer = strings.TrimSuffix(strings.ToLower(pieces[0]), ".")
 	if v.Issuer == "none" {
 		return "", fmt.Errorf("none stands alone; it authorizes no CA and takes no parameters")
 	}
 	if strings.Contains(v.Issuer, "://") || strings.Contains(v.Issuer, "/") {
-		return "", fmt.Errorf("CA identifier %q is a URL; CAA names the CA by its bare domain: write %s", pieces[0], bareDomain(pieces[0]))
+		return "", fmt.Errorf("CA identifier %q is a URL; CAA names the CA by its bare domain: write %s", pieces[0], caa.BareDomain(pieces[0]))
 	}
-	if err := checkDomainName(v.Issuer); err != nil {
+	if err := caa.CheckDomainName(v.Issuer); err != nil {
 		return "", fmt.Errorf("CA identifier %q: %v; write the CA's domain, such as letsencrypt.org", pieces[0], err)
 	}
 	for _, piece := range pieces[1:] {
@@ -370,10 +372,10 @@ func issueValueFromArgs(args []string) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("parameter %q is not KEY=VALUE; write accounturi=https://... or validationmethods=dns-01", piece)
 		}
-		v.Params = append(v.Params, Param{Tag: tag, Value: value})
+		v.Params = append(v.Params, caa.Param{Tag: tag, Value: value})
 	}
 	// Check the result exactly as a CA parses it.
-	parsed, err := ParseIssueValue(v.String())
+	parsed, err := caa.ParseIssueValue(v.String())
 	if err != nil {
 		return "", err
 	}
@@ -381,9 +383,9 @@ func issueValueFromArgs(args []string) (string, error) {
 		var err error
 		switch strings.ToLower(p.Tag) {
 		case "accounturi":
-			err = CheckAccountURI(p.Value)
+			err = caa.CheckAccountURI(p.Value)
 		case "validationmethods":
-			err = CheckValidationMethods(p.Value)
+			err = caa.CheckValidationMethods(p.Value)
 		}
 		if err != nil {
 			return "", err

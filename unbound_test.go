@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/miekg/dns"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 )
 
 // needProgram returns the path of an outside program a test needs. Outside CI a missing program

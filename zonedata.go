@@ -4,14 +4,13 @@ import (
 	"context"
 	"strings"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 
 	"github.com/miekg/dns"
 )
-
-// maxCNAMEs bounds how many CNAMEs are followed from the question name, as resolvers do.
-const maxCNAMEs = 8
 
 // serveZoneData asks the next plugin (the zone data) for the CAA query and completes its answer:
 // the CAA RRset at the policy owner the answer ends at (the question name, or the in-zone target
@@ -43,7 +42,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	switch {
 	case to == nil:
 		m, s = c.passOn(zm, answer, target)
-	case isReferral(zm):
+	case caa.Referral(zm) != nil:
 		c.warnOnce("referral "+to.name, "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
 		m, s = c.passOn(zm, answer, target)
 	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
@@ -195,8 +194,8 @@ func (c *CAAPolicy) warnPartners(owner, source string, n partnerNotes) {
 // are appended to a copy of answer.
 func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, answer []dns.RR) ([]dns.RR, string) {
 	target := r.Question[0].Name
-	for range maxCNAMEs {
-		if cn := cnameAt(answer, target); cn != nil {
+	for range caa.MaxCNAMEs {
+		if cn := caa.CNAMEAt(answer, target); cn != nil {
 			target = cn.Target
 			continue
 		}
@@ -222,16 +221,6 @@ func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (
 	return nw.Msg, rcode, err
 }
 
-// cnameAt returns the CNAME owned by n in rrs, or nil.
-func cnameAt(rrs []dns.RR, n string) *dns.CNAME {
-	for _, rr := range rrs {
-		if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, n) {
-			return cn
-		}
-	}
-	return nil
-}
-
 // holdsName reports whether rrs hold a record owned by n.
 func holdsName(rrs []dns.RR, n string) bool {
 	for _, rr := range rrs {
@@ -246,20 +235,6 @@ func holdsName(rrs []dns.RR, n string) bool {
 func holdsProperty(block []dns.CAA, x *dns.CAA) bool {
 	for i := range block {
 		if sameProperty(&block[i], x) {
-			return true
-		}
-	}
-	return false
-}
-
-// isReferral reports whether m delegates the name to another zone: no answer, not
-// authoritative, NS records in the authority section.
-func isReferral(m *dns.Msg) bool {
-	if m.Authoritative || len(m.Answer) > 0 {
-		return false
-	}
-	for _, rr := range m.Ns {
-		if rr.Header().Rrtype == dns.TypeNS {
 			return true
 		}
 	}

@@ -6,13 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caapolicy/caapolicy"
-
 	"github.com/miekg/dns"
-)
 
-// maxCNAMEs bounds the aliases followed from one name, as resolvers do.
-const maxCNAMEs = 8
+	"github.com/caapolicy/caapolicy/caa"
+)
 
 // live performs the climb over real DNS queries to one server, as a CA's resolver would: UDP
 // with EDNS0, TCP when the answer is truncated, CNAMEs followed.
@@ -36,16 +33,22 @@ func withPort(s string) string {
 // lookup is a caapolicy.Lookup: the CAA RRset at name, after following CNAMEs. REFUSED (and
 // NOTAUTH) mean the server does not serve name, which ends the climb; any other failure is an
 // error, on which a CA does not issue.
-func (l *live) lookup(name string) (caapolicy.Step, error) {
-	s := caapolicy.Step{Name: name}
+func (l *live) lookup(name string) (caa.Step, error) {
+	s := caa.Step{Name: name}
 	target := name
-	for range maxCNAMEs + 1 {
+	for range caa.MaxCNAMEs + 1 {
 		asked := target
 		r, err := l.query(target)
 		if err != nil {
 			return s, err
 		}
 		s.Rcode = r.Rcode
+		if d := caa.Referral(r); d != nil {
+			// The name lies below a zone cut: its CAA records are on the name servers of the
+			// delegated zone, not here.
+			s.Delegation = d
+			return s, nil
+		}
 		switch r.Rcode {
 		case dns.RcodeSuccess, dns.RcodeNameError:
 		case dns.RcodeRefused, dns.RcodeNotAuth:
@@ -58,10 +61,10 @@ func (l *live) lookup(name string) (caapolicy.Step, error) {
 			return s, fmt.Errorf("%s answers %s for %s CAA", l.server, dns.RcodeToString[r.Rcode], target)
 		}
 		// Follow the chain inside this answer to the CAA RRset where it ends.
-		rrset, cnames, next := caapolicy.AnswerRRset(r.Answer, target)
+		rrset, cnames, next := caa.AnswerRRset(r.Answer, target)
 		s.RRset, s.CNAMEs, target = rrset, append(s.CNAMEs, cnames...), next
-		if len(s.CNAMEs) > maxCNAMEs {
-			return s, fmt.Errorf("more than %d CNAMEs from %s", maxCNAMEs, name)
+		if len(s.CNAMEs) > caa.MaxCNAMEs {
+			return s, fmt.Errorf("more than %d CNAMEs from %s", caa.MaxCNAMEs, name)
 		}
 		// Done unless the chain left this answer at a target whose records it does not hold
 		// (an authoritative server answers only for its own zones): then ask for the target.
@@ -69,7 +72,7 @@ func (l *live) lookup(name string) (caapolicy.Step, error) {
 			return s, nil
 		}
 	}
-	return s, fmt.Errorf("more than %d CNAMEs from %s", maxCNAMEs, name)
+	return s, fmt.Errorf("more than %d CNAMEs from %s", caa.MaxCNAMEs, name)
 }
 
 func (l *live) query(name string) (*dns.Msg, error) {

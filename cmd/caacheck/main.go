@@ -4,7 +4,8 @@
 // the start-up warnings of a Corefile without starting a server.
 //
 // Exit status: 0 the CA may issue (or -lint found nothing), 1 it may not (or -lint warned),
-// 2 the question could not be answered (bad flags, unreadable Corefile, unreachable server).
+// 2 the question could not be answered (bad flags, unreadable Corefile, unreachable server, or a
+// delegation met on the climb: the answer is on name servers that were not asked).
 package main
 
 import (
@@ -17,8 +18,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caapolicy/caapolicy"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/caapolicy/caapolicy"
+	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
 )
@@ -77,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if (o.conf == "") == (o.server == "") {
 		return fail("give either -conf Corefile (offline) or -server HOST:PORT (live)")
 	}
-	mode, err := caapolicy.ParseMode(o.mode)
+	mode, err := caa.ParseMode(o.mode)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -89,10 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail("%q is not a domain name", fs.Arg(0))
 	}
 	ca := strings.ToLower(strings.TrimSuffix(o.ca, "."))
-	if _, err := caapolicy.ParseIssueValue(ca); err != nil || ca == "" {
+	if _, err := caa.ParseIssueValue(ca); err != nil || ca == "" {
 		return fail("-ca %q is not a CA identifier such as letsencrypt.org", o.ca)
 	}
-	req := caapolicy.Request{Name: name, CA: ca, Account: o.account, Method: o.method, Mode: mode}
+	req := caa.Request{Name: name, CA: ca, Account: o.account, Method: o.method, Mode: mode}
 
 	var rep report
 	if o.conf != "" {
@@ -100,18 +103,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail("%v", err)
 		}
-		rep = newReport(req, caapolicy.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
+		rep = newReport(req, caa.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
 		if zone := ps.ZoneData(dns.Fqdn(strings.TrimPrefix(name, "*."))); zone != "" {
 			rep.Notes = append(rep.Notes, "zonedata merge is on for "+zone+": CAA records in the zone data are served too and could change this answer; check live with -server")
 		}
 	} else {
 		l := &live{server: withPort(o.server), timeout: o.timeout}
-		res := caapolicy.Check(req, l.lookup)
+		res := caa.Check(req, l.lookup)
 		var unreachable *unreachableError
 		if errors.As(res.Err, &unreachable) {
 			return fail("%v", res.Err)
 		}
 		rep = newReport(req, res, "live, server "+l.server)
+	}
+	if rep.Delegation != nil {
+		// The answer lies on other name servers: report where, and decide nothing.
+		rep.Notes = append(rep.Notes, rep.Unchecked+" is "+rep.Delegation.String()+"; those name servers were not asked: run caacheck -server against one of them")
+		rep.print(o.json, stdout)
+		return exitError
 	}
 	if len(rep.Steps) == 0 && rep.Unchecked != "" {
 		if o.conf != "" {
@@ -122,13 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if res := rep.Unchecked; res != "" {
 		rep.Notes = append(rep.Notes, res+" and its parents are not served here and were not checked; the CA will look there too")
 	}
-	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	} else {
-		rep.text(stdout)
-	}
+	rep.print(o.json, stdout)
 	if rep.Allowed {
 		return exitAllow
 	}
@@ -190,8 +193,10 @@ type report struct {
 	Reason    string   `json:"reason"`
 	Steps     []step   `json:"climb"`
 	Unchecked string   `json:"unchecked,omitempty"`
-	Notes     []string `json:"notes,omitempty"`
-	Error     string   `json:"error,omitempty"`
+	// Delegation is the referral that stopped the climb: the answer is on those name servers.
+	Delegation *caa.Delegation `json:"delegation,omitempty"`
+	Notes      []string        `json:"notes,omitempty"`
+	Error      string          `json:"error,omitempty"`
 }
 
 type step struct {
@@ -201,11 +206,12 @@ type step struct {
 	CAA    []string `json:"caa"`
 }
 
-func newReport(req caapolicy.Request, res caapolicy.Result, source string) report {
+func newReport(req caa.Request, res caa.Result, source string) report {
 	r := report{
 		Allowed: res.Allowed, Name: req.Name, CA: req.CA, Account: req.Account, Method: req.Method,
 		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Reason: res.Reason,
 		RRset: rrStrings(res.RRset), Decided: rrStrings(res.Decided), Unchecked: res.Unchecked, Steps: []step{},
+		Delegation: res.Delegation,
 	}
 	if res.Err != nil {
 		r.Error = res.Err.Error()
@@ -224,10 +230,24 @@ func rrStrings(rrs []dns.CAA) []string {
 	return out
 }
 
+// print writes the report as indented JSON or as text.
+func (r report) print(asJSON bool, w io.Writer) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(r)
+		return
+	}
+	r.text(w)
+}
+
 // text prints the report for a person: the verdict first, then why.
 func (r report) text(w io.Writer) {
 	verdict := "ALLOW  " + r.CA + " may issue for " + r.Name
-	if !r.Allowed {
+	switch {
+	case r.Delegation != nil:
+		verdict = "UNDECIDED " + r.Unchecked + " is delegated: its CAA records are on other name servers"
+	case !r.Allowed:
 		verdict = "DENY   " + r.CA + " may not issue for " + r.Name
 	}
 	fmt.Fprintf(w, "%s\n", verdict)
@@ -255,6 +275,9 @@ func (r report) text(w io.Writer) {
 			via = " via CNAME " + strings.Join(s.CNAMEs, " -> ")
 		}
 		fmt.Fprintf(w, "          %-30s %-8s %s%s\n", s.Name, s.Rcode, found, via)
+	}
+	if d := r.Delegation; d != nil {
+		fmt.Fprintf(w, "          %-30s %-8s referral to %s NS %s\n", r.Unchecked, "NOERROR", d.Zone, strings.Join(d.NS, " "))
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note:     %s\n", n)

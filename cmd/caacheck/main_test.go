@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caapolicy/caapolicy"
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/coredns/core/dnsserver"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/caapolicy/caapolicy"
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
@@ -63,6 +64,12 @@ const tablePolicy = `
         name badmethods  { record 0 issue "letsencrypt.org; validationmethods=dns-01,,http-01" }
         name restrict    { issue sectigo.com }
         name www.restrict { iodef mailto:security@example.org }
+        name mail        { record 128 issuemail "ca.example; s=1"
+                           issue letsencrypt.org }
+        name vmc         { record 128 issuevmc "ca.example"
+                           issue letsencrypt.org }
+        name contact     { record 128 contactemail "security@example.org"
+                           issue letsencrypt.org }
     }`
 
 const tableZone = `$ORIGIN example.org.
@@ -72,6 +79,8 @@ ns1     3600 IN A     127.0.0.1
 alias   3600 IN CNAME issuex
 chain   3600 IN CNAME alias
 b.issuey 3600 IN TXT  "an empty non-terminal for a.b.issuey"
+sub     3600 IN NS    ns1.elsewhere.test.
+sub     3600 IN NS    ns2.elsewhere.test.
 `
 
 // row is one question; verdicts are "A" or "D" for name and wildcard, in rfc and letsencrypt modes.
@@ -92,8 +101,8 @@ var table = []row{
 	{name: "wildy.example.org", rfc: "A/D", le: "A/D"},
 	{name: "xwildy.example.org", rfc: "A/D", le: "A/D"},
 	{name: "ywildx.example.org", rfc: "D/A", le: "D/A"},
-	{name: "iodef.example.org", rfc: "A/A", le: "A/A"},
-	{name: "unknown.example.org", rfc: "A/A", le: "A/A"},
+	{name: "iodef.example.org", rfc: "A/A", le: "A/D"},
+	{name: "unknown.example.org", rfc: "A/A", le: "A/D"},
 	{name: "critical.example.org", rfc: "D/D", le: "D/D"},
 	{name: "critknown.example.org", rfc: "A/A", le: "A/A"},
 	{name: "malformed.example.org", rfc: "D/D", le: "D/D"},
@@ -107,7 +116,11 @@ var table = []row{
 	{name: "dupacct.example.org", flags: []string{"-account", acct}, rfc: "D/D", le: "A/A"},
 	{name: "badmethods.example.org", flags: []string{"-method", "dns-01"}, rfc: "D/D", le: "D/D"},
 	{name: "a.b.issuey.example.org", rfc: "D/D", le: "D/D"}, // empty non-terminal
-	{name: "www.restrict.example.org", rfc: "A/A", le: "A/A"},
+	{name: "www.restrict.example.org", rfc: "A/A", le: "A/D"},
+	// Boulder knows issuemail and issuevmc: critical ones do not block; contactemail it does not know.
+	{name: "mail.example.org", rfc: "A/A", le: "A/A"},
+	{name: "vmc.example.org", rfc: "A/A", le: "A/A"},
+	{name: "contact.example.org", rfc: "A/A", le: "D/D"},
 	{name: "nx.issuey.example.org", rfc: "D/D", le: "D/D", live: true}, // NXDOMAIN climbs on
 	{name: "alias.example.org", rfc: "A/A", le: "A/A", live: true},
 	{name: "chain.example.org", rfc: "A/A", le: "A/A", live: true},
@@ -172,6 +185,39 @@ func TestDecisionTable(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDelegation: a referral met on the live climb is reported with the name servers it points
+// to, and decides nothing (exit 2), instead of reading as "no CAA".
+func TestDelegation(t *testing.T) {
+	_, udp := tableServer(t)
+	code, out, errs := runCheck("-server", udp, "www.sub.example.org")
+	if code != exitError {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitError, out, errs)
+	}
+	for _, want := range []string{
+		"UNDECIDED www.sub.example.org. is delegated: its CAA records are on other name servers\n",
+		"reason:   www.sub.example.org. is delegated to sub.example.org. (NS ns1.elsewhere.test., ns2.elsewhere.test.), whose CAA records this source cannot see: ask those name servers\n",
+		"www.sub.example.org.           NOERROR  referral to sub.example.org. NS ns1.elsewhere.test. ns2.elsewhere.test.\n",
+		"note:     www.sub.example.org. is delegated to sub.example.org. (NS ns1.elsewhere.test., ns2.elsewhere.test.); those name servers were not asked: run caacheck -server against one of them\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCheck("-server", udp, "-json", "sub.example.org")
+	var rep struct {
+		Delegation struct {
+			Zone string
+			NS   []string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitError {
+		t.Fatalf("exit %d, %v:\n%s", code, err, out)
+	}
+	if rep.Delegation.Zone != "sub.example.org." || strings.Join(rep.Delegation.NS, " ") != "ns1.elsewhere.test. ns2.elsewhere.test." {
+		t.Errorf("delegation %+v", rep.Delegation)
 	}
 }
 

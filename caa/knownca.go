@@ -1,4 +1,4 @@
-package caapolicy
+package caa
 
 import (
 	"strings"
@@ -51,6 +51,9 @@ var knownCAs = []string{
 	"secomtrust.net", "telia.com", "certigna.fr", "swisssign.com", "d-trust.net", "twca.com.tw",
 }
 
+// IsKnownCA reports whether id (lowercase, no trailing dot) is a known CA identifier.
+func IsKnownCA(id string) bool { return knownCASet[id] }
+
 var knownCASet = func() map[string]bool {
 	m := map[string]bool{}
 	for _, k := range knownCAs {
@@ -59,10 +62,10 @@ var knownCASet = func() map[string]bool {
 	return m
 }()
 
-// nearestCA returns the known CA identifier closest to an unknown one, if one is close enough
+// NearestCA returns the known CA identifier closest to an unknown one, if one is close enough
 // to be a likely misspelling: a few edits apart, the same name under another top-level domain
 // (letsencrypt.com), or one a prefix of the other (pki.google.com).
-func nearestCA(id string) (string, bool) {
+func NearestCA(id string) (string, bool) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
 	nearestMu.Lock()
 	defer nearestMu.Unlock()
@@ -77,7 +80,7 @@ func nearestCA(id string) (string, bool) {
 	return near, ok
 }
 
-// nearestSeen remembers nearestCA's answers: a policy with many owners names the same few
+// nearestSeen remembers NearestCA's answers: a policy with many owners names the same few
 // identifiers again and again, and each answer costs an edit distance to every known CA.
 var (
 	nearestMu   sync.Mutex

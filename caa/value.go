@@ -1,4 +1,4 @@
-package caapolicy
+package caa
 
 import (
 	"errors"
@@ -15,6 +15,8 @@ const (
 	TagIodef        = "iodef"
 	TagContactEmail = "contactemail"
 	TagContactPhone = "contactphone"
+	TagIssueMail    = "issuemail" // RFC 9495: S/MIME issuance
+	TagIssueVMC     = "issuevmc"  // CA/B Forum Mark Certificate requirements: VMC issuance
 )
 
 // IssueValue is the parsed value of an issue or issuewild property (RFC 8659 section 4.2).
@@ -57,7 +59,7 @@ func ParseIssueValue(s string) (IssueValue, error) {
 	issuer, rest, hasParams := strings.Cut(s, ";")
 	issuer = strings.Trim(issuer, " \t")
 	if issuer != "" {
-		if err := checkDomainName(issuer); err != nil {
+		if err := CheckDomainName(issuer); err != nil {
 			return v, fmt.Errorf("issuer %q: %w", issuer, err)
 		}
 		v.Issuer = issuer
@@ -90,8 +92,8 @@ func ParseIssueValue(s string) (IssueValue, error) {
 	return v, nil
 }
 
-// checkDomainName checks issuer-domain-name = label *("." label).
-func checkDomainName(s string) error {
+// CheckDomainName checks issuer-domain-name = label *("." label).
+func CheckDomainName(s string) error {
 	if len(s) > 253 {
 		return errors.New("longer than 253 characters")
 	}

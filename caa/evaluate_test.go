@@ -1,4 +1,4 @@
-package caapolicy
+package caa
 
 import (
 	"errors"
@@ -49,7 +49,8 @@ func TestDecideTable(t *testing.T) {
 		{"issue X issuewild Y", []string{"0 issue " + caX, "0 issuewild " + caY}, "A/D", "A/D"},
 		{"issue Y issuewild X", []string{"0 issue " + caY, "0 issuewild " + caX}, "D/A", "D/A"},
 		{"issuewild none", []string{"0 issue " + caX, "0 issuewild ;"}, "A/D", "A/D"},
-		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/A"},
+		// Boulder refuses a wildcard where the RRset has neither issue nor issuewild (validateCAA).
+		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/D"},
 		{"unknown non-critical tag", []string{"0 tbs unknown", "0 issue " + caX}, "A/A", "A/A"},
 		{"critical unknown tag", []string{"128 tbs unknown", "0 issue " + caX}, "D/D", "D/D"},
 		{"critical known tag", []string{"128 issue " + caX}, "A/A", "A/A"},

@@ -1,4 +1,4 @@
-package caapolicy
+package caa
 
 import (
 	"fmt"
@@ -68,9 +68,16 @@ type Decision struct {
 // knownTags are the property tags a CA knows, by mode: RFC 8659 section 4 with the CA/B Forum's
 // contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows only three.
 var knownTags = [...]map[string]bool{
-	ModeRFC:         {TagIssue: true, TagIssueWild: true, TagIodef: true, TagContactEmail: true, TagContactPhone: true, "issuemail": true, "issuevmc": true},
-	ModeLetsEncrypt: {TagIssue: true, TagIssueWild: true, TagIodef: true},
+	ModeRFC: {TagIssue: true, TagIssueWild: true, TagIodef: true, TagContactEmail: true, TagContactPhone: true, TagIssueMail: true, TagIssueVMC: true},
+	// filterCAA: "We support the iodef property tag insofar as we recognize it", and likewise
+	// issuemail and issuevmc ("do not bail out if someone has a critical issuemail tag"). Every
+	// other tag with bit 128 or bit 1 set is a critical unknown.
+	ModeLetsEncrypt: {TagIssue: true, TagIssueWild: true, TagIodef: true, TagIssueMail: true, TagIssueVMC: true},
 }
+
+// KnownTag reports whether the CA that mode reproduces knows tag, so that a critical property
+// with it does not block issuance.
+func (m Mode) KnownTag(tag string) bool { return knownTags[m][strings.ToLower(tag)] }
 
 // critical reports whether a property's flags make it critical: bit 128 (RFC 8659 section 4.1),
 // and for Let's Encrypt bit 1 too, which many operators set by mistake.
@@ -88,13 +95,13 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	ca := req.CA
 	if len(rrset) == 0 {
 		d.Allowed, d.Owner = true, ""
-		d.Reason = "no CAA records from " + climbStart(req.Name) + " up to the root, so any CA may issue"
+		d.Reason = "no CAA records from " + ClimbStart(req.Name) + " up to the root, so any CA may issue"
 		return d
 	}
 	for _, rr := range rrset {
 		if req.Mode.critical(rr.Flag) && !knownTags[req.Mode][strings.ToLower(rr.Tag)] {
 			d.Decided = []dns.CAA{rr}
-			d.Reason = fmt.Sprintf("critical property %q at %s has a tag %s does not know, so no CA may issue", caaText(&rr), owner, caName(req))
+			d.Reason = fmt.Sprintf("critical property %q at %s has a tag %s does not know, so no CA may issue", Text(&rr), owner, caName(req))
 			return d
 		}
 	}
@@ -111,6 +118,13 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	set, tag := issue, TagIssue
 	if wild && len(issuewild) > 0 {
 		set, tag = issuewild, TagIssueWild
+	}
+	if len(set) == 0 && wild && req.Mode == ModeLetsEncrypt {
+		// validateCAA returns early ("no relevant records") only for a name that is not a
+		// wildcard; for a wildcard it goes on to match against the empty issue list, and no
+		// record in it authorizes Let's Encrypt.
+		d.Reason = fmt.Sprintf("the CAA RRset at %s has no issue or issuewild properties; the RFC lets any CA issue, but Let's Encrypt refuses wildcard certificates there", owner)
+		return d
 	}
 	if len(set) == 0 {
 		d.Allowed = true
@@ -277,16 +291,16 @@ func caName(req Request) string {
 	return "the CA"
 }
 
-// caaText is a record's property as zone files write it: flags tag "value".
-func caaText(rr *dns.CAA) string {
+// Text is a record's property as zone files write it: flags tag "value".
+func Text(rr *dns.CAA) string {
 	return fmt.Sprintf("%d %s %s", rr.Flag, rr.Tag, sprintQuoted(rr.Value))
 }
 
 func sprintQuoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
-// climbStart is the first name a CA looks up for a certificate name: the name itself, or for a
+// ClimbStart is the first name a CA looks up for a certificate name: the name itself, or for a
 // wildcard its parent (RFC 8659 section 3).
-func climbStart(name string) string {
+func ClimbStart(name string) string {
 	return dns.Fqdn(strings.TrimPrefix(name, "*."))
 }
 
@@ -294,8 +308,8 @@ func climbStart(name string) string {
 // chain ends, the aliases followed and that final name.
 func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string, target string) {
 	target = name
-	for range maxCNAMEs {
-		cn := cnameAt(answer, target)
+	for range MaxCNAMEs {
+		cn := CNAMEAt(answer, target)
 		if cn == nil {
 			break
 		}
@@ -310,6 +324,19 @@ func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string
 	return rrset, cnames, target
 }
 
+// MaxCNAMEs bounds how many CNAMEs are followed from one name, as resolvers do.
+const MaxCNAMEs = 8
+
+// CNAMEAt returns the CNAME owned by n (in any case) in rrs, or nil.
+func CNAMEAt(rrs []dns.RR, n string) *dns.CNAME {
+	for _, rr := range rrs {
+		if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, n) {
+			return cn
+		}
+	}
+	return nil
+}
+
 // Step is one lookup of the climb.
 type Step struct {
 	Name    string    // the name looked up
@@ -317,6 +344,38 @@ type Step struct {
 	CNAMEs  []string  // the aliases followed from Name, in order
 	RRset   []dns.CAA // the CAA RRset the lookup ended at
 	Outside bool      // the source does not serve Name: the climb stops, parents unchecked
+	// Delegation is set when the source answered with a referral: Name lies in a zone cut
+	// away to other name servers, whose CAA records the source cannot tell. The climb stops
+	// there, as for Outside.
+	Delegation *Delegation
+}
+
+// Delegation is a referral met on the climb: the zone cut and the name servers it points to.
+type Delegation struct {
+	Zone string   `json:"zone"` // the owner of the NS records
+	NS   []string `json:"ns"`   // the name servers, in the referral's order
+}
+
+func (d *Delegation) String() string {
+	return fmt.Sprintf("delegated to %s (NS %s)", d.Zone, strings.Join(d.NS, ", "))
+}
+
+// Referral returns the delegation a DNS reply makes, or nil: a NOERROR reply without the AA bit
+// and without answers, holding NS records in its authority section.
+func Referral(m *dns.Msg) *Delegation {
+	if m == nil || m.Rcode != dns.RcodeSuccess || m.Authoritative || len(m.Answer) > 0 {
+		return nil
+	}
+	var d *Delegation
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			if d == nil {
+				d = &Delegation{Zone: ns.Hdr.Name}
+			}
+			d.NS = append(d.NS, ns.Ns)
+		}
+	}
+	return d
 }
 
 // Lookup answers the CAA lookup of one name for the climb. An error is a failed lookup, which
@@ -329,14 +388,16 @@ type Result struct {
 	Decision
 	Steps     []Step
 	Unchecked string
-	Err       error
+	// Delegation is the referral that stopped the climb at Unchecked, if one did.
+	Delegation *Delegation
+	Err        error
 }
 
 // Check climbs from the request's name (a wildcard's parent) towards the root, not including
 // it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
 func Check(req Request, lookup Lookup) Result {
 	var res Result
-	for n := climbStart(req.Name); n != "."; n = parentName(n) {
+	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
 		if err != nil {
 			res.Err = err
@@ -344,8 +405,8 @@ func Check(req Request, lookup Lookup) Result {
 			res.Decision = Decision{Owner: n, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
 			return res
 		}
-		if s.Outside {
-			res.Unchecked = n
+		if s.Outside || s.Delegation != nil {
+			res.Unchecked, res.Delegation = n, s.Delegation
 			break
 		}
 		res.Steps = append(res.Steps, s)
@@ -355,8 +416,14 @@ func Check(req Request, lookup Lookup) Result {
 		}
 	}
 	res.Decision = Decide(req, "", nil)
-	if res.Unchecked != "" {
-		res.Reason = fmt.Sprintf("no CAA records from %s up to %s; %s and above were not checked, so their CAA records decide", climbStart(req.Name), childOf(res.Steps), res.Unchecked)
+	switch {
+	case res.Delegation != nil:
+		res.Reason = fmt.Sprintf("%s is %s, whose CAA records this source cannot see: ask those name servers", res.Unchecked, res.Delegation)
+		if len(res.Steps) > 0 {
+			res.Reason = fmt.Sprintf("no CAA records from %s up to %s; ", ClimbStart(req.Name), childOf(res.Steps)) + res.Reason
+		}
+	case res.Unchecked != "":
+		res.Reason = fmt.Sprintf("no CAA records from %s up to %s; %s and above were not checked, so their CAA records decide", ClimbStart(req.Name), childOf(res.Steps), res.Unchecked)
 	}
 	return res
 }
@@ -368,8 +435,8 @@ func childOf(steps []Step) string {
 	return steps[len(steps)-1].Name
 }
 
-// parentName strips the first label of a fully qualified name; the parent of a TLD is ".".
-func parentName(n string) string {
+// ParentName strips the first label of a fully qualified name; the parent of a TLD is ".".
+func ParentName(n string) string {
 	if i, end := dns.NextLabel(n, 0); !end {
 		return n[i:]
 	}

@@ -1,0 +1,150 @@
+package caa
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestLetsEncryptNamedCases runs the cases of Boulder's TestCAAChecking (v0.20260921.0,
+// va/caa_test.go) by their names, with the same RRsets, account and method: Let's Encrypt's
+// identifier, account https://letsencrypt.org/acct/reg/123, validation method http-01. The
+// cases after them cover the tags Boulder learnt later and the branches its table leaves out.
+func TestLetsEncryptNamedCases(t *testing.T) {
+	const acct = "https://letsencrypt.org/acct/reg/123"
+	type rr = struct {
+		flag       uint8
+		tag, value string
+	}
+	tests := []struct {
+		name   string
+		domain string
+		rrset  []rr
+		valid  bool
+	}{
+		{"Bad (Reserved)", "reserved.com", []rr{{0, "issue", "ca.com"}}, false},
+		{"Bad (Reserved, Mixed case Issue)", "mixedcase.com", []rr{{0, "iSsUe", "ca.com"}}, false},
+		{"Bad (Critical)", "critical.com", []rr{{1, "issue", "ca.com"}}, false},
+		{"Good (absent)", "absent.com", nil, true},
+		{"Good (present and valid)", "present.com", []rr{{0, "issue", "letsencrypt.org"}}, true},
+		{"Good (multiple critical, one matching)", "multi-crit-present.com", []rr{{1, "issue", "ca.com"}, {1, "issue", "letsencrypt.org"}}, true},
+		{"Bad (unknown critical)", "unknown-critical.com", []rr{{128, "foo", "bar"}}, false},
+		{"Bad (unknown critical 2)", "unknown-critical2.com", []rr{{1, "foo", "bar"}}, false},
+		{"Good (unknown non-critical, no issue/issuewild)", "unknown-noncritical.com", []rr{{0x7e, "foo", "bar"}}, true},
+		{"Good (issue rec with unknown params)", "present-with-parameter.com", []rr{{0, "issue", "  letsencrypt.org  ;foo=bar;baz=bar"}}, true},
+		{"Bad (issue rec with invalid tag)", "present-with-invalid-tag.com", []rr{{0, "issue", "letsencrypt.org; a_b=123"}}, false},
+		{"Bad (issue rec with invalid value)", "present-with-invalid-value.com", []rr{{0, "issue", "letsencrypt.org; ab=1 2 3"}}, false},
+		{"Bad (restricts to dns-01, but tested with http-01)", "present-dns-only.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=dns-01"}}, false},
+		{"Good (restricts to http-01, tested with http-01)", "present-http-only.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01"}}, true},
+		{"Good (restricts to http-01 or dns-01, tested with http-01)", "present-http-or-dns.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01,dns-01"}}, true},
+		{"Good (restricts to accounturi, tested with correct account)", "present-correct-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=" + acct}}, true},
+		{"Good (restricts to http-01 and accounturi, tested with correct account)", "present-http-only-correct-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=" + acct + "; validationmethods=http-01"}}, true},
+		{"Bad (restricts to dns-01 and accounturi, tested with http-01)", "present-dns-only-correct-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=" + acct + "; validationmethods=dns-01"}}, false},
+		{"Bad (restricts to http-01 and accounturi, tested with incorrect account)", "present-http-only-incorrect-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321; validationmethods=http-01"}}, false},
+		{"Bad (restricts to accounturi, tested with incorrect account)", "present-incorrect-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321"}}, false},
+		{"Good (restricts to multiple accounturi, tested with a correct account)", "present-multiple-accounturi.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321"}, {0, "issue", "letsencrypt.org; accounturi=" + acct}}, true},
+		{"Bad (unsatisfiable issue record)", "unsatisfiable.com", []rr{{0, "issue", ";"}}, false},
+		{"Bad (unsatisfiable issue, wildcard)", "*.unsatisfiable.com", []rr{{0, "issue", ";"}}, false},
+		{"Bad (unsatisfiable wildcard)", "*.unsatisfiable-wildcard.com", []rr{{0, "issuewild", ";"}}, false},
+		{"Bad (unsatisfiable wildcard override)", "*.unsatisfiable-wildcard-override.com", []rr{{0, "issue", "letsencrypt.org"}, {0, "issuewild", "ca.com"}}, false},
+		{"Good (satisfiable wildcard)", "*.satisfiable-wildcard.com", []rr{{0, "issuewild", "letsencrypt.org"}}, true},
+		{"Good (multiple issuewild, one satisfiable)", "*.satisfiable-multi-wildcard.com", []rr{{0, "issuewild", "ca.com"}, {0, "issuewild", "letsencrypt.org"}}, true},
+		{"Good (satisfiable wildcard override)", "*.satisfiable-wildcard-override.com", []rr{{0, "issue", "ca.com"}, {0, "issuewild", "letsencrypt.org"}}, true},
+
+		// Tags Boulder knows besides issue, issuewild and iodef: critical ones do not block.
+		{"Good (critical issuemail beside issue)", "issuemail.com", []rr{{128, "issuemail", "x"}, {0, "issue", "letsencrypt.org"}}, true},
+		{"Good (critical issuevmc beside issue)", "issuevmc.com", []rr{{128, "issuevmc", "x"}, {0, "issue", "letsencrypt.org"}}, true},
+		{"Good (critical iodef beside issue)", "iodef.com", []rr{{128, "iodef", "mailto:a@iodef.com"}, {0, "issue", "letsencrypt.org"}}, true},
+		{"Bad (critical contactemail, unknown to Boulder)", "contactemail.com", []rr{{128, "contactemail", "a@contactemail.com"}, {0, "issue", "letsencrypt.org"}}, false},
+		// Branches the table leaves out.
+		{"Good (iodef only)", "iodef-only.com", []rr{{0, "iodef", "mailto:a@iodef-only.com"}}, true},
+		{"Bad (iodef only, wildcard)", "*.iodef-only.com", []rr{{0, "iodef", "mailto:a@iodef-only.com"}}, false},
+		{"Good (issuewild only, not a wildcard)", "issuewild-only.com", []rr{{0, "issuewild", "ca.com"}}, true},
+		{"Bad (issuer in uppercase)", "upper.com", []rr{{0, "issue", "LetsEncrypt.org"}}, false},
+		{"Bad (issuer with trailing dot)", "dot.com", []rr{{0, "issue", "letsencrypt.org."}}, false},
+		{"Bad (hyphenated parameter tag)", "hyphen.com", []rr{{0, "issue", "letsencrypt.org; account-uri=" + acct}}, false},
+		{"Good (repeated accounturi, the last one counts)", "repeat.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321; accounturi=" + acct}}, true},
+		{"Good (parameter tag case: AccountURI is an unknown parameter)", "paramcase.com", []rr{{0, "issue", "letsencrypt.org; AccountURI=https://letsencrypt.org/acct/reg/321"}}, true},
+		{"Good (ca-tbr- label beside http-01 is skipped)", "tbr.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-3-2-2-4-7,http-01"}}, true},
+		{"Bad (only a ca-tbr- label)", "tbr-only.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-3-2-2-4-7"}}, false},
+		{"Bad (empty method in the list)", "emptymethod.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01,"}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rrset []dns.CAA
+			for _, r := range tc.rrset {
+				rrset = append(rrset, dns.CAA{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeCAA, Class: dns.ClassINET}, Flag: r.flag, Tag: r.tag, Value: r.value})
+			}
+			owner := ""
+			if len(rrset) > 0 {
+				owner = ClimbStart(tc.domain)
+			}
+			d := Decide(Request{Name: tc.domain, CA: "letsencrypt.org", Account: acct, Method: "http-01", Mode: ModeLetsEncrypt}, owner, rrset)
+			if d.Allowed != tc.valid {
+				t.Errorf("%s: allowed %v, want %v (%s)", tc.domain, d.Allowed, tc.valid, d.Reason)
+			}
+			if d.Owner != owner {
+				t.Errorf("%s: found at %q, want %q", tc.domain, d.Owner, owner)
+			}
+		})
+	}
+}
+
+// TestIssueMailAndVMC: issuemail and issuevmc are known tags in both modes, so critical ones
+// beside an issue property for the CA do not block it; an unknown critical tag does.
+func TestIssueMailAndVMC(t *testing.T) {
+	for _, tag := range []string{"issuemail", "issuevmc", "IssueMail"} {
+		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+			rrset := []dns.CAA{{Flag: 128, Tag: tag, Value: "x"}, {Tag: "issue", Value: "letsencrypt.org"}}
+			for _, name := range []string{"example.org", "*.example.org"} {
+				if d := Decide(Request{Name: name, CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); !d.Allowed {
+					t.Errorf("128 %s (%s, %s): denied: %s", tag, mode, name, d.Reason)
+				}
+			}
+			if !mode.KnownTag(tag) {
+				t.Errorf("%s does not know %s", mode, tag)
+			}
+		}
+	}
+	rrset := []dns.CAA{{Flag: 128, Tag: "issuesomething", Value: "x"}, {Tag: "issue", Value: "letsencrypt.org"}}
+	for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+		if d := Decide(Request{Name: "example.org", CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); d.Allowed {
+			t.Errorf("128 issuesomething (%s): allowed", mode)
+		}
+	}
+}
+
+// TestTBRLabels: CA/Browser Forum "ca-tbr-" validationmethods labels (ballot SC-098) are well
+// formed, known, and match only themselves.
+func TestTBRLabels(t *testing.T) {
+	const label = "ca-tbr-3-2-2-4-7"
+	if err := CheckValidationMethods(label + ",dns-01"); err != nil {
+		t.Fatal(err)
+	}
+	for m, known := range map[string]bool{label: true, "ca-tbr-": false, "ca-tbr-x": true, "dns-01": true, "dns-persist-01": true, "http01": false, "DNS-01": false} {
+		if KnownMethod(m) != known {
+			t.Errorf("KnownMethod(%q) = %v, want %v", m, !known, known)
+		}
+	}
+	rrset := []dns.CAA{{Tag: "issue", Value: "sectigo.com; validationmethods=" + label}}
+	for method, want := range map[string]bool{label: true, "ca-tbr-3-2-2-4-1": false, "dns-01": false} {
+		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+			d := Decide(Request{Name: "example.org", CA: "sectigo.com", Method: method, Mode: mode}, "example.org.", rrset)
+			if d.Allowed != want {
+				t.Errorf("method %s (%s): allowed %v, want %v (%s)", method, mode, d.Allowed, want, d.Reason)
+			}
+		}
+	}
+}
+
+func TestNearestMethod(t *testing.T) {
+	for in, want := range map[string]string{"http01": "http-01", "dns_01": "dns-01", "DNS-01": "dns-01", "tls-alpn01": "tls-alpn-01", "dns-persist": "dns-persist-01", "email": ""} {
+		got, ok := NearestMethod(in)
+		if !ok {
+			got = ""
+		}
+		if got != want {
+			t.Errorf("NearestMethod(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
