@@ -64,11 +64,22 @@ func BenchmarkServeDNS(b *testing.B) {
 	b.Run("whoami/reference", func(b *testing.B) { benchServe(b, whoami.Whoami{}, "example.org.", dns.TypeCAA) })
 	b.Run("file/alone", func(b *testing.B) { benchServe(b, zone, "example.org.", dns.TypeCAA) })
 	b.Run("file/alone-A", func(b *testing.B) { benchServe(b, zone, "example.org.", dns.TypeA) })
+	b.Run("file/alone-NODATA", func(b *testing.B) { benchServe(b, zone, "plain.example.org.", dns.TypeTXT) })
+	// The non-CAA path with the detour for names the policy makes exist (negative.go) turned off,
+	// as it was before it, beside the rows with it on: A at an existing name, NODATA at a normal
+	// name, and the one that pays, NXDOMAIN from the zone data at a policy owner.
+	before := benchHandler(b, withLines(policy, "zonedata ignore"), zone, false)
+	before.exist, before.existLens = nil, new([256]bool)
+	b.Run("non-CAA/A/detour-off", func(b *testing.B) { benchServe(b, before, "plain.example.org.", dns.TypeA) })
+	b.Run("non-CAA/NODATA/detour-off", func(b *testing.B) { benchServe(b, before, "plain.example.org.", dns.TypeTXT) })
 	for _, logging := range []string{"log-off", "log-on"} {
 		ignore := benchHandler(b, ignorePolicy, zone, logging == "log-on")
 		merge := benchHandler(b, policy, zone, logging == "log-on")
 		partners := benchHandler(b, partnersPolicy, zone, logging == "log-on")
 		b.Run("non-CAA/passthrough/"+logging, func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeA) })
+		b.Run("non-CAA/A/"+logging, func(b *testing.B) { benchServe(b, ignore, "plain.example.org.", dns.TypeA) })
+		b.Run("non-CAA/NODATA/"+logging, func(b *testing.B) { benchServe(b, ignore, "plain.example.org.", dns.TypeTXT) })
+		b.Run("non-CAA/NXDOMAIN-at-owner/"+logging, func(b *testing.B) { benchServe(b, ignore, "pol.example.org.", dns.TypeA) })
 		b.Run("policy/ignore/"+logging, func(b *testing.B) { benchServe(b, ignore, "example.org.", dns.TypeCAA) })
 		b.Run("policy/ignore-mixed-case/"+logging, func(b *testing.B) { benchServe(b, ignore, "ExAmPlE.OrG.", dns.TypeCAA) })
 		b.Run("policy/merge/"+logging, func(b *testing.B) { benchServe(b, merge, "example.org.", dns.TypeCAA) })

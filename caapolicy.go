@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 
 	"github.com/miekg/dns"
@@ -32,6 +33,10 @@ type CAAPolicy struct {
 	warned   sync.Map // owner names already warned about, so zone-data warnings print once
 	warnings []string // the start-up warnings, "file:line: text"
 
+	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
+	existLens *[256]bool          // the lengths of those names, to rule most names out at once
+	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
+
 	cas      caTable   // client prefixes -> CA, from the ca lines
 	counters counters  // per-query metrics, cached per label set
 	qlog     *queryLog // the query log and check events; nil with log none and checks off
@@ -55,6 +60,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 		h.owners[n] = newOwner(n, p, cfg.ttl, &h.partners)
 	}
 	h.partners.cache = newAdditionsCache()
+	h.exist, h.existLens = h.existingNames()
 	return h
 }
 
@@ -68,13 +74,21 @@ type served struct {
 }
 
 // ServeDNS implements the plugin.Handler interface. Every query of another type passes through
-// here, so this function does the type check and nothing else: its stack frame stays small, and
+// here, so this function does the type check and little else: its stack frame stays small, and
 // each query's goroutine, which starts on a small stack, is less likely to have to grow it.
+// Other types take a detour (negative.go) only at names the policy makes exist, which one array
+// lookup on the name's length rules out for most names, and where dnssec signs the zone.
 func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if len(r.Question) != 1 || r.Question[0].Qtype != dns.TypeCAA || r.Question[0].Qclass != dns.ClassINET {
+	if len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
-	return c.serveCAA(ctx, w, r)
+	if r.Question[0].Qtype == dns.TypeCAA {
+		return c.serveCAA(ctx, w, r)
+	}
+	if c.signer != nil || c.existLens[len(r.Question[0].Name)&0xff] {
+		return c.serveOther(ctx, w, r)
+	}
+	return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 }
 
 // serveCAA answers a CAA query of class IN, or passes it on if the name is outside the zones.

@@ -358,12 +358,20 @@ func (c *CAAPolicy) localLookup(n string) (caa.Step, error) {
 }
 
 // captureWriter keeps the reply of a lookup caapolicy makes of itself.
-type captureWriter struct{ msg *dns.Msg }
+type captureWriter struct {
+	msg    *dns.Msg
+	remote net.Addr // the client's address, when the lookup is made for one; loopback otherwise
+}
 
 var loopback = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
 
-func (w *captureWriter) LocalAddr() net.Addr       { return loopback }
-func (w *captureWriter) RemoteAddr() net.Addr      { return loopback }
+func (w *captureWriter) LocalAddr() net.Addr { return loopback }
+func (w *captureWriter) RemoteAddr() net.Addr {
+	if w.remote != nil {
+		return w.remote
+	}
+	return loopback
+}
 func (w *captureWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
 func (w *captureWriter) Write([]byte) (int, error) {
 	return 0, fmt.Errorf("captureWriter takes messages only")

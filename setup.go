@@ -33,7 +33,12 @@ func setup(c *caddy.Controller) error {
 			c.OnStartup(h.qlog.start)
 			c.OnShutdown(h.qlog.shutdown)
 		}
-		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		cfg := dnsserver.GetConfig(c)
+		c.OnStartup(func() error {
+			h.findSigner(cfg)
+			return nil
+		})
+		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 			h.Next = next
 			return h
 		})

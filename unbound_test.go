@@ -87,6 +87,7 @@ func startUnbound(t *testing.T, coredns string, key *dns.DNSKEY) string {
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
 	use-caps-for-id: yes
+	aggressive-nsec: yes
 	qname-minimisation: no
 	module-config: "validator iterator"
 	trust-anchor: "%s"

@@ -29,6 +29,11 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 		return o.write(w, policyReply(r, qname, o.records))
 	}
 
+	if o == nil && zm.Rcode == dns.RcodeNameError && c.mustExist(qname) {
+		// A name between a policy owner and the apex: it exists (negative.go), and an NXDOMAIN
+		// for CAA here would let a resolver deny the owner below it (RFC 8020).
+		zm.Rcode, zm.Authoritative = dns.RcodeSuccess, true
+	}
 	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
 	if o != nil && target != qname {
 		c.warnOnce("cname "+o.name, "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)

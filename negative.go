@@ -1,0 +1,242 @@
+package caapolicy
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnssec"
+
+	"github.com/miekg/dns"
+)
+
+// Negative answers must never hide CAA (PRODUCT.md section 4). Two resolver behaviours make a
+// CAA RRset that caapolicy serves disappear unless the answers for other types agree with it:
+//
+//   - A resolver caches an NXDOMAIN for a name, whatever the type asked (RFC 2308 section 5),
+//     and may deny everything below it (RFC 8020). A policy owner the zone data lacks, and every
+//     name between it and the apex, would be NXDOMAIN for A or TXT yet hold CAA. Here those
+//     names exist: an NXDOMAIN from the zone data becomes NODATA (NOERROR, AA, the zone's SOA).
+//   - A validator that uses its NSEC cache aggressively (RFC 8198, Unbound's default) answers
+//     CAA at a name from the NSEC of any earlier negative answer there. CoreDNS's dnssec plugin
+//     makes that NSEC a "black lie" whose type bitmap is a fixed list without CAA, so one signed
+//     TXT NODATA would deny CAA at that name. Here every signed negative answer for another type
+//     in caapolicy's zones carries an NSEC that lists CAA (a black lie claims every type but the
+//     one asked, so claiming CAA is always true to its meaning), signed again by the same
+//     dnssec plugin.
+//
+// Only non-CAA queries at those names, and DO queries where dnssec signs, take this path; every
+// other query costs one type check and one array lookup (and, in a server block with dnssec, a
+// look at the EDNS0 DO bit).
+
+// existingNames returns the names that must exist because of the policy: each policy owner that
+// fallthrough does not cover, and every name between it and its zone's apex. It also marks their
+// lengths, so that the query path can rule most names out with one array lookup.
+func (c *CAAPolicy) existingNames() (map[string]struct{}, *[256]bool) {
+	names := map[string]struct{}{}
+	lens := new([256]bool)
+	for n := range c.owners {
+		zone, ok := c.zoneOf([]byte(n))
+		if !ok || c.Fall.Through(n) {
+			continue
+		}
+		for ; n != zone && n != "."; n = parentOf(n) {
+			names[n] = struct{}{}
+			lens[len(n)&0xff] = true
+		}
+	}
+	return names, lens
+}
+
+// parentOf strips the first label of a lowercase, fully qualified name.
+func parentOf(n string) string {
+	if i, end := dns.NextLabel(n, 0); !end {
+		return n[i:]
+	}
+	return "."
+}
+
+// mustExist reports whether qname, in any spelling, is a name the policy makes exist. Kept out
+// of line, like find, so its name buffer stays off ServeDNS's stack frame.
+//
+//go:noinline
+func (c *CAAPolicy) mustExist(qname string) bool {
+	if !c.existLens[len(qname)&0xff] {
+		return false
+	}
+	var buf [256]byte
+	_, ok := c.exist[string(lowerName(buf[:0], qname))]
+	return ok
+}
+
+// findSigner remembers the dnssec plugin of the server block, if there is one. It runs at
+// start-up, when every handler of the block is built and none serves yet.
+func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
+	if d, ok := cfg.Handler("dnssec").(dnssec.Dnssec); ok {
+		c.signer = &d
+	}
+}
+
+// serveOther passes a query of another type than CAA to the zone data, through a writer that
+// keeps the names the policy makes exist in existence and lists CAA in signed denials, where
+// either applies.
+func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	qname := r.Question[0].Name
+	exists := c.mustExist(qname)
+	sign := false
+	if c.signer != nil {
+		opt := r.IsEdns0()
+		sign = opt != nil && opt.Do() && c.holds(qname)
+	}
+	if !exists && !sign {
+		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+	}
+	nw := &negativeWriter{ResponseWriter: w, ctx: ctx, r: r, exists: exists}
+	if sign {
+		nw.signer = c.signer
+	}
+	return plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+}
+
+// negativeWriter sits between the zone data and the rest of the chain for one query.
+type negativeWriter struct {
+	dns.ResponseWriter
+	ctx    context.Context
+	r      *dns.Msg
+	exists bool           // the question name exists because of the policy
+	signer *dnssec.Dnssec // set for a DO query in a zone dnssec may sign
+}
+
+// WriteMsg implements dns.ResponseWriter.
+func (w *negativeWriter) WriteMsg(m *dns.Msg) error {
+	if w.exists && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 && holdsType(m.Ns, dns.TypeSOA) {
+		// The policy makes this name exist: NODATA, with the zone data's SOA.
+		nodata := *m
+		nodata.Rcode = dns.RcodeSuccess
+		nodata.Authoritative = true
+		m = &nodata
+	}
+	if w.signer != nil && len(m.Answer) == 0 && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA &&
+		(m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) {
+		if signed := w.signedDenial(m); signed != nil {
+			// dnssec, in front of us, leaves a denial that is signed already as it is (and signs
+			// the NSEC answer of an NSEC query, as it would have).
+			return w.ResponseWriter.WriteMsg(signed)
+		}
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// sign has the server block's dnssec plugin sign m as the answer to q: a copy of the plugin
+// whose next handler writes m answers q into a capture. dnssec decides itself whether q lies
+// in its zones and asks for DNSSEC; if not, m comes back unsigned.
+func (w *negativeWriter) sign(q, m *dns.Msg) *dns.Msg {
+	d := *w.signer
+	d.Next = plugin.HandlerFunc(func(_ context.Context, dw dns.ResponseWriter, _ *dns.Msg) (int, error) {
+		return dns.RcodeSuccess, dw.WriteMsg(m)
+	})
+	cw := &captureWriter{remote: w.ResponseWriter.RemoteAddr()}
+	d.ServeDNS(w.ctx, cw, q)
+	return cw.msg
+}
+
+// signedDenial returns the negative answer m signed by dnssec, with CAA listed in the type
+// bitmap of the NSEC at the question name and that NSEC signed again. It returns nil if dnssec
+// did not sign m as a black lie (not its zone, or it behaved unexpectedly): m is then written as
+// it is, and dnssec in front of us treats it exactly as CoreDNS would.
+func (w *negativeWriter) signedDenial(m *dns.Msg) *dns.Msg {
+	qname := w.r.Question[0].Name
+	signed := w.sign(w.r, m)
+	if signed == nil {
+		return nil
+	}
+	if w.r.Question[0].Qtype == dns.TypeNSEC {
+		return w.nsecAnswer(signed)
+	}
+	i := slices.IndexFunc(signed.Ns, func(rr dns.RR) bool {
+		n, ok := rr.(*dns.NSEC)
+		return ok && strings.EqualFold(n.Hdr.Name, qname)
+	})
+	if i < 0 {
+		return nil
+	}
+	nsec := *signed.Ns[i].(*dns.NSEC)
+	if slices.Contains(nsec.TypeBitMap, dns.TypeCAA) {
+		return signed
+	}
+	nsec.TypeBitMap = withType(nsec.TypeBitMap, dns.TypeCAA)
+
+	// The NSEC alone, as the positive answer to an NSEC query: dnssec signs every RRset of it.
+	q := w.r.Copy()
+	q.Question[0].Qtype = dns.TypeNSEC
+	pos := new(dns.Msg).SetReply(q)
+	pos.Authoritative = true
+	pos.Answer = []dns.RR{&nsec}
+	resigned := w.sign(q, pos)
+	if resigned == nil {
+		return nil
+	}
+	var sigs []dns.RR
+	for _, rr := range resigned.Answer {
+		if isSigOver(rr, dns.TypeNSEC, nsec.Hdr.Name) {
+			sigs = append(sigs, rr)
+		}
+	}
+	if len(sigs) == 0 {
+		return nil
+	}
+	ns := make([]dns.RR, 0, len(signed.Ns))
+	for j, rr := range signed.Ns {
+		switch {
+		case j == i:
+			ns = append(append(ns, &nsec), sigs...)
+		case isSigOver(rr, dns.TypeNSEC, nsec.Hdr.Name):
+		default:
+			ns = append(ns, rr)
+		}
+	}
+	signed.Ns = ns
+	return signed
+}
+
+// nsecAnswer handles a query for type NSEC, which dnssec answers with its black-lie NSEC in the
+// answer section. That answer is positive, so dnssec in front of us would sign it again: the
+// reply written is the NSEC alone, with CAA listed, for dnssec to sign.
+func (w *negativeWriter) nsecAnswer(signed *dns.Msg) *dns.Msg {
+	for _, rr := range signed.Answer {
+		if n, ok := rr.(*dns.NSEC); ok && strings.EqualFold(n.Hdr.Name, w.r.Question[0].Name) {
+			nsec := *n
+			nsec.TypeBitMap = withType(nsec.TypeBitMap, dns.TypeCAA)
+			out := new(dns.Msg).SetReply(w.r)
+			out.Authoritative = true
+			out.Answer = []dns.RR{&nsec}
+			return out
+		}
+	}
+	return nil
+}
+
+// isSigOver reports whether rr is an RRSIG over the type t RRset at name.
+func isSigOver(rr dns.RR, t uint16, name string) bool {
+	sig, ok := rr.(*dns.RRSIG)
+	return ok && sig.TypeCovered == t && strings.EqualFold(sig.Hdr.Name, name)
+}
+
+// withType returns a new type bitmap, sorted as NSEC records are packed: bitmap with t added.
+func withType(bitmap []uint16, t uint16) []uint16 {
+	out := append(slices.Clone(bitmap), t)
+	slices.Sort(out)
+	return out
+}
+
+// holdsType reports whether rrs hold a record of type t.
+func holdsType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,316 @@
+package caapolicy
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+
+	"github.com/miekg/dns"
+)
+
+// negativeZone holds no records at the policy-only owners deny, x.ent and deny (example.net),
+// nor at the empty non-terminal ent.
+const negativeZone = exampleOrg + `
+txtonly  3600 IN TXT   "a name with data but no CAA"
+`
+
+// negativePolicy declares owners the zone data lacks: deny, and x.ent below a name (ent) that
+// exists only because of it; example.net's owners fall through.
+const negativePolicy = `caapolicy example.org example.net {
+	issue letsencrypt.org
+	name deny {
+		issue none
+	}
+	name x.ent {
+		issue pki.goog
+	}
+	fallthrough example.net
+}`
+
+func negativeCorefile(zonePath, netPath, keyBase string) string {
+	signer := ""
+	if keyBase != "" {
+		signer = "dnssec example.org {\n\t\tkey file " + keyBase + "\n\t}"
+	}
+	return `example.org:0 example.net:0 {
+	bind 127.0.0.1
+	cache
+	` + signer + `
+	` + negativePolicy + `
+	file ` + zonePath + ` example.org
+	file ` + netPath + ` example.net
+}
+`
+}
+
+func startNegative(t *testing.T, signed bool) (addrs map[string]string, key *dns.DNSKEY) {
+	t.Helper()
+	dir := t.TempDir()
+	zonePath, keyBase, key := signedZone(t, dir, negativeZone)
+	netPath := filepath.Join(dir, "example.net.zone")
+	write(t, netPath, exampleNet)
+	if !signed {
+		keyBase = ""
+	}
+	_, udp, tcp := corednstest.Start(t, negativeCorefile(zonePath, netPath, keyBase))
+	return map[string]string{"udp": udp, "tcp": tcp}, key
+}
+
+// TestPolicyOwnersExist: a policy owner the zone data lacks, and the names between it and the
+// apex, exist for every type (NODATA with the zone's SOA, never NXDOMAIN); names below an owner,
+// other names and owners that fallthrough covers keep the zone data's answers.
+func TestPolicyOwnersExist(t *testing.T) {
+	addrs, _ := startNegative(t, false)
+	// file puts the SOA in negative answers with the minimum TTL as its TTL (RFC 2308 section 3).
+	const soa = "example.org. 1800 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
+	const soaNet = "example.net. 1800 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
+	tests := []struct {
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer []string
+		ns     string
+	}{
+		{"deny.example.org.", dns.TypeA, dns.RcodeSuccess, nil, soa},
+		{"DeNy.example.org.", dns.TypeTXT, dns.RcodeSuccess, nil, soa},
+		{"deny.example.org.", dns.TypeAAAA, dns.RcodeSuccess, nil, soa},
+		{"deny.example.org.", dns.TypeCAA, dns.RcodeSuccess, []string{`deny.example.org. 300 IN CAA 0 issue ";"`}, ""},
+		{"ent.example.org.", dns.TypeA, dns.RcodeSuccess, nil, soa},
+		{"ent.example.org.", dns.TypeCAA, dns.RcodeSuccess, nil, soa},
+		{"x.ent.example.org.", dns.TypeMX, dns.RcodeSuccess, nil, soa},
+		{"x.ent.example.org.", dns.TypeCAA, dns.RcodeSuccess, []string{`x.ent.example.org. 300 IN CAA 0 issue "pki.goog"`}, ""},
+		// Below an owner, and elsewhere, the zone data's NXDOMAIN stands.
+		{"y.deny.example.org.", dns.TypeA, dns.RcodeNameError, nil, soa},
+		{"y.deny.example.org.", dns.TypeCAA, dns.RcodeNameError, nil, soa},
+		{"missing.example.org.", dns.TypeA, dns.RcodeNameError, nil, soa},
+		// fallthrough: an owner the zone data lacks does not exist, for CAA either.
+		{"deny.example.net.", dns.TypeA, dns.RcodeNameError, nil, soaNet},
+		{"deny.example.net.", dns.TypeCAA, dns.RcodeNameError, nil, soaNet},
+		// Positive answers pass unchanged.
+		{"www.example.org.", dns.TypeA, dns.RcodeSuccess, []string{"www.example.org. 3600 IN A 192.0.2.1"}, "example.org. 3600 IN NS ns1.example.org."},
+	}
+	for _, net := range []string{"udp", "tcp"} {
+		for _, tc := range tests {
+			m := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
+			r := exchange(t, net, addrs[net], m)
+			ns := strings.Join(answerStrings(&dns.Msg{Answer: r.Ns}, 0), "; ")
+			got := answerStrings(r, 0)
+			for i := range got {
+				got[i] = strings.Replace(got[i], strings.TrimSuffix(tc.qname, "."), strings.ToLower(strings.TrimSuffix(tc.qname, ".")), 1)
+			}
+			if r.Rcode != tc.rcode || !r.Authoritative || !slices.Equal(got, tc.answer) || ns != tc.ns {
+				t.Errorf("%s %s %s: rcode %s aa %v answer %q ns %q\nwant rcode %s aa true answer %q ns %q", net, tc.qname, dns.TypeToString[tc.qtype],
+					dns.RcodeToString[r.Rcode], r.Authoritative, got, ns, dns.RcodeToString[tc.rcode], tc.answer, tc.ns)
+			}
+		}
+	}
+}
+
+// TestSignedDenialsListCAA asks with DO: the NSEC of a negative answer for another type at any
+// name of caapolicy's zones lists CAA, and its signature verifies with the zone's key; the NSEC
+// of a CAA NODATA does not list CAA.
+func TestSignedDenialsListCAA(t *testing.T) {
+	addrs, key := startNegative(t, true)
+	for _, tc := range []struct {
+		qname   string
+		qtype   uint16
+		wantCAA bool
+	}{
+		{"deny.example.org.", dns.TypeTXT, true},  // policy-only owner
+		{"ent.example.org.", dns.TypeA, true},     // empty non-terminal above an owner
+		{"example.org.", dns.TypeTXT, true},       // apex, merged owner
+		{"zonecaa.example.org.", dns.TypeA, true}, // zone-data owner
+		{"www.example.org.", dns.TypeTXT, true},   // owner with other data
+		{"missing.example.org.", dns.TypeA, true}, // NXDOMAIN, made NODATA by the black lie
+		{"MiSsInG.example.org.", dns.TypeNSEC, true},
+		{"ns1.example.org.", dns.TypeCAA, false}, // a CAA NODATA never claims CAA
+		{"missing.example.org.", dns.TypeCAA, false},
+	} {
+		for _, net := range []string{"udp", "tcp"} {
+			m := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
+			m.SetEdns0(4096, true)
+			r := exchange(t, net, addrs[net], m)
+			name := fmt.Sprintf("%s %s %s", net, tc.qname, dns.TypeToString[tc.qtype])
+			if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+				t.Errorf("%s: rcode %s aa %v", name, dns.RcodeToString[r.Rcode], r.Authoritative)
+			}
+			var nsec *dns.NSEC
+			var sig *dns.RRSIG
+			for _, rr := range append(r.Answer, r.Ns...) {
+				switch x := rr.(type) {
+				case *dns.NSEC:
+					nsec = x
+				case *dns.RRSIG:
+					if x.TypeCovered == dns.TypeNSEC {
+						sig = x
+					}
+				}
+			}
+			if nsec == nil || sig == nil {
+				t.Errorf("%s: no NSEC with its RRSIG: %v %v", name, r.Answer, r.Ns)
+				continue
+			}
+			if got := slices.Contains(nsec.TypeBitMap, dns.TypeCAA); got != tc.wantCAA {
+				t.Errorf("%s: NSEC bitmap lists CAA %v, want %v: %s", name, got, tc.wantCAA, nsec)
+			}
+			if slices.Contains(nsec.TypeBitMap, tc.qtype) && tc.qtype != dns.TypeNSEC {
+				t.Errorf("%s: NSEC bitmap claims the type asked: %s", name, nsec)
+			}
+			if !slices.IsSorted(nsec.TypeBitMap) {
+				t.Errorf("%s: bitmap out of order: %v", name, nsec.TypeBitMap)
+			}
+			if err := sig.Verify(key, []dns.RR{nsec}); err != nil || !sig.ValidityPeriod(time.Now()) {
+				t.Errorf("%s: RRSIG NSEC does not verify: %v", name, err)
+			}
+			sigs := 0
+			for _, rr := range append(r.Answer, r.Ns...) {
+				if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeNSEC {
+					sigs++
+				}
+			}
+			if sigs != 1 {
+				t.Errorf("%s: %d RRSIG NSEC, want 1", name, sigs)
+			}
+		}
+	}
+	// Without DO nothing is signed and nothing changes: NXDOMAIN stays NXDOMAIN below an owner.
+	r := exchange(t, "udp", addrs["udp"], new(dns.Msg).SetQuestion("y.deny.example.org.", dns.TypeA))
+	if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 {
+		t.Errorf("y.deny A without DO: rcode %s ns %v", dns.RcodeToString[r.Rcode], r.Ns)
+	}
+}
+
+// TestUnboundAggressiveNSEC: through a validating Unbound that uses its NSEC cache (aggressive-nsec,
+// RFC 8198) and randomizes case, a TXT query at a name must not hide the CAA RRset there: for
+// each kind of owner, TXT first, then CAA, which comes back whole and secure.
+func TestUnboundAggressiveNSEC(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
+	_, udp, _ := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy(" partners letsencrypt.org\n name deny {\n  issue none\n }\n")))
+	resolver := startUnbound(t, udp, key)
+	for _, tc := range []struct {
+		kind, txt, caa string
+		want           []string
+	}{
+		{"apex policy, merged with zone data", "example.org.", "example.org.", []string{"iodef mailto:security@example.org", "issue letsencrypt.org", "issue pki.goog"}},
+		{"policy-only owner", "deny.example.org.", "deny.example.org.", []string{"issue ;"}},
+		{"policy owner with other data", "www.example.org.", "www.example.org.", []string{"issue letsencrypt.org", "issue pki.goog"}},
+		{"zone data only, partner-augmented", "zonecaa.example.org.", "zonecaa.example.org.", []string{"issue letsencrypt.org", "issue sectigo.com"}},
+		{"in-zone CNAME target", "shop.example.org.", "cname.example.org.", []string{"issue letsencrypt.org", "issue ssl.com"}},
+		{"in-zone CNAME target, asked directly", "shop.example.org.", "shop.example.org.", []string{"issue letsencrypt.org", "issue ssl.com"}},
+	} {
+		m := new(dns.Msg).SetQuestion(tc.txt, dns.TypeTXT)
+		m.SetEdns0(4096, true)
+		r := exchange(t, "udp", resolver, m)
+		if !r.AuthenticatedData {
+			t.Errorf("%s: TXT %s not secure (rcode %s)", tc.kind, tc.txt, dns.RcodeToString[r.Rcode])
+		}
+		m = new(dns.Msg).SetQuestion(tc.caa, dns.TypeCAA)
+		m.SetEdns0(4096, true)
+		r = exchange(t, "udp", resolver, m)
+		var got []string
+		for _, rr := range r.Answer {
+			if c, ok := rr.(*dns.CAA); ok {
+				got = append(got, c.Tag+" "+c.Value)
+			}
+		}
+		slices.Sort(got)
+		if !r.AuthenticatedData || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: after TXT %s, CAA %s: AD %v rcode %s\n got %q\nwant %q", tc.kind, tc.txt, tc.caa, r.AuthenticatedData, dns.RcodeToString[r.Rcode], got, tc.want)
+		}
+	}
+}
+
+// startNamed starts Debian's BIND (named) on a loopback port as a non-validating resolver that
+// forwards every example.org query to the CoreDNS at coredns, and returns its address.
+func startNamed(t *testing.T, coredns string) string {
+	t.Helper()
+	bin := needProgram(t, "named")
+	dir := t.TempDir()
+	port := freePort(t)
+	host, cport, _ := strings.Cut(coredns, ":")
+	conf := fmt.Sprintf(`options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion yes;
+	allow-query { any; };
+	allow-recursion { any; };
+	dnssec-validation no;
+	qname-minimization off;
+};
+controls { };
+zone "example.org" {
+	type forward;
+	forward only;
+	forwarders { %[3]s port %[4]s; };
+};
+`, dir, port, host, cport)
+	confPath := filepath.Join(dir, "named.conf")
+	write(t, confPath, conf)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-g", "-4", "-c", confPath)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("named output:\n%s", out.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
+		if r, _, err := new(dns.Client).Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("named did not answer on %s:\n%s", addr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBINDNegativeCache: a BIND resolver caches an NXDOMAIN for the name whatever the type
+// (RFC 2308 section 5). Asking A first at a policy-only owner, at an owner below an empty
+// non-terminal, and at that non-terminal must not hide the policy RRset from the CAA query after.
+func TestBINDNegativeCache(t *testing.T) {
+	addrs, _ := startNegative(t, false)
+	resolver := startNamed(t, addrs["udp"])
+	for _, tc := range []struct{ first, caa, want string }{
+		{"deny.example.org.", "deny.example.org.", `issue ";"`},
+		{"x.ent.example.org.", "x.ent.example.org.", `issue "pki.goog"`},
+		{"ent.example.org.", "x.ent.example.org.", `issue "pki.goog"`},
+	} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeTXT} {
+			r := exchange(t, "udp", resolver, new(dns.Msg).SetQuestion(tc.first, qt))
+			if r.Rcode != dns.RcodeSuccess {
+				t.Errorf("%s %s through BIND: %s, want NOERROR (NODATA)", tc.first, dns.TypeToString[qt], dns.RcodeToString[r.Rcode])
+			}
+		}
+		r := exchange(t, "udp", resolver, new(dns.Msg).SetQuestion(tc.caa, dns.TypeCAA))
+		var got []string
+		for _, rr := range r.Answer {
+			if c, ok := rr.(*dns.CAA); ok {
+				got = append(got, c.Tag+" "+fmt.Sprintf("%q", c.Value))
+			}
+		}
+		if r.Rcode != dns.RcodeSuccess || strings.Join(got, ", ") != tc.want {
+			t.Errorf("CAA %s after A at %s through BIND: rcode %s answer %q, want %s", tc.caa, tc.first, dns.RcodeToString[r.Rcode], got, tc.want)
+		}
+	}
+}
