@@ -6,14 +6,17 @@ import (
 	"io"
 	golog "log"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/plugin/whoami"
 
 	"github.com/miekg/dns"
@@ -208,5 +211,76 @@ func BenchmarkQueryLogWriter(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkTransfer streams a zone of 10,000 names (one in ten with CAA, one in fifty a policy
+// owner) out of file alone and out of caapolicy wrapping it, in the same run: the ratio of the two
+// rows is the cost of carrying the policy and partners in zone transfers.
+func BenchmarkTransfer(b *testing.B) {
+	var zb, pb strings.Builder
+	zb.WriteString("$ORIGIN example.org.\n@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 3600\n@ 3600 IN NS ns1\nns1 3600 IN A 127.0.0.1\n")
+	pb.WriteString("caapolicy example.org {\n issue letsencrypt.org\n partners letsencrypt.org sectigo.com\n")
+	for i := range 10000 {
+		fmt.Fprintf(&zb, "host%d 3600 IN A 192.0.2.%d\n", i, i%250+1)
+		if i%10 == 0 {
+			fmt.Fprintf(&zb, "host%d 3600 IN CAA 0 issue \"digicert.com\"\n", i)
+		}
+		if i%50 == 0 {
+			fmt.Fprintf(&pb, " name host%d {\n  issue pki.goog\n }\n", i)
+		}
+	}
+	pb.WriteString("}\n")
+	zone, err := fileZone(zb.String(), "example.org.")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newTestHandler(b, pb.String(), zone)
+	h.transferers = []transfer.Transferer{zone}
+	h.offsets = map[string]uint32{"example.org.": 1}
+	drain := func(b *testing.B, t transfer.Transferer) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ch, err := t.Transfer("example.org.", 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for rrs := range ch {
+				n += len(rrs)
+			}
+			if n < 11000 {
+				b.Fatalf("%d records", n)
+			}
+		}
+	}
+	b.Run("file/alone", func(b *testing.B) { drain(b, zone) })
+	b.Run("caapolicy/over-file", func(b *testing.B) { drain(b, h) })
+
+	// The same zone by AXFR over TCP from real servers: what a secondary waits for.
+	dir := b.TempDir()
+	zonePath := filepath.Join(dir, "example.org.zone")
+	write(b, zonePath, zb.String())
+	for _, row := range []struct{ name, block string }{{"axfr/file-alone", ""}, {"axfr/caapolicy", pb.String()}} {
+		cf := fmt.Sprintf("example.org:0 {\n bind 127.0.0.1\n %s\n transfer {\n  to *\n }\n file %s\n}\n", strings.Replace(row.block, "caapolicy example.org", "caapolicy", 1), zonePath)
+		_, _, tcp := corednstest.Start(b, cf)
+		b.Run(row.name, func(b *testing.B) {
+			for b.Loop() {
+				env, err := new(dns.Transfer).In(new(dns.Msg).SetAxfr("example.org."), tcp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := 0
+				for e := range env {
+					if e.Error != nil {
+						b.Fatal(e.Error)
+					}
+					n += len(e.RR)
+				}
+				if n < 11000 {
+					b.Fatalf("%d records", n)
+				}
+			}
+		})
 	}
 }

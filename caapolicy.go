@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/miekg/dns"
 )
@@ -37,6 +38,12 @@ type CAAPolicy struct {
 	existLens *[256]bool          // the lengths of those names, to rule most names out at once
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
 
+	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
+	transferers []transfer.Transferer // the zone data's transfers, found at start-up
+	offsets     map[string]uint32     // zone -> served serial offset (serial.go), set at start-up
+	stopped     chan struct{}         // closed at shutdown, once
+	stopOnce    sync.Once
+
 	cas      caTable   // client prefixes -> CA, from the ca lines
 	counters counters  // per-query metrics, cached per label set
 	qlog     *queryLog // the query log and check events; nil with log none and checks off
@@ -61,6 +68,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	}
 	h.partners.cache = newAdditionsCache()
 	h.exist, h.existLens = h.existingNames()
+	h.stopped = make(chan struct{})
 	return h
 }
 
@@ -76,16 +84,15 @@ type served struct {
 // ServeDNS implements the plugin.Handler interface. Every query of another type passes through
 // here, so this function does the type check and little else: its stack frame stays small, and
 // each query's goroutine, which starts on a small stack, is less likely to have to grow it.
-// Other types take a detour (negative.go) only at names the policy makes exist, which one array
-// lookup on the name's length rules out for most names, and where dnssec signs the zone.
+// Other types take a detour (negative.go) only for SOA, at names the policy makes exist (one
+// array lookup on the name's length rules out most names), and where dnssec signs the zone.
 func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
-	if r.Question[0].Qtype == dns.TypeCAA {
+	if qt := r.Question[0].Qtype; qt == dns.TypeCAA {
 		return c.serveCAA(ctx, w, r)
-	}
-	if c.signer != nil || c.existLens[len(r.Question[0].Name)&0xff] {
+	} else if qt == dns.TypeSOA || c.signer != nil || c.existLens[len(r.Question[0].Name)&0xff] {
 		return c.serveOther(ctx, w, r)
 	}
 	return plugin.NextOrFailure(name, c.Next, ctx, w, r)

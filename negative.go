@@ -80,37 +80,50 @@ func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
 }
 
 // serveOther passes a query of another type than CAA to the zone data, through a writer that
-// keeps the names the policy makes exist in existence and lists CAA in signed denials, where
-// either applies.
+// keeps the names the policy makes exist in existence, lists CAA in signed denials, and gives an
+// apex SOA the served serial (serial.go), where any of them applies.
 func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	qname := r.Question[0].Name
-	exists := c.mustExist(qname)
-	sign := false
-	if c.signer != nil {
-		opt := r.IsEdns0()
-		sign = opt != nil && opt.Do() && c.holds(qname)
-	}
-	if !exists && !sign {
+	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
+	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
-	nw := &negativeWriter{ResponseWriter: w, ctx: ctx, r: r, exists: exists}
-	if sign {
-		nw.signer = c.signer
+	nw := otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: c.mustExist(qname)}
+	if c.signer != nil {
+		opt := r.IsEdns0()
+		nw.signed = opt != nil && opt.Do() && c.holds(qname)
 	}
-	return plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+	if qtype == dns.TypeSOA && len(c.offsets) > 0 {
+		_, nw.soa = c.offsets[lowerString(qname)]
+	}
+	if !nw.exists && !nw.signed && !nw.soa {
+		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+	}
+	return plugin.NextOrFailure(name, c.Next, ctx, &nw, r)
 }
 
-// negativeWriter sits between the zone data and the rest of the chain for one query.
-type negativeWriter struct {
+// otherWriter sits between the zone data and the rest of the chain for one query of another type.
+type otherWriter struct {
 	dns.ResponseWriter
+	c      *CAAPolicy
 	ctx    context.Context
 	r      *dns.Msg
-	exists bool           // the question name exists because of the policy
-	signer *dnssec.Dnssec // set for a DO query in a zone dnssec may sign
+	exists bool // the question name exists because of the policy
+	signed bool // a DO query in a zone the block's dnssec may sign
+	soa    bool // an SOA query at a zone apex: the answer gets the served serial
 }
 
 // WriteMsg implements dns.ResponseWriter.
-func (w *negativeWriter) WriteMsg(m *dns.Msg) error {
+func (w *otherWriter) WriteMsg(m *dns.Msg) error {
+	if w.soa && len(m.Answer) > 0 {
+		served := *m
+		served.Answer = slices.Clone(m.Answer)
+		for i, rr := range served.Answer {
+			if soa, ok := rr.(*dns.SOA); ok {
+				served.Answer[i] = w.c.servedSOA(soa)
+			}
+		}
+		m = &served
+	}
 	if w.exists && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 && holdsType(m.Ns, dns.TypeSOA) {
 		// The policy makes this name exist: NODATA, with the zone data's SOA.
 		nodata := *m
@@ -118,7 +131,7 @@ func (w *negativeWriter) WriteMsg(m *dns.Msg) error {
 		nodata.Authoritative = true
 		m = &nodata
 	}
-	if w.signer != nil && len(m.Answer) == 0 && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA &&
+	if w.signed && len(m.Answer) == 0 && len(m.Ns) == 1 && m.Ns[0].Header().Rrtype == dns.TypeSOA &&
 		(m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) {
 		if signed := w.signedDenial(m); signed != nil {
 			// dnssec, in front of us, leaves a denial that is signed already as it is (and signs
@@ -132,8 +145,8 @@ func (w *negativeWriter) WriteMsg(m *dns.Msg) error {
 // sign has the server block's dnssec plugin sign m as the answer to q: a copy of the plugin
 // whose next handler writes m answers q into a capture. dnssec decides itself whether q lies
 // in its zones and asks for DNSSEC; if not, m comes back unsigned.
-func (w *negativeWriter) sign(q, m *dns.Msg) *dns.Msg {
-	d := *w.signer
+func (w *otherWriter) sign(q, m *dns.Msg) *dns.Msg {
+	d := *w.c.signer
 	d.Next = plugin.HandlerFunc(func(_ context.Context, dw dns.ResponseWriter, _ *dns.Msg) (int, error) {
 		return dns.RcodeSuccess, dw.WriteMsg(m)
 	})
@@ -146,7 +159,7 @@ func (w *negativeWriter) sign(q, m *dns.Msg) *dns.Msg {
 // bitmap of the NSEC at the question name and that NSEC signed again. It returns nil if dnssec
 // did not sign m as a black lie (not its zone, or it behaved unexpectedly): m is then written as
 // it is, and dnssec in front of us treats it exactly as CoreDNS would.
-func (w *negativeWriter) signedDenial(m *dns.Msg) *dns.Msg {
+func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 	qname := w.r.Question[0].Name
 	signed := w.sign(w.r, m)
 	if signed == nil {
@@ -204,7 +217,7 @@ func (w *negativeWriter) signedDenial(m *dns.Msg) *dns.Msg {
 // nsecAnswer handles a query for type NSEC, which dnssec answers with its black-lie NSEC in the
 // answer section. That answer is positive, so dnssec in front of us would sign it again: the
 // reply written is the NSEC alone, with CAA listed, for dnssec to sign.
-func (w *negativeWriter) nsecAnswer(signed *dns.Msg) *dns.Msg {
+func (w *otherWriter) nsecAnswer(signed *dns.Msg) *dns.Msg {
 	for _, rr := range signed.Answer {
 		if n, ok := rr.(*dns.NSEC); ok && strings.EqualFold(n.Hdr.Name, w.r.Question[0].Name) {
 			nsec := *n

@@ -62,6 +62,8 @@ func readmeBlocks(t *testing.T, lang string) []string {
 // metrics endpoint on a free loopback port.
 func bindLoopback(cf string) string {
 	cf = strings.ReplaceAll(cf, "prometheus localhost:9153", "prometheus 127.0.0.1:0")
+	// Secondaries to notify: a closed loopback port, never the documentation addresses.
+	cf = strings.ReplaceAll(cf, "to 192.0.2.53 198.51.100.53", "to 127.0.0.1:9")
 	var b strings.Builder
 	depth := 0
 	for line := range strings.SplitSeq(cf, "\n") {

@@ -24,11 +24,13 @@ func init() { plugin.Register(name, setup) }
 func setup(c *caddy.Controller) error {
 	// Each caapolicy block in a server block becomes its own handler, so that
 	// different zones can carry different policies.
+	var blocks []*CAAPolicy
 	for c.Next() {
 		h, err := parse(c)
 		if err != nil {
 			return plugin.Error(name, err)
 		}
+		blocks = append(blocks, h)
 		if h.qlog != nil {
 			c.OnStartup(h.qlog.start)
 			c.OnShutdown(h.qlog.shutdown)
@@ -36,6 +38,16 @@ func setup(c *caddy.Controller) error {
 		cfg := dnsserver.GetConfig(c)
 		c.OnStartup(func() error {
 			h.findSigner(cfg)
+			h.startTransfers(cfg)
+			for _, b := range blocks {
+				if b != h {
+					h.siblings = append(h.siblings, b)
+				}
+			}
+			return nil
+		})
+		c.OnShutdown(func() error {
+			h.stopOnce.Do(func() { close(h.stopped) })
 			return nil
 		})
 		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {

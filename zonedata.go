@@ -108,23 +108,15 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		switch {
 		case caa != nil:
 			zoneCAA++
-			if c.merge && !holdsProperty(block, caa) {
-				x := *caa
-				x.Hdr.Ttl = to.records[0].Hdr.Ttl // one TTL for the whole RRset (RFC 2181 5.2)
-				block = append(block, x)
+			var added bool
+			if block, added = c.mergeRecord(block, to, caa); added {
 				s.zone++
 			}
 		case !member:
 			rest++
 		}
 	}
-	if s.zone == 0 {
-		// The RRset is the policy alone: its partner records were prepared at setup.
-		block = append(block, to.records[to.nPolicy:]...)
-		s.partners = len(to.records) - to.nPolicy
-	} else {
-		block, s.partners = c.addPartners(block, to.records[0].Hdr, to.name, "policy and zone data")
-	}
+	block, s.partners = c.withOwnerPartners(block, to, s.zone)
 	for i := range block {
 		block[i].Hdr.Name = target
 	}
@@ -141,6 +133,28 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		m.Ns, m.Extra = nil, nil
 	}
 	return m, s
+}
+
+// mergeRecord adds a zone-data CAA record to block, the policy RRset of to being built, in merge
+// mode and unless block carries its property already. It reports whether it was added.
+func (c *CAAPolicy) mergeRecord(block []dns.CAA, to *owner, caa *dns.CAA) ([]dns.CAA, bool) {
+	if !c.merge || holdsProperty(block, caa) {
+		return block, false
+	}
+	x := *caa
+	x.Hdr.Ttl = to.records[0].Hdr.Ttl // one TTL for the whole RRset (RFC 2181 5.2)
+	return append(block, x), true
+}
+
+// withOwnerPartners completes block, the policy of to with merged zone-data records, with its
+// partner records: those prepared at setup when no zone-data record was merged, else the ones
+// the merged RRset calls for. It returns the block and the number of partner records.
+func (c *CAAPolicy) withOwnerPartners(block []dns.CAA, to *owner, merged int) ([]dns.CAA, int) {
+	if merged == 0 {
+		// The RRset is the policy alone: its partner records were prepared at setup.
+		return append(block, to.records[to.nPolicy:]...), len(to.records) - to.nPolicy
+	}
+	return c.addPartners(block, to.records[0].Hdr, to.name, "policy and zone data")
 }
 
 // inRRset reports whether rr belongs to the CAA RRset at target: a CAA record there (returned)

@@ -5,7 +5,8 @@
 //
 // Exit status: 0 the CA may issue (or -lint found nothing), 1 it may not (or -lint warned),
 // 2 the question could not be answered (bad flags, unreadable Corefile, unreachable server, or a
-// delegation met on the climb: the answer is on name servers that were not asked).
+// delegation met on the climb: the answer is on name servers that were not asked), 3 the servers
+// given (several -server, or -ns) disagree.
 package main
 
 import (
@@ -27,9 +28,10 @@ import (
 )
 
 const (
-	exitAllow = 0
-	exitDeny  = 1
-	exitError = 2
+	exitAllow  = 0
+	exitDeny   = 1
+	exitError  = 2
+	exitDiffer = 3
 )
 
 func main() {
@@ -38,9 +40,20 @@ func main() {
 }
 
 type options struct {
-	conf, server, ca, account, method, mode string
-	wildcard, lint, json                    bool
-	timeout                                 time.Duration
+	conf, ca, account, method, mode string
+	servers                         serverList
+	wildcard, lint, json, ns        bool
+	nsPort                          string
+	timeout                         time.Duration
+}
+
+// serverList is the -server flag, which may be given several times.
+type serverList []string
+
+func (l *serverList) String() string { return strings.Join(*l, ",") }
+func (l *serverList) Set(s string) error {
+	*l = append(*l, caa.WithPort(s))
+	return nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -48,7 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("caacheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.conf, "conf", "", "evaluate offline against the caapolicy blocks of this Corefile")
-	fs.StringVar(&o.server, "server", "", "evaluate live, querying this DNS server (HOST:PORT, port 53 if omitted)")
+	fs.Var(&o.servers, "server", "evaluate live, querying this DNS server (HOST:PORT, port 53 if omitted); repeat it to compare servers")
+	fs.BoolVar(&o.ns, "ns", false, "evaluate on every name server of the zone, found through the -server given")
+	fs.StringVar(&o.nsPort, "ns-port", "53", "the port to ask the name servers -ns finds on")
 	fs.StringVar(&o.ca, "ca", "letsencrypt.org", "the CA's issuer domain name, as CAA records name it")
 	fs.BoolVar(&o.wildcard, "wildcard", false, "ask for a wildcard certificate (*.NAME)")
 	fs.StringVar(&o.account, "account", "", "the ACME account URI the CA would issue under (RFC 8657 accounturi)")
@@ -58,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "time allowed for each live query")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: caacheck -conf Corefile [flags] NAME\n       caacheck -server HOST:PORT [flags] NAME\n       caacheck -lint -conf Corefile\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: caacheck -conf Corefile [flags] NAME\n       caacheck -server HOST:PORT [-server HOST:PORT...] [flags] NAME\n       caacheck -ns -server RESOLVER [flags] NAME\n       caacheck -lint -conf Corefile\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -69,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if o.lint {
-		if o.conf == "" || o.server != "" || fs.NArg() != 0 {
+		if o.conf == "" || len(o.servers) > 0 || fs.NArg() != 0 {
 			return fail("-lint takes -conf Corefile and nothing else")
 		}
 		return lint(o, stdout, stderr)
@@ -77,8 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() != 1 {
 		return fail("give exactly one NAME to check, after the flags (caacheck -conf Corefile www.example.org)")
 	}
-	if (o.conf == "") == (o.server == "") {
+	if (o.conf == "") == (len(o.servers) == 0) {
 		return fail("give either -conf Corefile (offline) or -server HOST:PORT (live)")
+	}
+	if o.ns && len(o.servers) != 1 {
+		return fail("-ns finds the name servers through one -server (a resolver, or any server of the zone)")
 	}
 	mode, err := caa.ParseMode(o.mode)
 	if err != nil {
@@ -97,42 +115,71 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	req := caa.Request{Name: name, CA: ca, Account: o.account, Method: o.method, Mode: mode}
 
-	var rep report
 	if o.conf != "" {
 		ps, err := caapolicy.LoadCorefile(o.conf)
 		if err != nil {
 			return fail("%v", err)
 		}
-		rep = newReport(req, caa.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
+		rep := newReport(req, caa.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
 		if zone := ps.ZoneData(dns.Fqdn(strings.TrimPrefix(name, "*."))); zone != "" {
 			rep.Notes = append(rep.Notes, "zonedata merge is on for "+zone+": CAA records in the zone data are served too and could change this answer; check live with -server")
 		}
-	} else {
-		l := &live{server: withPort(o.server), timeout: o.timeout}
-		res := caa.Check(req, l.lookup)
-		var unreachable *unreachableError
-		if errors.As(res.Err, &unreachable) {
-			return fail("%v", res.Err)
-		}
-		rep = newReport(req, res, "live, server "+l.server)
-	}
-	if rep.Delegation != nil {
-		// The answer lies on other name servers: report where, and decide nothing.
-		rep.Notes = append(rep.Notes, rep.Unchecked+" is "+rep.Delegation.String()+"; those name servers were not asked: run caacheck -server against one of them")
-		rep.print(o.json, stdout)
-		return exitError
-	}
-	if len(rep.Steps) == 0 && rep.Unchecked != "" {
-		if o.conf != "" {
+		if len(rep.Steps) == 0 && rep.Unchecked != "" {
 			return fail("%s is in no zone of a caapolicy block in %s", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.conf)
 		}
-		return fail("%s is not served by %s (it answers REFUSED)", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.server)
+		return finish(rep, o.json, stdout)
 	}
-	if res := rep.Unchecked; res != "" {
-		rep.Notes = append(rep.Notes, res+" and its parents are not served here and were not checked; the CA will look there too")
+	servers := []string(o.servers)
+	if o.ns {
+		var err error
+		if servers, err = nameServers(servers[0], name, o.nsPort, o.timeout); err != nil {
+			return fail("%v", err)
+		}
 	}
-	rep.print(o.json, stdout)
-	if rep.Allowed {
+	if len(servers) > 1 {
+		return compare(req, servers, o, stdout, stderr)
+	}
+	rep, err := liveReport(req, servers[0], o.timeout)
+	if err != nil {
+		return fail("%v", err)
+	}
+	return finish(rep, o.json, stdout)
+}
+
+// liveReport climbs over queries to server. The error is for a question that could not be
+// asked: the server did not answer, or does not serve the name at all.
+func liveReport(req caa.Request, server string, timeout time.Duration) (report, error) {
+	l := &caa.DNSLookup{Server: server, Timeout: timeout}
+	res := caa.Check(req, l.Lookup)
+	var unreachable *caa.UnreachableError
+	if errors.As(res.Err, &unreachable) {
+		return report{}, res.Err
+	}
+	rep := newReport(req, res, "live, server "+server)
+	if len(rep.Steps) == 0 && rep.Unchecked != "" && rep.Delegation == nil {
+		return rep, fmt.Errorf("%s is not served by %s (it answers REFUSED)", dns.Fqdn(strings.TrimPrefix(req.Name, "*.")), server)
+	}
+	return rep, nil
+}
+
+// finish adds the notes on what was not checked, prints the report and returns the exit status.
+func finish(rep report, asJSON bool, stdout io.Writer) int {
+	code := rep.complete()
+	rep.print(asJSON, stdout)
+	return code
+}
+
+// complete adds the notes on what the climb did not check and returns the report's exit status.
+func (r *report) complete() int {
+	if r.Delegation != nil {
+		// The answer lies on other name servers: report where, and decide nothing.
+		r.Notes = append(r.Notes, r.Unchecked+" is "+r.Delegation.String()+"; those name servers were not asked: run caacheck -server against one of them")
+		return exitError
+	}
+	if r.Unchecked != "" {
+		r.Notes = append(r.Notes, r.Unchecked+" and its parents are not served here and were not checked; the CA will look there too")
+	}
+	if r.Allowed {
 		return exitAllow
 	}
 	return exitDeny

@@ -1,0 +1,299 @@
+package caapolicy
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin/transfer"
+
+	"github.com/miekg/dns"
+)
+
+// Transfer implements transfer.Transferer for caapolicy's zones, so that secondaries serve
+// exactly what caapolicy serves. It wraps the zone data's own transfer (file, auto, secondary:
+// the first other Transferer of the server block that is authoritative for the zone) and
+// rewrites its stream: every CAA RRset becomes what a CAA query at that owner returns (policy,
+// zone-data records merged, partner records), policy owners the zone data lacks are added, and
+// the first and last SOA carry the served serial (serial.go). An IXFR for the served serial gets
+// the single SOA; any other gets the whole zone.
+func (c *CAAPolicy) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
+	h := c.forZone(zone)
+	if h == nil {
+		return nil, transfer.ErrNotAuthoritative
+	}
+	zone = h.zoneSet[lowerString(zone)]
+	for _, t := range h.transferers {
+		src, err := t.Transfer(zone, 0) // 0: the whole zone, whatever serial the client has
+		if err == transfer.ErrNotAuthoritative {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := make(chan []dns.RR, 256) // a buffer, so the hop through this goroutine rarely blocks
+		go h.rewriteTransfer(zone, serial, src, out)
+		return out, nil
+	}
+	return nil, transfer.ErrNotAuthoritative
+}
+
+// forZone returns the caapolicy block of this server block whose zones hold zone as a zone of
+// its own: transfer asks only the first caapolicy handler, which answers for its siblings.
+func (c *CAAPolicy) forZone(zone string) *CAAPolicy {
+	z := lowerString(zone)
+	for _, h := range append([]*CAAPolicy{c}, c.siblings...) {
+		if _, ok := h.zoneSet[z]; ok {
+			return h
+		}
+	}
+	return nil
+}
+
+// rewriteTransfer streams the zone data's transfer src to out, rewritten as Transfer says. CAA
+// records are held back as they come (a name may come in several groups: file sends the apex's
+// SOA and NS first and its other records later) and every CAA RRset is sent, as caapolicy
+// serves it, before the closing SOA. Secondaries take a transfer's records in any order.
+func (c *CAAPolicy) rewriteTransfer(zone string, serial uint32, src <-chan []dns.RR, out chan<- []dns.RR) {
+	defer close(out)
+	defer func() {
+		for range src { // let the zone data's goroutine finish if we stop early
+		}
+	}()
+	x := transferRewrite{c: c, zone: zone, zoneCAA: map[string][]*dns.CAA{}, seen: map[string]bool{}, cname: map[string]bool{}}
+	opened := false
+	for rrs := range src {
+		if len(rrs) == 0 {
+			continue
+		}
+		if soa, ok := rrs[0].(*dns.SOA); ok && strings.EqualFold(soa.Hdr.Name, zone) {
+			served := c.servedSOA(soa)
+			if !opened {
+				opened = true
+				if serial != 0 && serial == served.Serial {
+					out <- []dns.RR{served} // IXFR from the current serial: nothing to send
+					return
+				}
+				rrs = append([]dns.RR{served}, rrs[1:]...)
+			} else if len(rrs) == 1 {
+				if caa := x.caaRRsets(); len(caa) > 0 {
+					out <- caa
+				}
+				out <- []dns.RR{served}
+				continue
+			}
+		}
+		out <- x.hold(rrs)
+	}
+}
+
+// transferRewrite is the state of one rewritten transfer.
+type transferRewrite struct {
+	c       *CAAPolicy
+	zone    string
+	zoneCAA map[string][]*dns.CAA // the zone data's CAA records held back, by lowercase owner
+	names   []string              // the owners of zoneCAA, in the order met
+	seen    map[string]bool       // lowercase owner names met in the stream
+	cname   map[string]bool       // names holding a CNAME
+	cuts    []string              // delegation points (NS records below the apex)
+}
+
+// hold returns one group of the stream without its CAA records and their signatures, which it
+// keeps, and notes the policy owners, CNAMEs and delegations the group holds. A group with none
+// of those passes through as it is, with no allocation.
+func (x *transferRewrite) hold(rrs []dns.RR) []dns.RR {
+	keep := true
+	var buf [256]byte
+	last := ""
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Name != last { // a group is mostly one name: look each up once
+			last = h.Name
+			if _, owner := x.c.owners[string(lowerName(buf[:0], h.Name))]; owner {
+				x.seen[lowerString(h.Name)] = true
+			}
+		}
+		switch h.Rrtype {
+		case dns.TypeCAA:
+			keep = false
+		case dns.TypeRRSIG:
+			keep = keep && rr.(*dns.RRSIG).TypeCovered != dns.TypeCAA
+		case dns.TypeCNAME:
+			x.cname[lowerString(h.Name)] = true
+		case dns.TypeNS:
+			if n := lowerString(h.Name); n != x.zone && !slices.Contains(x.cuts, n) {
+				x.cuts = append(x.cuts, n)
+			}
+		}
+	}
+	if keep {
+		return rrs
+	}
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		switch r := rr.(type) {
+		case *dns.CAA:
+			n := lowerString(r.Hdr.Name)
+			if _, ok := x.zoneCAA[n]; !ok {
+				x.names = append(x.names, n)
+			}
+			x.zoneCAA[n] = append(x.zoneCAA[n], r)
+			continue
+		case *dns.RRSIG:
+			if r.TypeCovered == dns.TypeCAA {
+				continue // the RRset may change: an on-line signer signs what is served
+			}
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// caaRRsets returns every CAA RRset of the zone as caapolicy serves it: at each policy owner,
+// the policy (with the zone data's records in merge mode) and its partner records; at every other
+// name with zone-data CAA, those records and their partner records. Policy owners that a CNAME
+// or a delegation overrides get nothing, as in answers, and so do owners the zone data lacks
+// where fallthrough says they do not exist.
+func (x *transferRewrite) caaRRsets() []dns.RR {
+	c := x.c
+	var out []dns.RR
+	emit := func(n string, block []dns.CAA) {
+		for i := range block {
+			block[i].Hdr.Name = n
+			out = append(out, &block[i])
+		}
+	}
+	done := map[string]bool{}
+	for _, n := range c.ownersIn(x.zone) {
+		o := c.owners[n]
+		if x.overridden(n) || (!x.seen[n] && c.Fall.Through(n)) {
+			continue
+		}
+		block := append([]dns.CAA(nil), o.policy()...)
+		merged := 0
+		for _, caa := range x.zoneCAA[n] {
+			var added bool
+			if block, added = c.mergeRecord(block, o, caa); added {
+				merged++
+			}
+		}
+		block, _ = c.withOwnerPartners(block, o, merged)
+		emit(n, block)
+		done[n] = true
+	}
+	for _, n := range x.names {
+		if done[n] {
+			continue
+		}
+		block := make([]dns.CAA, 0, len(x.zoneCAA[n])+len(c.partners.list))
+		for _, caa := range x.zoneCAA[n] {
+			block = append(block, *caa)
+		}
+		if !x.overridden(n) {
+			block, _ = c.addPartners(block, block[0].Hdr, n, "zone data")
+		}
+		emit(n, block)
+	}
+	return out
+}
+
+// overridden reports whether the zone data overrides CAA at n: a CNAME there, or a delegation
+// at or above it (those records belong to another zone).
+func (x *transferRewrite) overridden(n string) bool {
+	if x.cname[n] {
+		return true
+	}
+	for _, cut := range x.cuts {
+		if atOrBelow(n, cut) {
+			return true
+		}
+	}
+	return false
+}
+
+// startTransfers runs at start-up: it finds the zone data's Transferers, loads the served serial
+// offsets and, for each zone whose offset moved, sends NOTIFY to the transfer plugin's targets
+// once this instance answers SOA with the new serial.
+func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) {
+	c.transferers = nil
+	for _, p := range cfg.Handlers() {
+		if t, ok := p.(transfer.Transferer); ok && p.Name() != name {
+			c.transferers = append(c.transferers, t)
+		}
+	}
+	c.offsets = map[string]uint32{}
+	var moved []string
+	for _, z := range c.Zones {
+		off, m := loadSerial(z+"@"+cfg.Port, c.fingerprint(z), time.Now())
+		c.offsets[z] = off
+		if m {
+			moved = append(moved, z)
+		}
+	}
+	t, _ := cfg.Handler("transfer").(*transfer.Transfer)
+	if t == nil || len(moved) == 0 {
+		return
+	}
+	addr := net.JoinHostPort(loopbackFor(cfg.ListenHosts), cfg.Port)
+	go c.notifyWhenServing(t, addr, moved)
+}
+
+// loopbackFor returns the address to ask this server on: its first listen address, or
+// 127.0.0.1 when it listens on every address.
+func loopbackFor(hosts []string) string {
+	for _, h := range hosts {
+		if h != "" && h != "0.0.0.0" && h != "::" {
+			return h
+		}
+	}
+	return "127.0.0.1"
+}
+
+// notifyWhenServing waits until the server at addr answers SOA for each zone with the served
+// serial (the new instance is serving), then has the transfer plugin send NOTIFY for it. A
+// NOTIFY sent earlier could reach a secondary that then asks the old instance, and waits for its
+// next refresh. It gives up when the instance stops or after a minute.
+func (c *CAAPolicy) notifyWhenServing(t *transfer.Transfer, addr string, zones []string) {
+	client := &dns.Client{Timeout: time.Second}
+	deadline := time.Now().Add(time.Minute)
+	for _, z := range zones {
+		for {
+			select {
+			case <-c.stopped:
+				return
+			default:
+			}
+			m := new(dns.Msg).SetQuestion(z, dns.TypeSOA)
+			if r, _, err := client.Exchange(m, addr); err == nil && len(r.Answer) > 0 {
+				if soa, ok := r.Answer[0].(*dns.SOA); ok && c.servesSerial(soa) {
+					if err := t.Notify(z); err != nil {
+						log.Warningf("NOTIFY for %s after the policy changed: %v", z, err)
+					} else {
+						log.Infof("policy for %s changed: served serial %d, secondaries notified", z, soa.Serial)
+					}
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				log.Warningf("NOTIFY for %s not sent: the server did not answer SOA with the new serial within a minute", z)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// servesSerial reports whether soa, as the server answered it, carries this instance's serial:
+// the zone data's serial, asked of the zone data directly, plus this instance's offset.
+func (c *CAAPolicy) servesSerial(soa *dns.SOA) bool {
+	q := new(dns.Msg).SetQuestion(soa.Hdr.Name, dns.TypeSOA)
+	zm, _, _ := c.ask(context.Background(), &captureWriter{}, q)
+	if zm == nil || len(zm.Answer) == 0 {
+		return false
+	}
+	zsoa, ok := zm.Answer[0].(*dns.SOA)
+	return ok && c.servedSOA(zsoa).Serial == soa.Serial
+}

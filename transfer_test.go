@@ -1,0 +1,401 @@
+package caapolicy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+
+	_ "github.com/coredns/coredns/plugin/transfer"
+
+	"github.com/miekg/dns"
+)
+
+// transferZone has a CAA RRset the policy merges with (apex), one partners add to (zonecaa), a
+// CNAME to a name with CAA (cname -> shop), an owner with other data (www), and a delegation.
+const transferZone = `$ORIGIN example.org.
+@        3600 IN SOA   ns1.example.org. hostmaster.example.org. 2026112601 7200 3600 1209600 3600
+@        3600 IN NS    ns1
+ns1      3600 IN A     127.0.0.1
+@        3600 IN CAA   0 issue "pki.goog"
+www      3600 IN A     192.0.2.1
+zonecaa  3600 IN CAA   0 issue "digicert.com"
+cname    3600 IN CNAME shop
+shop     3600 IN A     192.0.2.2
+shop     3600 IN CAA   0 issue "ssl.com"
+sub      3600 IN NS    ns.sub
+ns.sub   3600 IN A     192.0.2.53
+`
+
+func transferPolicy(issuer string) string {
+	return `caapolicy {
+		issue ` + issuer + `
+		iodef mailto:security@example.org
+		partners letsencrypt.org sectigo.com
+		name www {
+			issue pki.goog
+		}
+		name policyonly {
+			issue none
+		}
+		name a.b.deep {
+			issue digicert.com
+		}
+		name x.sub {
+			issue digicert.com
+		}
+	}`
+}
+
+func transferCorefile(port, secondary int, zonePath, policy string) string {
+	return fmt.Sprintf(`example.org:%d {
+	bind 127.0.0.1
+	%s
+	transfer {
+		to 127.0.0.1:%d
+	}
+	file %s
+}
+`, port, policy, secondary, zonePath)
+}
+
+// axfr returns the records of a zone transfer from addr, the first and last SOA included.
+func axfr(t *testing.T, addr, zone string) []dns.RR {
+	t.Helper()
+	m := new(dns.Msg).SetAxfr(zone)
+	env, err := new(dns.Transfer).In(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []dns.RR
+	for e := range env {
+		if e.Error != nil {
+			t.Fatalf("AXFR from %s: %v", addr, e.Error)
+		}
+		out = append(out, e.RR...)
+	}
+	return out
+}
+
+// caaSetAt asks addr for name CAA and returns the CAA records of the answer as text, lowercase
+// owner, sorted.
+func caaSetAt(t *testing.T, addr, name string) []string {
+	t.Helper()
+	r := exchange(t, "tcp", addr, new(dns.Msg).SetQuestion(name, dns.TypeCAA))
+	var out []string
+	for _, rr := range r.Answer {
+		if c, ok := rr.(*dns.CAA); ok {
+			x := *c
+			x.Hdr.Name = strings.ToLower(x.Hdr.Name)
+			out = append(out, strings.ReplaceAll(x.String(), "\t", " "))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func soaSerial(t *testing.T, addr, zone string) uint32 {
+	t.Helper()
+	r := exchange(t, "udp", addr, new(dns.Msg).SetQuestion(zone, dns.TypeSOA))
+	if len(r.Answer) == 0 {
+		t.Fatalf("no SOA from %s: %v", addr, r)
+	}
+	return r.Answer[0].(*dns.SOA).Serial
+}
+
+// TestTransferCarriesPolicy: the AXFR stream holds, at every owner, the CAA RRset a query
+// returns there, policy owners the zone data lacks, lowercase owners, the served SOA first and
+// last; an IXFR for the served serial gets the single SOA.
+func TestTransferCarriesPolicy(t *testing.T) {
+	dir := t.TempDir()
+	zonePath := filepath.Join(dir, "example.org.zone")
+	write(t, zonePath, transferZone)
+	port := freePort(t)
+	corednstest.Start(t, transferCorefile(port, freePort(t), zonePath, transferPolicy("letsencrypt.org")))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	rrs := axfr(t, addr, "example.org.")
+	first, last := rrs[0].(*dns.SOA), rrs[len(rrs)-1].(*dns.SOA)
+	served := soaSerial(t, addr, "example.org.")
+	if first.Serial != served || last.Serial != served || served == 2026112601 {
+		t.Errorf("SOA serials: first %d last %d, served %d; want the served serial, above the zone's 2026112601", first.Serial, last.Serial, served)
+	}
+	byOwner := map[string][]string{}
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CAA); ok {
+			if c.Hdr.Name != strings.ToLower(c.Hdr.Name) {
+				t.Errorf("owner %q is not lowercase", c.Hdr.Name)
+			}
+			byOwner[c.Hdr.Name] = append(byOwner[c.Hdr.Name], strings.ReplaceAll(c.String(), "\t", " "))
+		}
+	}
+	for _, owner := range []string{"example.org.", "www.example.org.", "policyonly.example.org.", "a.b.deep.example.org.", "zonecaa.example.org.", "shop.example.org."} {
+		got := byOwner[owner]
+		slices.Sort(got)
+		if want := caaSetAt(t, addr, owner); len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("%s in AXFR\n got %q\nwant %q (what a query returns)", owner, got, want)
+		}
+	}
+	for owner := range byOwner {
+		if strings.HasSuffix(owner, "sub.example.org.") {
+			t.Errorf("policy records below the delegation sub.example.org. were transferred: %s", owner)
+		}
+	}
+
+	// IXFR from the served serial: the single SOA. From an older one: the whole zone.
+	for _, tc := range []struct {
+		serial uint32
+		want   int
+	}{{served, 1}, {2026112601, len(rrs)}} {
+		m := new(dns.Msg).SetIxfr("example.org.", tc.serial, "ns1.example.org.", "hostmaster.example.org.")
+		env, err := new(dns.Transfer).In(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for e := range env {
+			if e.Error != nil {
+				t.Fatal(e.Error)
+			}
+			n += len(e.RR)
+		}
+		if n != tc.want {
+			t.Errorf("IXFR from serial %d: %d records, want %d", tc.serial, n, tc.want)
+		}
+	}
+}
+
+// knotZoneConf is the zone part of a Knot secondary's configuration for a primary at port.
+func knotZoneConf(primaryPort int) string {
+	return fmt.Sprintf(`remote:
+  - id: primary
+    address: 127.0.0.1@%d
+acl:
+  - id: notify_from_primary
+    address: 127.0.0.1
+    action: notify
+zone:
+  - domain: example.org
+    master: primary
+    acl: notify_from_primary
+`, primaryPort)
+}
+
+// startKnot starts Debian's Knot DNS on a loopback port as a secondary, with zoneConf (its
+// remote, acl and zone sections) after a server section of the test's own.
+func startKnot(t *testing.T, port int, zoneConf string) string {
+	t.Helper()
+	bin := needProgram(t, "knotd")
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    listen: 127.0.0.1@%[2]d
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "%[1]s"
+log:
+  - target: stderr
+    any: info
+template:
+  - id: default
+    storage: "%[1]s"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: none
+`, dir, port) + zoneConf
+	return startSecondary(t, "knotd", dir, "knot.conf", conf, port, bin, "-c")
+}
+
+// startNSD starts Debian's NSD on a loopback port as a secondary, with zoneConf (its pattern and
+// zone sections) after a server section of the test's own.
+func startNSD(t *testing.T, port int, zoneConf string) string {
+	t.Helper()
+	bin := needProgram(t, "nsd")
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`server:
+    ip-address: 127.0.0.1@%[2]d
+    port: %[2]d
+    do-ip6: no
+    server-count: 1
+    zonesdir: "%[1]s"
+    database: ""
+    zonelistfile: "%[1]s/zone.list"
+    xfrdfile: "%[1]s/xfrd.state"
+    xfrdir: "%[1]s"
+    pidfile: "%[1]s/nsd.pid"
+    username: ""
+    chroot: ""
+    verbosity: 2
+remote-control:
+    control-enable: no
+`, dir, port) + zoneConf
+	return startSecondary(t, "nsd", dir, "nsd.conf", conf, port, bin, "-d", "-c")
+}
+
+// startSecondary writes conf into dir and runs bin with args and the configuration's path until
+// the test ends, returning its loopback address.
+func startSecondary(t *testing.T, what, dir, file, conf string, port int, bin string, args ...string) string {
+	t.Helper()
+	confPath := filepath.Join(dir, file)
+	write(t, confPath, conf)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, append(args, confPath)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s\nconfiguration:\n%s", what, out.String(), conf)
+		}
+	})
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// waitSerial waits until addr answers SOA for example.org with a serial s for which ok(s).
+func waitSerial(t *testing.T, addr string, ok func(uint32) bool, what string) uint32 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, _, err := new(dns.Client).Exchange(new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA), addr)
+		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
+			if s := r.Answer[0].(*dns.SOA).Serial; ok(s) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s never answered the expected SOA serial (last: %v %v)", what, addr, r, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKnotSecondary: a Knot secondary fed by AXFR from a CoreDNS + caapolicy primary answers
+// every CAA query as the primary does; a policy change and reload reach it through NOTIFY with
+// a higher serial within seconds; a restart of the primary never moves the serial backwards.
+func TestKnotSecondary(t *testing.T) {
+	dir := t.TempDir()
+	zonePath := filepath.Join(dir, "example.org.zone")
+	write(t, zonePath, transferZone)
+	port, knotPort := freePort(t), freePort(t)
+	inst, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("letsencrypt.org")))
+	primary := fmt.Sprintf("127.0.0.1:%d", port)
+	served := soaSerial(t, primary, "example.org.")
+	knot := startKnot(t, knotPort, knotZoneConf(port))
+	waitSerial(t, knot, func(s uint32) bool { return s == served }, "first transfer")
+
+	owners := []string{"example.org.", "www.example.org.", "policyonly.example.org.", "a.b.deep.example.org.", "zonecaa.example.org.", "shop.example.org.", "cname.example.org.", "nothing.example.org.", "x.sub.example.org."}
+	same := func(stage string) {
+		t.Helper()
+		for _, o := range owners {
+			p, k := caaSetAt(t, primary, o), caaSetAt(t, knot, o)
+			if !slices.Equal(p, k) {
+				t.Errorf("%s: %s CAA\nprimary   %q\nsecondary %q", stage, o, p, k)
+			}
+			// Let's Encrypt's checker decides alike on both, for the name and its wildcard.
+			for _, n := range []string{o, "*." + o} {
+				for _, ca := range []string{"letsencrypt.org", "sectigo.com", "pki.goog"} {
+					req := caa.Request{Name: n, CA: ca, Mode: caa.ModeLetsEncrypt, AnyAccount: true}
+					dp := caa.Check(req, (&caa.DNSLookup{Server: primary, Timeout: 2 * time.Second}).Lookup)
+					dk := caa.Check(req, (&caa.DNSLookup{Server: knot, Timeout: 2 * time.Second}).Lookup)
+					if dp.Allowed != dk.Allowed || dp.Owner != dk.Owner {
+						t.Errorf("%s: %s for %s: primary %v at %s, secondary %v at %s", stage, ca, n, dp.Allowed, dp.Owner, dk.Allowed, dk.Owner)
+					}
+				}
+			}
+		}
+	}
+	same("first transfer")
+	if got := caaSetAt(t, knot, "policyonly.example.org."); len(got) != 1 || !strings.Contains(got[0], `issue ";"`) {
+		t.Errorf("secondary policyonly: %q, want the lock-down", got)
+	}
+
+	// A policy change and reload: NOTIFY brings the secondary up to date with a higher serial.
+	next, err := inst.Restart(corednstest.Corefile(transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { next.Stop() })
+	start := time.Now()
+	newSerial := waitSerial(t, knot, func(s uint32) bool { return serialLess(served, s) }, "after the reload")
+	t.Logf("the secondary had serial %d %v after the reload (was %d)", newSerial, time.Since(start).Round(time.Millisecond), served)
+	same("after the reload")
+	if got := caaSetAt(t, knot, "example.org."); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "sectigo.com") }) {
+		t.Errorf("secondary apex after the reload: %q", got)
+	}
+
+	// A restart: a new process remembers nothing (serials is cleared to stand for it), and the
+	// serial it serves is not below the one before. (The offset counts seconds: a restart within
+	// the second of the last change is the limit README states.)
+	next.Stop()
+	time.Sleep(time.Until(serialEpoch.Add(time.Duration(newSerial-2026112601+1) * time.Second)))
+	serials.Lock()
+	clear(serials.m)
+	serials.Unlock()
+	restarted, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com")))
+	defer restarted.Stop()
+	if s := soaSerial(t, primary, "example.org."); !serialLess(newSerial, s) {
+		t.Errorf("after a restart the primary serves serial %d, not above %d", s, newSerial)
+	}
+}
+
+// serialLess is a < b in RFC 1982 serial number arithmetic.
+func serialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 }
+
+// TestReadmeSecondaries runs README's hidden primary with README's Knot and NSD secondaries
+// (addresses made loopback ones): both answer every CAA query as the primary does.
+func TestReadmeSecondaries(t *testing.T) {
+	var primaryCF, knotConf, nsdConf string
+	for _, cf := range readmeBlocks(t, "corefile") {
+		if strings.Contains(cf, "transfer {") {
+			primaryCF = cf
+		}
+	}
+	knotConf, nsdConf = readmeBlocks(t, "knot")[0], readmeBlocks(t, "nsd")[0]
+	if primaryCF == "" {
+		t.Fatal("README has no hidden-primary Corefile")
+	}
+	zone, err := os.ReadFile("example.org.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	zonePath := filepath.Join(dir, "example.org.zone")
+	write(t, zonePath, string(zone))
+	port, knotPort, nsdPort := freePort(t), freePort(t), freePort(t)
+	cf := strings.NewReplacer(
+		"example.org {", fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1", port),
+		"to 192.0.2.53 198.51.100.53", fmt.Sprintf("to 127.0.0.1:%d 127.0.0.1:%d", knotPort, nsdPort),
+		"file example.org.zone", "file "+zonePath,
+	).Replace(primaryCF)
+	corednstest.Start(t, cf)
+	primary := fmt.Sprintf("127.0.0.1:%d", port)
+	toLoopback := strings.NewReplacer("192.0.2.1@53", fmt.Sprintf("127.0.0.1@%d", port), "192.0.2.1", "127.0.0.1")
+	secondaries := []string{
+		startKnot(t, knotPort, toLoopback.Replace(knotConf)),
+		startNSD(t, nsdPort, toLoopback.Replace(nsdConf)),
+	}
+	served := soaSerial(t, primary, "example.org.")
+	for _, s := range secondaries {
+		waitSerial(t, s, func(x uint32) bool { return x == served }, "README secondary")
+		for _, o := range []string{"example.org.", "shop.example.org.", "www.example.org.", "blog.example.org."} {
+			if p, k := caaSetAt(t, primary, o), caaSetAt(t, s, o); !slices.Equal(p, k) || (o == "example.org." && len(p) == 0) {
+				t.Errorf("%s CAA\nprimary   %q\nsecondary %s %q", o, p, s, k)
+			}
+		}
+	}
+}
