@@ -214,6 +214,43 @@ func BenchmarkQueryLogWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckFlood measures the writer's work per record when one client sends distinct names
+// (each its own check event, closed and judged when the 10,000 open events overflow or its window
+// passes): with check events on, and off, in the same run. Per-record cost must not depend on
+// how many events are open.
+func BenchmarkCheckFlood(b *testing.B) {
+	zone, err := fileZone(partnerZone, "example.org.")
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := golog.Writer()
+	golog.SetOutput(io.Discard)
+	b.Cleanup(func() { golog.SetOutput(out) })
+	names := make([]string, 50000)
+	for i := range names {
+		names[i] = fmt.Sprintf("r%d.example.org.", i)
+	}
+	for _, checks := range []string{"checks 2s", "checks off"} {
+		b.Run(strings.ReplaceAll("log-all/"+checks, " ", "-"), func(b *testing.B) {
+			h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n log all\n "+checks+"\n}", zone)
+			r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
+			h.ServeDNS(context.Background(), &benchWriter{}, r)
+			e := h.qlog.queue.take(nil)[0]
+			e.time = time.Now()
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				e.time = e.time.Add(20 * time.Microsecond) // 50,000 queries a second
+				e.qname = names[n%len(names)]
+				h.qlog.handle(&e)
+				if n++; n%wakeAt == 0 {
+					h.qlog.flush()
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkTransfer streams a zone of 10,000 names (one in ten with CAA, one in fifty a policy
 // owner) out of file alone and out of caapolicy wrapping it, in the same run: the ratio of the two
 // rows is the cost of carrying the policy and partners in zone transfers.

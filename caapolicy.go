@@ -26,6 +26,7 @@ type CAAPolicy struct {
 	// (NXDOMAIN) keeps that NXDOMAIN instead of being answered from the policy.
 	Fall fall.F
 
+	pos      string            // where the block is declared, "file:line"
 	merge    bool              // unite the zone data's CAA RRset with the policy
 	zoneSet  map[string]string // Zones, for a lookup per label rather than a scan
 	owners   map[string]*owner // lowercase owner name -> its prepared records
@@ -51,7 +52,7 @@ type CAAPolicy struct {
 
 // newHandler prepares everything a query needs from a parsed block.
 func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}}
+	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}}
 	for _, z := range cfg.zones {
 		h.zoneSet[z] = z
 	}
@@ -78,6 +79,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 type served struct {
 	owner                  string
 	policy, zone, partners int
+	cached                 bool     // a plugin in front of caapolicy (cache) answered
 	msg                    *dns.Msg // the reply written, nil if none was
 }
 
@@ -104,7 +106,19 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if !ok {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
+	q := c.watched(ctx)
+	if q != nil {
+		q.inside = true
+	}
 	s, rcode, err := c.serve(ctx, w, r, o)
+	if q != nil {
+		// Recorded with the reply the client got (signed, and so on), which the watcher in
+		// front of every plugin has seen go by.
+		q.recorded = true
+		if q.reply != nil {
+			s.msg = q.reply
+		}
+	}
 	c.record(ctx, w, r, zone, &s, rcode)
 	return rcode, err
 }

@@ -5,17 +5,33 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
 )
 
-// caa.Check events (PRODUCT.md section 6): a CA checks CAA for a name by querying every label from
-// the name up, often from several vantage points at once. Queries from one source for labels of
-// one name, within the window from the first of them, form one event, logged when it closes.
+// Check events (PRODUCT.md section 6): a CA checks CAA for a name by querying every label from
+// the name up, often from several vantage points at once. Queries for labels of one name within
+// the window from the first of them form one event, logged when it closes.
+//
+// An attributed CA's queries form the CA's own events. No CA publishes its resolvers' addresses,
+// so most queries come from unknown sources; a CA checking from several perspectives (5 from
+// 2026-12-15, CA/B Forum BR 3.2.2.9) sends the same climb from distant networks at once. So the
+// queries of all unattributed sources for one name form one event, which counts the source
+// networks (/24 for IPv4, /48 for IPv6) it came from and is multi-perspective from 2 of them.
+// Two unknown CAs checking the same name within the window therefore make one event, with the
+// networks of both.
+//
+// The tracker finds a query's event by map lookups on the query name and its parents (one per
+// label), never by scanning the open events, and closes events by time from the front of a
+// queue: a flood of distinct names costs the same per query as a quiet hour.
 
 const (
 	// defaultWindow is how long a check event stays open after its first query.
@@ -23,52 +39,62 @@ const (
 	// maxOpenChecks bounds the open events: beyond it the oldest closes early, so a flood of
 	// distinct names cannot grow memory without limit.
 	maxOpenChecks = 10000
-	// maxVantage bounds the distinct client addresses remembered per event.
+	// maxVantage bounds the distinct client addresses and networks remembered per event.
 	maxVantage = 64
 )
 
-// checkKey is the source of a check: an attributed CA, or for unknown clients their /24 (IPv4)
-// or /48 (IPv6).
-type checkKey struct {
-	ca  string
-	net netip.Prefix
-}
-
 // checkEvent is one open or closed check.
 type checkEvent struct {
-	key                checkKey
+	ca                 string // the attributed CA, or unknownCA for every unattributed source
 	name               string // the deepest name queried, lowercase
 	zone, server, view string
 	first, last        time.Time
 	queries            int
-	addrs              []netip.Addr // distinct client addresses, at most maxVantage
+	addrs              []netip.Addr   // distinct client addresses, at most maxVantage
+	nets               []netip.Prefix // distinct source networks, at most maxVantage
+	path               []string       // the names this event is indexed under
+	answers            []caa.Step     // the answers its queries got, one per name
 	closed             bool
+
+	// Room for the usual few, so that an event is one allocation.
+	addrBuf   [2]netip.Addr
+	netBuf    [2]netip.Prefix
+	pathBuf   [3]string
+	answerBuf [2]caa.Step
 }
+
+// multiPerspective reports whether the event came from two networks or more.
+func (ev *checkEvent) multiPerspective() bool { return len(ev.nets) >= 2 }
+
+// nameKey indexes events by their CA and a name.
+type nameKey struct{ ca, name string }
+
+// indexEntry holds the open events a name leads to: the one whose deepest name it is, and the
+// newest whose climb passes through it.
+type indexEntry struct{ deepest, onPath *checkEvent }
 
 // checkTracker groups query records into check events. It is used by the log writer goroutine
 // only, and takes the time from the records and the caller, so tests drive it with their clock.
 type checkTracker struct {
 	window time.Duration
 	max    int
-	open   map[checkKey][]*checkEvent
-	order  []*checkEvent // open events by first query, oldest first (closed ones skipped)
-	n      int           // open events
+	index  map[nameKey]indexEntry // open events by their names (one map: one hash per lookup)
+	order  []*checkEvent          // open events by first query, oldest first (closed ones skipped)
+	n      int                    // open events
 }
 
 func newCheckTracker(window time.Duration, max int) *checkTracker {
-	return &checkTracker{window: window, max: max, open: map[checkKey][]*checkEvent{}}
+	return &checkTracker{window: window, max: max, index: map[nameKey]indexEntry{}}
 }
 
-func sourceKey(ca string, client netip.Addr) checkKey {
-	if ca != unknownCA {
-		return checkKey{ca: ca}
-	}
+// sourceNet returns the network a client address stands for: its /24 (IPv4) or /48 (IPv6).
+func sourceNet(client netip.Addr) netip.Prefix {
 	bits := 48
 	if client.Is4() {
 		bits = 24
 	}
 	p, _ := client.Prefix(bits)
-	return checkKey{ca: ca, net: p}
+	return p
 }
 
 // observe adds a query to its event, opening one if needed, and returns the events it closes:
@@ -76,30 +102,92 @@ func sourceKey(ca string, client netip.Addr) checkKey {
 func (t *checkTracker) observe(e *queryEntry) []*checkEvent {
 	closed := t.expire(e.time)
 	name := strings.ToLower(e.qname)
-	key := sourceKey(e.ca, e.client.Addr())
-	for _, ev := range t.open[key] {
-		if atOrBelow(name, ev.name) || atOrBelow(ev.name, name) {
-			if dns.CountLabel(name) > dns.CountLabel(ev.name) {
-				ev.name = name
+	ev := t.index[nameKey{e.ca, name}].onPath // name is on the climb of an open event
+	if ev == nil {
+		// A parent of name is the deepest name of an open event: the climb goes deeper.
+		for a := parentOrEmpty(name); a != "" && inZone(a, e.zone); a = parentOrEmpty(a) {
+			if ev = t.index[nameKey{e.ca, a}].deepest; ev != nil {
+				t.extend(ev, name)
+				break
 			}
-			ev.queries++
-			ev.last = e.time
-			ev.addVantage(e.client.Addr())
-			return closed
 		}
 	}
-	if t.n >= t.max {
-		if ev := t.oldest(); ev != nil {
-			t.close(ev)
-			closed = append(closed, ev)
+	if ev == nil {
+		if t.n >= t.max {
+			if old := t.oldest(); old != nil {
+				t.close(old)
+				closed = append(closed, old)
+			}
 		}
+		ev = &checkEvent{ca: e.ca, name: name, zone: e.zone, server: e.server, view: e.view, first: e.time}
+		ev.addrs, ev.nets, ev.path, ev.answers = ev.addrBuf[:0], ev.netBuf[:0], ev.pathBuf[:0], ev.answerBuf[:0]
+		t.register(ev, name, "")
+		t.order = append(t.order, ev)
+		t.n++
 	}
-	ev := &checkEvent{key: key, name: name, zone: e.zone, server: e.server, view: e.view, first: e.time, last: e.time, queries: 1}
+	ev.queries++
+	ev.last = e.time
 	ev.addVantage(e.client.Addr())
-	t.open[key] = append(t.open[key], ev)
-	t.order = append(t.order, ev)
-	t.n++
+	ev.addAnswer(e)
 	return closed
+}
+
+// addAnswer keeps the CAA answer the query got, the first for each name: the verdict climbs over
+// what the CA saw, and need not look names up again.
+func (ev *checkEvent) addAnswer(e *queryEntry) {
+	m := e.served.msg
+	if m == nil || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) || m.Truncated || len(ev.answers) >= maxVantage {
+		return
+	}
+	for i := range ev.answers {
+		if strings.EqualFold(ev.answers[i].Name, e.qname) {
+			return
+		}
+	}
+	s := caa.Step{Name: e.qname, Rcode: m.Rcode, Delegation: caa.Referral(m)}
+	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(m.Answer, e.qname)
+	ev.answers = append(ev.answers, s)
+}
+
+// parentOrEmpty returns the parent of a fully qualified name, "" above the root.
+func parentOrEmpty(n string) string {
+	if n == "." || n == "" {
+		return ""
+	}
+	return parentOf(n)
+}
+
+// inZone reports whether n lies in zone ("" stands for any zone).
+func inZone(n, zone string) bool { return zone == "" || atOrBelow(n, zone) }
+
+// register indexes ev under its deepest name, name, and under every name from name up to (not
+// including) stop, or up to its zone's apex when stop is "".
+func (t *checkTracker) register(ev *checkEvent, name, stop string) {
+	for a := name; a != "" && a != stop && inZone(a, ev.zone); a = parentOrEmpty(a) {
+		k := nameKey{ev.ca, a}
+		x := t.index[k]
+		x.onPath = ev // a parent shared with another climb goes to the newest
+		if a == name {
+			x.deepest = ev
+		}
+		t.index[k] = x
+		ev.path = append(ev.path, a)
+		if a == ev.zone {
+			break
+		}
+	}
+}
+
+// extend makes name, below the event's deepest name, its new deepest name.
+func (t *checkTracker) extend(ev *checkEvent, name string) {
+	k := nameKey{ev.ca, ev.name}
+	if x := t.index[k]; x.deepest == ev {
+		x.deepest = nil
+		t.index[k] = x
+	}
+	old := ev.name
+	ev.name = name
+	t.register(ev, name, old)
 }
 
 // atOrBelow reports whether the lowercase name n is parent or a name below it. Unlike
@@ -120,13 +208,11 @@ func atOrBelow(n, parent string) bool {
 }
 
 func (ev *checkEvent) addVantage(a netip.Addr) {
-	for _, b := range ev.addrs {
-		if a == b {
-			return
-		}
-	}
-	if len(ev.addrs) < maxVantage {
+	if !slices.Contains(ev.addrs, a) && len(ev.addrs) < maxVantage {
 		ev.addrs = append(ev.addrs, a)
+	}
+	if n := sourceNet(a); !slices.Contains(ev.nets, n) && len(ev.nets) < maxVantage {
+		ev.nets = append(ev.nets, n)
 	}
 }
 
@@ -166,20 +252,27 @@ func (t *checkTracker) oldest() *checkEvent {
 	return t.order[0]
 }
 
+// close marks ev closed and removes it from the indexes.
 func (t *checkTracker) close(ev *checkEvent) {
 	ev.closed = true
 	t.n--
-	evs := t.open[ev.key]
-	for i, x := range evs {
-		if x == ev {
-			evs = append(evs[:i], evs[i+1:]...)
-			break
+	for _, a := range ev.path {
+		k := nameKey{ev.ca, a}
+		x, ok := t.index[k]
+		if !ok {
+			continue
 		}
-	}
-	if len(evs) == 0 {
-		delete(t.open, ev.key)
-	} else {
-		t.open[ev.key] = evs
+		if x.deepest == ev {
+			x.deepest = nil
+		}
+		if x.onPath == ev {
+			x.onPath = nil
+		}
+		if x.deepest == nil && x.onPath == nil {
+			delete(t.index, k)
+		} else {
+			t.index[k] = x
+		}
 	}
 }
 
@@ -198,18 +291,19 @@ type checkVerdict struct {
 func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 	var v checkVerdict
 	mode := caa.ModeRFC
-	if ev.key.ca == "letsencrypt.org" {
+	if ev.ca == "letsencrypt.org" {
 		mode = caa.ModeLetsEncrypt
 	}
-	req := caa.Request{Name: ev.name, CA: ev.key.ca, Mode: mode, AnyAccount: true}
-	if ev.key.ca == unknownCA {
-		v.relevant = caa.Check(req, c.localLookup)
+	lookup := func(n string) (caa.Step, error) { return c.eventLookup(ev, n) }
+	req := caa.Request{Name: ev.name, CA: ev.ca, Mode: mode, AnyAccount: true}
+	if ev.ca == unknownCA {
+		v.relevant = caa.Relevant(ev.name, lookup)
 		return v
 	}
 	v.known = true
-	v.plain = caa.Check(req, c.localLookup)
+	v.plain = caa.Check(req, lookup)
 	req.Name = "*." + strings.TrimSuffix(ev.name, ".")
-	v.wild = caa.Check(req, c.localLookup)
+	v.wild = caa.Check(req, lookup)
 	v.relevant = v.plain
 	v.authorized, v.authorizedWild = v.plain.Allowed, v.wild.Allowed
 	return v
@@ -218,29 +312,62 @@ func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 // closeCheck logs a closed check event and counts it.
 func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 	v := c.verdict(ev)
-	checkEventsTotal.WithLabelValues(ev.server, ev.zone, ev.view, ev.key.ca).Inc()
+	checkEventsTotal.WithLabelValues(ev.server, ev.zone, ev.view, ev.ca).Inc()
+	if ev.multiPerspective() {
+		multiPerspectiveChecksTotal.WithLabelValues(ev.server, ev.zone, ev.view).Inc()
+	}
 	unauthorized := v.known && !v.authorized && !v.authorizedWild
 	if unauthorized {
-		unauthorizedChecksTotal.WithLabelValues(ev.server, ev.zone, ev.view, ev.key.ca).Inc()
+		unauthorizedChecksTotal.WithLabelValues(ev.server, ev.zone, ev.view, ev.ca).Inc()
 	}
-	if c.qlog.cfg.json {
-		c.qlog.writeJSON(checkJSON(ev, v, unauthorized))
-		return
-	}
-	c.qlog.flush()
-	if unauthorized {
-		log.Warning(checkText(ev, v))
-	} else {
-		log.Info(checkText(ev, v))
+	l := c.qlog
+	switch {
+	case l.cfg.json:
+		l.writeJSON(checkJSON(ev, v, unauthorized))
+	case clog.IsJSON(): // CoreDNS's own JSON logging formats each line
+		l.flush()
+		if unauthorized {
+			log.Warning(string(appendCheckText(nil, ev, v)))
+		} else {
+			log.Info(string(appendCheckText(nil, ev, v)))
+		}
+	default: // batched with the query lines, as log.Info and log.Warning would print them
+		prefix := textPrefix
+		if unauthorized {
+			prefix = warningPrefix
+		}
+		l.batch = append(appendCheckText(append(l.batch, prefix...), ev, v), '\n')
 	}
 }
 
-func checkSource(ev *checkEvent) string {
-	if ev.key.ca == unknownCA {
-		return "unknown (" + ev.key.net.String() + ")"
+// eventLookup is the climb's lookup for the verdict of ev: the answer the event's own queries got
+// for n (what the CA saw), else what caapolicy serves now, remembered for a window so that a
+// parent shared by many checks is looked up once.
+func (c *CAAPolicy) eventLookup(ev *checkEvent, n string) (caa.Step, error) {
+	for i := range ev.answers {
+		if strings.EqualFold(ev.answers[i].Name, n) {
+			return ev.answers[i], nil
+		}
 	}
-	return ev.key.ca
+	l := c.qlog
+	key := lowerString(n)
+	if s, ok := l.memo[key]; ok {
+		return s, nil
+	}
+	s, err := c.localLookup(n)
+	if err == nil {
+		if len(l.memo) >= maxMemo {
+			clear(l.memo)
+		}
+		l.memo[key] = s
+	}
+	return s, err
 }
+
+// maxMemo bounds the lookups the log writer remembers between two clearings.
+const maxMemo = 4096
+
+func checkSource(ev *checkEvent) string { return ev.ca }
 
 func yesNo(b bool) string {
 	if b {
@@ -249,68 +376,95 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func relevantText(r caa.Result) string {
+// appendRelevant appends the Relevant RRset of a climb: its owner and records, or why there is none.
+func appendRelevant(b []byte, r caa.Result) []byte {
 	switch {
 	case r.Err != nil:
-		return "lookup failed: " + r.Err.Error()
+		return append(append(b, "lookup failed: "...), r.Err.Error()...)
 	case r.Owner == "":
-		return "none inside the zone"
+		return append(b, "none inside the zone"...)
 	}
-	var recs []string
+	b = append(append(b, r.Owner...), " ["...)
 	for i := range r.RRset {
-		recs = append(recs, caa.Text(&r.RRset[i]))
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = caa.AppendText(b, &r.RRset[i])
 	}
-	return r.Owner + " [" + strings.Join(recs, ", ") + "]"
+	return append(b, ']')
 }
 
-// checkText is the text log line of a check event:
+// appendCheckText appends the text log line of a check event to b:
 //
-//	check by letsencrypt.org of "www.example.org." (zone example.org.): 4 queries from 2 addresses in 0.812s; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard no: ...
-func checkText(ev *checkEvent, v checkVerdict) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "check by %s of %q (zone %s): %d queries from %d addresses in %.3fs; relevant %s",
-		checkSource(ev), escapeName(ev.name), ev.zone, ev.queries, len(ev.addrs), ev.last.Sub(ev.first).Seconds(), relevantText(v.relevant))
-	if !v.known {
-		return b.String()
+//	check by letsencrypt.org of "www.example.org." (zone example.org.): 4 queries from 2 addresses from 2 networks, multi-perspective, in 0.812s; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard no
+func appendCheckText(b []byte, ev *checkEvent, v checkVerdict) []byte {
+	b = append(b, "check by "...)
+	b = append(b, checkSource(ev)...)
+	b = append(b, " of "...)
+	b = strconv.AppendQuote(b, escapeName(ev.name))
+	b = append(b, " (zone "...)
+	b = append(b, ev.zone...)
+	b = append(b, "): "...)
+	b = strconv.AppendInt(b, int64(ev.queries), 10)
+	b = append(b, " queries from "...)
+	b = strconv.AppendInt(b, int64(len(ev.addrs)), 10)
+	b = append(b, " addresses from "...)
+	b = strconv.AppendInt(b, int64(len(ev.nets)), 10)
+	b = append(b, " networks"...)
+	if ev.multiPerspective() {
+		b = append(b, ", multi-perspective,"...)
 	}
-	if !v.authorized && !v.authorizedWild {
-		fmt.Fprintf(&b, "; NOT AUTHORIZED for the name or its wildcard: %s", v.plain.Reason)
-		return b.String()
+	b = append(b, " in "...)
+	b = strconv.AppendFloat(b, ev.last.Sub(ev.first).Seconds(), 'f', 3, 64)
+	b = append(b, "s; relevant "...)
+	b = appendRelevant(b, v.relevant)
+	switch {
+	case !v.known:
+	case !v.authorized && !v.authorizedWild:
+		b = append(b, "; NOT AUTHORIZED for the name or its wildcard: "...)
+		b = append(b, v.plain.Reason...)
+	default:
+		b = append(b, "; authorized "...)
+		b = append(b, yesNo(v.authorized)...)
+		b = append(b, ", wildcard "...)
+		b = append(b, yesNo(v.authorizedWild)...)
 	}
-	fmt.Fprintf(&b, "; authorized %s, wildcard %s", yesNo(v.authorized), yesNo(v.authorizedWild))
-	return b.String()
+	return b
 }
 
 // checkRecord is the JSON form of a check event.
 type checkRecord struct {
-	Type           string   `json:"type"` // "check"
-	Level          string   `json:"level"`
-	Time           string   `json:"time"` // the first query
-	CA             string   `json:"ca"`
-	Source         string   `json:"source,omitempty"` // the client network of an unknown CA
-	Name           string   `json:"name"`
-	Zone           string   `json:"zone"`
-	Queries        int      `json:"queries"`
-	Addresses      int      `json:"addresses"`
-	DurationMS     int64    `json:"duration_ms"`
-	RelevantOwner  string   `json:"relevant_owner"`
-	RelevantRRset  []string `json:"relevant_rrset"`
-	Authorized     *bool    `json:"authorized,omitempty"`
-	AuthorizedWild *bool    `json:"authorized_wildcard,omitempty"`
-	Reason         string   `json:"reason,omitempty"`
-	Server         string   `json:"server"`
-	View           string   `json:"view,omitempty"`
+	Type             string   `json:"type"` // "check"
+	Level            string   `json:"level"`
+	Time             string   `json:"time"` // the first query
+	CA               string   `json:"ca"`
+	Name             string   `json:"name"`
+	Zone             string   `json:"zone"`
+	Queries          int      `json:"queries"`
+	Addresses        int      `json:"addresses"`
+	Networks         int      `json:"networks"` // distinct source /24 (IPv4) and /48 (IPv6) networks
+	MultiPerspective bool     `json:"multi_perspective"`
+	SourceNetworks   []string `json:"source_networks"`
+	DurationMS       int64    `json:"duration_ms"`
+	RelevantOwner    string   `json:"relevant_owner"`
+	RelevantRRset    []string `json:"relevant_rrset"`
+	Authorized       *bool    `json:"authorized,omitempty"`
+	AuthorizedWild   *bool    `json:"authorized_wildcard,omitempty"`
+	Reason           string   `json:"reason,omitempty"`
+	Server           string   `json:"server"`
+	View             string   `json:"view,omitempty"`
 }
 
 func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) checkRecord {
 	r := checkRecord{
-		Type: "check", Level: "info", Time: ev.first.UTC().Format(logTime), CA: ev.key.ca,
+		Type: "check", Level: "info", Time: ev.first.UTC().Format(logTime), CA: ev.ca,
 		Name: escapeName(ev.name), Zone: ev.zone, Queries: ev.queries, Addresses: len(ev.addrs),
+		Networks: len(ev.nets), MultiPerspective: ev.multiPerspective(), SourceNetworks: []string{},
 		DurationMS: ev.last.Sub(ev.first).Milliseconds(), RelevantOwner: v.relevant.Owner, RelevantRRset: []string{},
 		Server: ev.server, View: ev.view,
 	}
-	if ev.key.ca == unknownCA {
-		r.Source = ev.key.net.String()
+	for _, n := range ev.nets {
+		r.SourceNetworks = append(r.SourceNetworks, n.String())
 	}
 	for i := range v.relevant.RRset {
 		r.RelevantRRset = append(r.RelevantRRset, caa.Text(&v.relevant.RRset[i]))

@@ -23,7 +23,7 @@ func entry(ca, addr, qname string, at time.Duration) *queryEntry {
 func eventNames(evs []*checkEvent) []string {
 	var out []string
 	for _, ev := range evs {
-		out = append(out, fmt.Sprintf("%s %s q=%d a=%d", checkSource(ev), ev.name, ev.queries, len(ev.addrs)))
+		out = append(out, fmt.Sprintf("%s %s q=%d a=%d n=%d", checkSource(ev), ev.name, ev.queries, len(ev.addrs), len(ev.nets)))
 	}
 	return out
 }
@@ -40,33 +40,46 @@ func TestCheckGrouping(t *testing.T) {
 			entry(le, "10.0.0.2", "WWW.A.example.org.", 10*time.Millisecond),
 			entry(le, "10.0.0.3", "a.example.org.", 20*time.Millisecond),
 			entry(le, "10.0.0.1", "example.org.", 30*time.Millisecond),
-		}, []string{"letsencrypt.org www.a.example.org. q=4 a=3"}},
+		}, []string{"letsencrypt.org www.a.example.org. q=4 a=3 n=1"}},
 		{"parent first, deeper name later", []*queryEntry{
 			entry(le, "10.0.0.1", "example.org.", 0),
 			entry(le, "10.0.0.1", "shop.example.org.", time.Second),
-		}, []string{"letsencrypt.org shop.example.org. q=2 a=1"}},
+		}, []string{"letsencrypt.org shop.example.org. q=2 a=1 n=1"}},
 		{"two CAs interleaved", []*queryEntry{
 			entry(le, "10.0.0.1", "www.example.org.", 0),
 			entry(sec, "172.16.0.1", "shop.example.org.", 1*time.Millisecond),
 			entry(le, "10.0.0.2", "example.org.", 2*time.Millisecond),
 			entry(sec, "172.16.0.2", "example.org.", 3*time.Millisecond),
-		}, []string{"letsencrypt.org www.example.org. q=2 a=2", "sectigo.com shop.example.org. q=2 a=2"}},
+		}, []string{"letsencrypt.org www.example.org. q=2 a=2 n=1", "sectigo.com shop.example.org. q=2 a=2 n=1"}},
 		{"two names by one CA", []*queryEntry{
 			entry(le, "10.0.0.1", "www.example.org.", 0),
 			entry(le, "10.0.0.1", "api.example.org.", time.Millisecond),
-		}, []string{"letsencrypt.org www.example.org. q=1 a=1", "letsencrypt.org api.example.org. q=1 a=1"}},
-		{"unknown clients by /24 and /48", []*queryEntry{
+		}, []string{"letsencrypt.org www.example.org. q=1 a=1 n=1", "letsencrypt.org api.example.org. q=1 a=1 n=1"}},
+		// Unattributed sources for one name form one event, whatever their networks.
+		{"unknown clients, one name, three networks", []*queryEntry{
 			entry(unknownCA, "192.0.2.1", "www.example.org.", 0),
 			entry(unknownCA, "192.0.2.200", "example.org.", time.Millisecond),
 			entry(unknownCA, "198.51.100.1", "example.org.", 2*time.Millisecond),
 			entry(unknownCA, "2001:db8:1:2::1", "www.example.org.", 3*time.Millisecond),
 			entry(unknownCA, "2001:db8:1:3::1", "example.org.", 4*time.Millisecond),
-		}, []string{"unknown (192.0.2.0/24) www.example.org. q=2 a=2", "unknown (198.51.100.0/24) example.org. q=1 a=1", "unknown (2001:db8:1::/48) www.example.org. q=2 a=2"}},
+		}, []string{"unknown www.example.org. q=5 a=5 n=3"}},
+		{"five perspectives climbing in parallel", []*queryEntry{
+			entry(unknownCA, "127.0.1.1", "example.org.", 0),
+			entry(unknownCA, "127.0.2.1", "b.example.org.", time.Millisecond),
+			entry(unknownCA, "127.0.3.1", "a.b.example.org.", 2*time.Millisecond),
+			entry(unknownCA, "127.0.4.1", "a.b.example.org.", 3*time.Millisecond),
+			entry(unknownCA, "127.0.5.1", "b.example.org.", 4*time.Millisecond),
+			entry(unknownCA, "127.0.1.1", "a.b.example.org.", 5*time.Millisecond),
+		}, []string{"unknown a.b.example.org. q=6 a=5 n=5"}},
+		{"unknown and attributed apart", []*queryEntry{
+			entry(unknownCA, "192.0.2.1", "www.example.org.", 0),
+			entry(le, "10.0.0.1", "www.example.org.", time.Millisecond),
+		}, []string{"unknown www.example.org. q=1 a=1 n=1", "letsencrypt.org www.example.org. q=1 a=1 n=1"}},
 		{"window expiry", []*queryEntry{
 			entry(le, "10.0.0.1", "www.example.org.", 0),
 			entry(le, "10.0.0.1", "example.org.", 1999*time.Millisecond),
 			entry(le, "10.0.0.1", "example.org.", 2*time.Second), // the first event has closed
-		}, []string{"letsencrypt.org www.example.org. q=2 a=1", "letsencrypt.org example.org. q=1 a=1"}},
+		}, []string{"letsencrypt.org www.example.org. q=2 a=1 n=1", "letsencrypt.org example.org. q=1 a=1 n=1"}},
 	}
 	for _, tc := range tests {
 		tr := newCheckTracker(defaultWindow, maxOpenChecks)
@@ -78,7 +91,7 @@ func TestCheckGrouping(t *testing.T) {
 		if got := eventNames(closed); !slices.Equal(got, tc.want) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
-		if tr.n != 0 || len(tr.open) != 0 || len(tr.order) != 0 {
+		if tr.n != 0 || len(tr.index) != 0 || len(tr.order) != 0 {
 			t.Errorf("%s: %d events still open", tc.name, tr.n)
 		}
 	}
@@ -146,11 +159,12 @@ func TestCheckVerdicts(t *testing.T) {
 	for _, ev := range tr.flush() {
 		h.closeCheck(ev)
 	}
-	want := `[INFO] plugin/caapolicy: check by letsencrypt.org of "www.example.org." (zone example.org.): 2 queries from 2 addresses in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; authorized yes, wildcard no
-[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com
-[INFO] plugin/caapolicy: check by digicert.com of "wild.example.org." (zone example.org.): 1 queries from 1 addresses in 0.000s; relevant wild.example.org. [0 issue "digicert.com", 0 issuewild "digicert.com"]; authorized yes, wildcard yes
-[INFO] plugin/caapolicy: check by sectigo.com of "shop.example.org." (zone example.org.): 1 queries from 1 addresses in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes
-[INFO] plugin/caapolicy: check by unknown (203.0.113.0/24) of "nx.shop.example.org." (zone example.org.): 1 queries from 1 addresses in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]
+	h.qlog.flush()
+	want := `[INFO] plugin/caapolicy: check by letsencrypt.org of "www.example.org." (zone example.org.): 2 queries from 2 addresses from 2 networks, multi-perspective, in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; authorized yes, wildcard no
+[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com
+[INFO] plugin/caapolicy: check by digicert.com of "wild.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant wild.example.org. [0 issue "digicert.com", 0 issuewild "digicert.com"]; authorized yes, wildcard yes
+[INFO] plugin/caapolicy: check by sectigo.com of "shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes
+[INFO] plugin/caapolicy: check by unknown of "nx.shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]
 `
 	if buf.String() != want {
 		t.Errorf("log\n got %s\nwant %s", buf.String(), want)
@@ -182,7 +196,7 @@ func TestCheckVerdictJSON(t *testing.T) {
 	}
 	got.Authorized, got.AuthorizedWild = nil, nil
 	want := checkRecord{Type: "check", Level: "warning", Time: "2026-11-23T10:00:00.123Z", CA: "sectigo.com", Name: "www.example.org.",
-		Zone: "example.org.", Queries: 2, Addresses: 2, DurationMS: 250, RelevantOwner: "example.org.",
+		Zone: "example.org.", Queries: 2, Addresses: 2, Networks: 1, SourceNetworks: []string{"172.16.0.0/24"}, DurationMS: 250, RelevantOwner: "example.org.",
 		RelevantRRset: []string{`0 issue "letsencrypt.org"`, `0 issuewild ";"`, `0 issue "digicert.com"`},
 		Reason:        "no issue property at example.org. authorizes sectigo.com"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -205,7 +219,7 @@ func TestCheckEndToEndQueue(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.qlog.shutdown()
-	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.Contains(buf.String(), `[INFO] plugin/caapolicy: check by sectigo.com of "www.shop.example.org." (zone example.org.): 3 queries from 1 addresses in `) ||
+	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.Contains(buf.String(), `[INFO] plugin/caapolicy: check by sectigo.com of "www.shop.example.org." (zone example.org.): 3 queries from 1 addresses from 1 networks in `) ||
 		!strings.HasSuffix(buf.String(), "; relevant shop.example.org. [0 issue \"letsencrypt.org\", 0 issuewild \"sectigo.com\"]; authorized no, wildcard yes\n") {
 		t.Errorf("got %d lines:\n%s", got, buf.String())
 	}

@@ -46,6 +46,7 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 				wild = true
 			}
 		}
+		lintNoneBeside(d.p.props, d.owner, warn)
 		restricts = issue || wild
 		if wild && !issue {
 			warn(d.p.pos, "the policy at %s has issuewild but no issue, so any CA may issue non-wildcard certificates there; add issue lines (or issue none)", d.owner)

@@ -68,6 +68,12 @@ func TestLintWarnings(t *testing.T) {
 				`Testfile:2: issue validationmethods "http01" is not an ACME validation method, so no CA validates with it; did you mean http-01?`,
 				`Testfile:2: issue validationmethods "email" is neither an ACME validation method (http-01, dns-01, tls-alpn-01, dns-account-01, dns-persist-01) nor a CA/Browser Forum ca-tbr- label, so no CA validates with it`,
 			}},
+		{"relative name ending in the zone", "issue letsencrypt.org\nname www.example.org {\nissue pki.goog\n}",
+			[]string{"Testfile:3: name www.example.org has no trailing dot, so it is relative and stands for www.example.org.example.org.; did you mean www.example.org.? Write absolute names with their trailing dot"}},
+		{"issue none beside an issuer", "issue none\nissue letsencrypt.org",
+			[]string{`Testfile:2: issue none at example.org. is ignored beside issue "letsencrypt.org" (Testfile:3): CAA properties add up, so that CA may still issue; remove one of them`}},
+		{"issuewild none beside an issuer in a name block", "issue letsencrypt.org\nname www {\nissue letsencrypt.org\nissuewild sectigo.com\nissuewild none\n}",
+			[]string{`Testfile:6: issuewild none at www.example.org. is ignored beside issuewild "sectigo.com" (Testfile:5): CAA properties add up, so that CA may still issue; remove one of them`}},
 		{"misspelt partner", "issue letsencrypt.org\npartners sectigo.net",
 			[]string{"Testfile:3: partner sectigo.net is not a known CA identifier; did you mean sectigo.com? A misspelt identifier locks the CA out"}},
 		{"plain http iodef", "issue letsencrypt.org\niodef http://example.org/caa",
@@ -92,6 +98,7 @@ func TestLintCorrectPolicies(t *testing.T) {
 		"iodef mailto:security@example.org\nname www {\ncontactemail security@example.org\n}",
 		"issue amazon.com\npartners cloudflare aws\ntrigger restrictive",
 		`issue letsencrypt.org` + "\n" + `record 128 issue "sectigo.com"` + "\n" + `record 0 tbs "x"`,
+		"issue sectigo.com validationmethods=ca-tbr-3-2-2-4-7,dns-01\nname www.example.org. {\nissue letsencrypt.org\n}",
 	} {
 		if got := lintBlock(t, body); len(got) != 0 {
 			t.Errorf("%q: unexpected warnings %q", body, got)

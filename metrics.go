@@ -15,6 +15,7 @@ const (
 	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
 	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
 	sourcePassthrough = "passthrough" // the zone data's answer unchanged
+	sourceCache       = "cache"       // answered in front of caapolicy, by cache
 )
 
 var (
@@ -46,6 +47,13 @@ var (
 		Name:      "unauthorized_checks_total",
 		Help:      "Counter of CAA checks by a known CA that is not authorized for the name checked.",
 	}, []string{"server", "zone", "view", "ca"})
+	// multiPerspectiveChecksTotal counts check events that came from two source networks or more.
+	multiPerspectiveChecksTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "multi_perspective_checks_total",
+		Help:      "Counter of CAA check events from two or more source networks (/24 or /48), as multi-perspective CA checks are.",
+	}, []string{"server", "zone", "view"})
 	// logDroppedTotal counts the query records dropped because the log queue was full.
 	logDroppedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -56,11 +64,16 @@ var (
 )
 
 // sourceNames are the answer sources by sourceID.
-var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners}
+var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners, sourceCache}
+
+// sourceCacheID is the sourceID of an answer from the cache.
+const sourceCacheID = 4
 
 // sourceID says where an answer came from, as an index into sourceNames.
 func (s *served) sourceID() int32 {
 	switch {
+	case s.cached:
+		return sourceCacheID
 	case s.policy > 0 && s.zone > 0:
 		return 2
 	case s.policy > 0:

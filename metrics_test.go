@@ -57,12 +57,14 @@ func TestMetricNames(t *testing.T) {
 	checkEventsTotal.WithLabelValues("s", "z", "v", "c")
 	unauthorizedChecksTotal.WithLabelValues("s", "z", "v", "c")
 	logDroppedTotal.WithLabelValues("s", "z", "v")
+	multiPerspectiveChecksTotal.WithLabelValues("s", "z", "v")
 	queriesTotal.WithLabelValues("s", "z", "v", "c", sourcePolicy)
 	partnerRecordsTotal.WithLabelValues("s", "z", "v")
 	t.Cleanup(func() {
 		checkEventsTotal.DeleteLabelValues("s", "z", "v", "c")
 		unauthorizedChecksTotal.DeleteLabelValues("s", "z", "v", "c")
 		logDroppedTotal.DeleteLabelValues("s", "z", "v")
+		multiPerspectiveChecksTotal.DeleteLabelValues("s", "z", "v")
 		queriesTotal.DeleteLabelValues("s", "z", "v", "c", sourcePolicy)
 		partnerRecordsTotal.DeleteLabelValues("s", "z", "v")
 	})
@@ -84,8 +86,8 @@ func TestMetricNames(t *testing.T) {
 			}
 		}
 	}
-	if len(ours) != 5 {
-		t.Errorf("metrics %v, want 5", ours)
+	if len(ours) != 6 {
+		t.Errorf("metrics %v, want 6", ours)
 	}
 }
 

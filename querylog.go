@@ -3,6 +3,7 @@ package caapolicy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	golog "log"
 	"net/netip"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
 )
@@ -64,17 +67,18 @@ type queryLog struct {
 	out    io.Writer // JSON lines
 	checks *checkTracker
 
-	batch []byte // the lines of one wake-up, written together
+	batch []byte              // the lines of one wake-up, written together
+	memo  map[string]caa.Step // lookups for check verdicts, cleared every window (checkevents.go)
 
-	dropped atomic.Int64
-	once    sync.Once
-	stop    chan struct{}
-	done    chan struct{}
-	started atomic.Bool
+	dropped  atomic.Int64
+	once     sync.Once
+	stopping chan struct{}
+	done     chan struct{}
+	started  atomic.Bool
 }
 
 func newQueryLog(cfg logConfig, h *CAAPolicy, size int) *queryLog {
-	l := &queryLog{cfg: cfg, h: h, queue: newEntryQueue(size), out: os.Stdout, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &queryLog{cfg: cfg, h: h, queue: newEntryQueue(size), out: os.Stdout, stopping: make(chan struct{}), done: make(chan struct{}), memo: map[string]caa.Step{}}
 	if cfg.window > 0 {
 		l.checks = newCheckTracker(cfg.window, maxOpenChecks)
 	}
@@ -89,15 +93,30 @@ func (l *queryLog) start() error {
 	return nil
 }
 
-// shutdown writes what is queued, closes the open check events and stops the writer; it is the
-// block's OnShutdown hook.
+// stop tells the writer to write what is queued, close the open check events and end, and
+// returns at once: it is the block's OnShutdown hook, so a reload does not wait for the old
+// instance's events (thousands during a flood) to be judged and written.
+func (l *queryLog) stop() error {
+	l.once.Do(func() { close(l.stopping) })
+	return nil
+}
+
+// shutdown stops the writer and waits until it has written everything, for at most
+// finalWait: it is the block's OnFinalShutdown hook, when the process is about to exit.
 func (l *queryLog) shutdown() error {
-	l.once.Do(func() { close(l.stop) })
+	l.stop()
 	if l.started.Load() {
-		<-l.done
+		select {
+		case <-l.done:
+		case <-time.After(finalWait):
+			return fmt.Errorf("the query log writer did not finish within %s; some check events are not logged", finalWait)
+		}
 	}
 	return nil
 }
+
+// finalWait bounds how long the process's exit waits for the query log.
+const finalWait = 5 * time.Second
 
 // enqueue hands a record to the writer, or drops and counts it when the queue is full.
 func (l *queryLog) enqueue(e *queryEntry) {
@@ -116,18 +135,23 @@ func (l *queryLog) run() {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var spare []queryEntry
+	memoSince := time.Now()
 	for {
 		select {
 		case <-l.queue.wake:
 			spare = l.drain(spare)
 		case now := <-t.C:
 			spare = l.drain(spare)
+			if now.Sub(memoSince) >= l.cfg.window {
+				clear(l.memo) // verdicts see a policy or zone-data change within a window
+				memoSince = now
+			}
 			if l.checks != nil {
 				for _, ev := range l.checks.expire(now) {
 					l.h.closeCheck(ev)
 				}
 			}
-		case <-l.stop:
+		case <-l.stopping:
 			l.drain(spare)
 			if l.checks != nil {
 				for _, ev := range l.checks.flush() {
@@ -154,25 +178,53 @@ func (l *queryLog) drain(spare []queryEntry) []queryEntry {
 // entryQueue is a bounded queue of query records: ServeDNS appends under a mutex held for a
 // copy, and the writer swaps the whole slice out at once. Unlike a channel, a record does not
 // wake the writer; only the wakeAt-th record does, once.
+//
+// One source network (/24 or /48) may hold at most half the queue: when records must be dropped,
+// a flood from one network is dropped first, and other sources' queries keep being logged and
+// grouped. Networks are counted in sourceSlots hashed slots, reset when the writer takes the
+// queue; two networks sharing a slot share its half.
 type entryQueue struct {
-	mu      sync.Mutex
-	pending []queryEntry
-	size    int
-	wake    chan struct{}
+	mu        sync.Mutex
+	pending   []queryEntry
+	size      int
+	share     int // the most records one source network may hold
+	perSource [sourceSlots]uint16
+	wake      chan struct{}
+}
+
+// sourceSlots is the number of slots counting the records of each source network in the queue.
+const sourceSlots = 1024
+
+// sourceSlot returns the slot of a client's /24 (IPv4) or /48 (IPv6).
+func sourceSlot(a netip.Addr) int {
+	var h uint64
+	if a.Is4() {
+		b := a.As4()
+		h = uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2])
+	} else {
+		b := a.As16()
+		for _, x := range b[:6] {
+			h = h<<8 | uint64(x)
+		}
+	}
+	return int((h * 0x9e3779b97f4a7c15) >> (64 - 10)) // Fibonacci hashing into 2^10 slots
 }
 
 func newEntryQueue(size int) entryQueue {
-	return entryQueue{pending: make([]queryEntry, 0, size), size: size, wake: make(chan struct{}, 1)}
+	return entryQueue{pending: make([]queryEntry, 0, size), size: size, share: max(size/2, 1), wake: make(chan struct{}, 1)}
 }
 
-// push queues a copy of e; it reports false if the queue is full.
+// push queues a copy of e; it reports false if the queue is full, or holds the share of e's
+// source network.
 func (q *entryQueue) push(e *queryEntry) bool {
+	slot := sourceSlot(e.client.Addr())
 	q.mu.Lock()
 	n := len(q.pending)
-	if n >= q.size {
+	if n >= q.size || int(q.perSource[slot]) >= q.share {
 		q.mu.Unlock()
 		return false
 	}
+	q.perSource[slot]++
 	q.pending = append(q.pending, *e)
 	q.mu.Unlock()
 	if n+1 == min(wakeAt, q.size) {
@@ -192,6 +244,7 @@ func (q *entryQueue) take(spare []queryEntry) []queryEntry {
 	q.mu.Lock()
 	out := q.pending
 	q.pending = spare[:0]
+	clear(q.perSource[:])
 	q.mu.Unlock()
 	return out
 }
@@ -232,8 +285,12 @@ func (l *queryLog) handle(e *queryEntry) {
 // logTime is the layout of times in log lines and JSON records: UTC, milliseconds.
 const logTime = "2006-01-02T15:04:05.000Z"
 
-// textPrefix is what CoreDNS's log puts before an info line of this plugin.
-const textPrefix = "[INFO] plugin/" + name + ": "
+// textPrefix and warningPrefix are what CoreDNS's log puts before an info and a warning line of
+// this plugin.
+const (
+	textPrefix    = "[INFO] plugin/" + name + ": "
+	warningPrefix = "[WARNING] plugin/" + name + ": "
+)
 
 // flush writes the batched lines: JSON lines to standard output, text lines to CoreDNS's log
 // output, exactly as log.Info would write each of them.
@@ -258,6 +315,13 @@ func (l *queryLog) writeJSON(v any) {
 	l.out.Write(append(b, '\n'))
 }
 
+// setSource sets the caapolicy/source metadata of the query to where its answer came from.
+func (c *CAAPolicy) setSource(ctx context.Context, s *served) {
+	if md, ok := ctx.Value(metadataKey{}).(*answerMetadata); ok {
+		md.source.Store(s.sourceID() + 1)
+	}
+}
+
 // record counts a CAA query in the metrics, sets its metadata and queues it for the log. It
 // allocates nothing on its own: counters are cached per label set.
 func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int) {
@@ -271,9 +335,7 @@ func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	if s.partners > 0 {
 		c.counters.partners(e.server, zone, e.view).Add(float64(s.partners))
 	}
-	if md, ok := ctx.Value(metadataKey{}).(*answerMetadata); ok {
-		md.source.Store(src + 1)
-	}
+	c.setSource(ctx, s)
 	if c.qlog == nil {
 		return
 	}
@@ -286,11 +348,13 @@ func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	c.qlog.enqueue(&e)
 }
 
-// escapeName makes a name safe to print on one line: bytes outside printable ASCII become \DDD
-// (as in zone files) and quotes are escaped, so a query cannot forge or split log lines.
+// escapeName makes a name, in the presentation form miekg/dns gives it, safe to print between
+// quotes on one line, and recoverable: a backslash becomes \\, a quote \", and a byte outside
+// printable ASCII \DDD (as in zone files). Undoing those three gives the name back exactly, and
+// a query cannot forge or split log lines.
 func escapeName(s string) string {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
 			return string(appendEscapedName(make([]byte, 0, len(s)+16), s))
 		}
 	}
@@ -301,8 +365,8 @@ func escapeName(s string) string {
 func appendEscapedName(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case c == '"':
-			b = append(b, '\\', '"')
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
 		case c < 0x21 || c > 0x7e:
 			b = append(b, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
 		default:

@@ -25,18 +25,26 @@ func setup(c *caddy.Controller) error {
 	// Each caapolicy block in a server block becomes its own handler, so that
 	// different zones can carry different policies.
 	var blocks []*CAAPolicy
+	serverZones := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
 	for c.Next() {
 		h, err := parse(c)
 		if err != nil {
 			return plugin.Error(name, err)
 		}
+		if err := h.checkZones(serverZones, blocks); err != nil {
+			return plugin.Error(name, err)
+		}
 		blocks = append(blocks, h)
 		if h.qlog != nil {
 			c.OnStartup(h.qlog.start)
-			c.OnShutdown(h.qlog.shutdown)
+			c.OnShutdown(h.qlog.stop)
+			c.OnFinalShutdown(h.qlog.shutdown)
 		}
 		cfg := dnsserver.GetConfig(c)
 		c.OnStartup(func() error {
+			if err := h.checkNext(); err != nil {
+				return plugin.Error(name, err)
+			}
 			h.findSigner(cfg)
 			h.startTransfers(cfg)
 			for _, b := range blocks {
@@ -50,6 +58,7 @@ func setup(c *caddy.Controller) error {
 			h.stopOnce.Do(func() { close(h.stopped) })
 			return nil
 		})
+		cfg.Plugin = insertWatcher(cfg.Plugin, h, cfg)
 		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 			h.Next = next
 			return h
@@ -205,6 +214,11 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
 	h := newHandler(cfg)
+	for _, o := range h.owners {
+		if err := checkRRsetSize(o); err != nil {
+			return nil, err
+		}
+	}
 	h.cas = cfg.cas
 	if cfg.log.queries || cfg.log.window > 0 {
 		h.qlog = newQueryLog(cfg.log, h, queueSize)
@@ -343,6 +357,9 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 		}
 		pr.flag, pr.tag, pr.value = uint8(f), args[1], args[2]
 	}
+	if err := checkPackable(pr); err != nil {
+		return true, c.Err(err.Error())
+	}
 	for _, q := range p.props {
 		if q.flag == pr.flag && strings.EqualFold(q.tag, pr.tag) && q.value == pr.value {
 			return true, c.Errf("%s %q is declared twice for this owner (first at %s); remove one", pr.tag, pr.value, q.pos)
@@ -384,10 +401,10 @@ func issueValueFromArgs(args []string) (string, error) {
 	if err := caa.CheckDomainName(v.Issuer); err != nil {
 		return "", fmt.Errorf("CA identifier %q: %v; write the CA's domain, such as letsencrypt.org", pieces[0], err)
 	}
-	for _, piece := range pieces[1:] {
+	for i, piece := range pieces[1:] {
 		tag, value, ok := strings.Cut(piece, "=")
 		if !ok {
-			return "", fmt.Errorf("parameter %q is not KEY=VALUE; write accounturi=https://... or validationmethods=dns-01", piece)
+			return "", paramMistake(piece, pieces[1:][i+1:], v.Issuer)
 		}
 		v.Params = append(v.Params, caa.Param{Tag: tag, Value: value})
 	}
@@ -411,6 +428,22 @@ func issueValueFromArgs(args []string) (string, error) {
 	return v.String(), nil
 }
 
+// paramMistake explains an argument after the CA identifier that is not KEY=VALUE, guessing what
+// was meant: a second CA, a parameter written with ':' or a space instead of '='.
+func paramMistake(piece string, rest []string, issuer string) error {
+	low := strings.ToLower(piece)
+	if tag, value, ok := strings.Cut(piece, ":"); ok && (strings.EqualFold(tag, "accounturi") || strings.EqualFold(tag, "validationmethods")) {
+		return fmt.Errorf("parameter %q: write %s=%s, with '='", piece, strings.ToLower(tag), value)
+	}
+	if (low == "accounturi" || low == "validationmethods") && len(rest) > 0 {
+		return fmt.Errorf("parameter %s takes its value after '=', not a space: write %s=%s", low, low, rest[0])
+	}
+	if strings.Contains(piece, ".") && caa.CheckDomainName(strings.TrimSuffix(piece, ".")) == nil {
+		return fmt.Errorf("%q after %s looks like a second CA; write one CA per line: issue %s, then issue %s on the next line", piece, issuer, issuer, low)
+	}
+	return fmt.Errorf("parameter %q is not KEY=VALUE; write accounturi=https://... or validationmethods=dns-01", piece)
+}
+
 // parseNameBlock reads "name NAME [NAME...] { properties }"; the dispenser stands on "name".
 // coredns/caddy has no nested blocks, so the inner braces are read here.
 func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
@@ -425,6 +458,7 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 		if err != nil {
 			return c.Err(err.Error())
 		}
+		cfg.warnRelative(at, a, o)
 		owners = append(owners, o...)
 	}
 	if !c.NextArg() || c.Val() != "{" {
@@ -479,7 +513,7 @@ func ownerNames(n string, zones []string) ([]string, error) {
 	if strings.Contains(n, "*") {
 		return nil, fmt.Errorf("name %q: wildcard owners are not supported; CAs check the parent name for a wildcard certificate, so put issuewild on the parent", n)
 	}
-	if _, ok := dns.IsDomainName(n); !ok {
+	if _, ok := dns.IsDomainName(n); !ok || strings.ContainsFunc(n, notInName) {
 		return nil, fmt.Errorf("name %q is not a domain name; write a relative name such as www, or an absolute one with its trailing dot", n)
 	}
 	var out []string
@@ -502,6 +536,26 @@ func ownerNames(n string, zones []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// notInName reports the bytes a name line never means: braces (a stray block), control bytes
+// and NUL, spaces and quotes that only a mistake puts there.
+func notInName(r rune) bool {
+	return r < 0x21 || r == 0x7f || r == '{' || r == '}' || r == '"' || r == ';'
+}
+
+// warnRelative warns about a relative name that ends with its zone's name: name www.example.org
+// in zone example.org stands for www.example.org.example.org., which is rarely meant.
+func (cfg *blockConfig) warnRelative(pos, arg string, owners []string) {
+	if dns.IsFqdn(arg) {
+		return
+	}
+	for i, z := range cfg.zones {
+		apex := strings.TrimSuffix(z, ".")
+		if apex != "" && (strings.EqualFold(arg, apex) || strings.HasSuffix(strings.ToLower(arg), "."+apex)) && i < len(owners) {
+			cfg.warnf(pos, "name %s has no trailing dot, so it is relative and stands for %s; did you mean %s.? Write absolute names with their trailing dot", arg, owners[i], arg)
+		}
+	}
 }
 
 // errAt is c.Err for a token read earlier, at pos.

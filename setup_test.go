@@ -1,11 +1,16 @@
 package caapolicy
 
 import (
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/miekg/dns"
 )
 
 // records lists every prepared record of h as text, sorted.
@@ -198,6 +203,16 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n ca letsencrypt 192.0.2.0/24\n}", `Testfile:2 - Error during parsing: ca "letsencrypt" is not a CA identifier; name the CA as CAA records do, such as letsencrypt.org`},
 		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.0/33\n}", `Testfile:2 - Error during parsing: ca letsencrypt.org: "192.0.2.0/33" is not a CIDR prefix; write 192.0.2.0/24 or 2001:db8::/32`},
 		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.1/24\n}", "Testfile:2 - Error during parsing: ca letsencrypt.org: 192.0.2.1/24 has host bits set; write 192.0.2.0/24"},
+		// Messages that guess the intent.
+		{"caapolicy example.org {\n issue letsencrypt.org digicert.com\n}", `Testfile:2 - Error during parsing: issue: "digicert.com" after letsencrypt.org looks like a second CA; write one CA per line: issue letsencrypt.org, then issue digicert.com on the next line`},
+		{"caapolicy example.org {\n issue letsencrypt.org validationmethods:dns-01\n}", `Testfile:2 - Error during parsing: issue: parameter "validationmethods:dns-01": write validationmethods=dns-01, with '='`},
+		{"caapolicy example.org {\n issue letsencrypt.org accounturi https://acme-v02.api.letsencrypt.org/acme/acct/1\n}", `Testfile:2 - Error during parsing: issue: parameter accounturi takes its value after '=', not a space: write accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1`},
+		// Names that are no domain names.
+		{"caapolicy example.org {\n name www } {\n  issue letsencrypt.org\n }\n}", `Testfile:2 - Error during parsing: name "}" is not a domain name; write a relative name such as www, or an absolute one with its trailing dot`},
+		{"caapolicy example.org {\n name \"a\x00b\" {\n  issue letsencrypt.org\n }\n}", "Testfile:2 - Error during parsing: name \"a\\x00b\" is not a domain name; write a relative name such as www, or an absolute one with its trailing dot"},
+		{"caapolicy example.org {\n name \"a b\" {\n  issue letsencrypt.org\n }\n}", `Testfile:2 - Error during parsing: name "a b" is not a domain name; write a relative name such as www, or an absolute one with its trailing dot`},
+		// Limits: what cannot be sent.
+		{"caapolicy example.org {\n record 0 tbs \"" + strings.Repeat("v", 1026) + "\"\n}", `Testfile:2 - Error during parsing: tbs value of 1026 bytes cannot be sent in a CAA record (dns: buffer size too small): DNS servers pack values of at most 1,025 bytes; shorten it`},
 		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.0/24\n ca sectigo.com 2001:db8::/32 192.0.2.0/24\n}", "Testfile:3 - Error during parsing: ca sectigo.com: 192.0.2.0/24 is already attributed to letsencrypt.org (at Testfile:2); a source belongs to one CA"},
 		{"caapolicy example.org {\n ca letsencrypt.org 2001:db8::/32 2001:DB8::/32\n}", "Testfile:2 - Error during parsing: ca letsencrypt.org: 2001:db8::/32 is listed twice (first at Testfile:2); remove one"},
 		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
@@ -224,6 +239,7 @@ func TestSetupRegisters(t *testing.T) {
 	caapolicy example.net {
 		issue pki.goog
 	}`)
+	c.ServerBlockKeys = []string{"example.org:53", "example.net:53"}
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
@@ -232,5 +248,65 @@ func TestSetupRegisters(t *testing.T) {
 	want := `plugin/caapolicy: Testfile:2 - Error during parsing: issue: CA identifier "-x": "-x" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`
 	if err == nil || err.Error() != want {
 		t.Errorf("setup error\n got %v\nwant %s", err, want)
+	}
+}
+
+// TestSetupLimitsAndBlocks: an RRset larger than a TCP message, a zone outside the server block,
+// and two blocks covering one zone stop setup with file:line and the fix.
+func TestSetupLimitsAndBlocks(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("caapolicy example.org {\n name big {\n")
+	for i := range 70 {
+		fmt.Fprintf(&big, "  record 0 tbs \"%03d%s\"\n", i, strings.Repeat("v", 997))
+	}
+	big.WriteString(" }\n}")
+	for _, tc := range []struct {
+		keys  []string
+		input string
+		want  string
+	}{
+		{[]string{"example.org:53"}, big.String(), "plugin/caapolicy: Testfile:2 - Error during parsing: the CAA RRset at big.example.org. (policy and partner records) is 71223 bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values"},
+		{[]string{"example.org:53"}, "caapolicy example.com {\n issue letsencrypt.org\n}", "plugin/caapolicy: Testfile:1 - Error during parsing: zone example.com. is outside this server block's zones (example.org.), so no query for it reaches this block; list the zone in the server block (example.com {) or move this caapolicy block to the server block that serves it"},
+		{[]string{"example.org:53"}, "caapolicy {\n issue letsencrypt.org\n}\ncaapolicy {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
+		{[]string{"example.org:53"}, "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy shop.example.org {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone shop.example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
+	} {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = tc.keys
+		if err := setup(c); err == nil || err.Error() != tc.want {
+			t.Errorf("%.40q:\n got %v\nwant %s", tc.input, err, tc.want)
+		}
+	}
+	// Disjoint zones in two blocks, each inside the server block, are fine.
+	c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy example.net {\n issue none\n}")
+	c.ServerBlockKeys = []string{"example.org:53", "example.net:53"}
+	if err := setup(c); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestStartupNeedsZoneData: with zonedata merge and no plugin after caapolicy, CoreDNS does not
+// start, and a reload to such a Corefile keeps the old instance serving.
+func TestStartupNeedsZoneData(t *testing.T) {
+	caddy.Quiet, dnsserver.Quiet = true, true
+	port := freePort(t)
+	bare := fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    caapolicy {\n        issue letsencrypt.org\n    }\n}\n", port)
+	want := "plugin/caapolicy: Corefile:3 - Error during parsing: zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of example.org. would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore"
+	if inst, err := caddy.Start(corednstest.Corefile(bare)); err == nil || !strings.Contains(err.Error(), want) {
+		if inst != nil {
+			inst.Stop()
+		}
+		t.Fatalf("start without zone data: err %v\nwant %s", err, want)
+	}
+
+	zone := filepath.Join(t.TempDir(), "example.org.zone")
+	write(t, zone, exampleOrg)
+	good := strings.Replace(bare, "    }\n}", "    }\n    file "+zone+"\n}", 1)
+	inst, udp, _ := corednstest.Start(t, good)
+	before := answerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
+	if _, err := inst.Restart(corednstest.Corefile(bare)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("reload without zone data: err %v", err)
+	}
+	if got := answerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA); !slices.Equal(got, before) || len(got) == 0 {
+		t.Errorf("after the failed reload: %q, want the old answer %q", got, before)
 	}
 }

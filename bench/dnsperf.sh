@@ -62,16 +62,20 @@ grep -v 'issuewild\|iodef' "$work/example.org.zone" >"$work/merge.zone"
 
 printf 'example.org CAA\n' >"$work/caa.q"
 printf 'example.org A\n' >"$work/a.q"
+# A flood of distinct names from one client: 50,000 names, each its own check event.
+for i in $(seq 1 50000); do printf 'r%d.example.org CAA\n' "$i"; done >"$work/flood.q"
 
 # server LABEL QTYPE: start a CoreDNS whose server block holds the plugins read from stdin, on its
 # own loopback port, measured with QTYPE (caa or a) queries.
 port=$((20000 + RANDOM % 20000))
 names=() ports=() queries=() spids=()
+declare -A idx
 server() {
     port=$((port + 1))
     local conf="$work/server$port.conf"
     { printf 'example.org:%d {\n    bind 127.0.0.1\n' "$port"; cat; printf '}\n'; } >"$conf"
     "${server_cpu[@]}" "$work/coredns" -conf "$conf" -quiet >"$conf.log" 2>&1 &
+    idx[$1]=${#names[@]}
     pids+=($!) spids+=($!) names+=("$1") ports+=("$port") queries+=("$work/$2.q")
 }
 
@@ -135,6 +139,48 @@ server "caapolicy, policy, log on" caa <<CONF
     file $work/example.org.zone
 CONF
 
+# cache in front: non-CAA queries, and CAA answers from the cache, with and without caapolicy.
+server "non-CAA, cache, with" a <<CONF
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/example.org.zone
+CONF
+server "non-CAA, cache, without" a <<CONF
+    cache
+    file $work/example.org.zone
+CONF
+server "CAA from cache, with" caa <<CONF
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/merge.zone
+CONF
+server "CAA from cache, without" caa <<CONF
+    cache
+    file $work/example.org.zone
+CONF
+# One client sending 50,000 distinct names, query log on, check events on and off.
+server "flood, checks on" flood <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        zonedata ignore
+    }
+    file $work/example.org.zone
+CONF
+server "flood, checks off" flood <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        zonedata ignore
+        checks off
+    }
+    file $work/example.org.zone
+CONF
+
 for i in "${!ports[@]}"; do
     for _ in $(seq 1 50); do
         dig @127.0.0.1 -p "${ports[$i]}" example.org SOA +short +tries=1 +time=1 >/dev/null 2>&1 && break
@@ -172,7 +218,12 @@ for i in "${!ports[@]}"; do
     med[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${qps[$i,$r]}"; done | median)
     mlat[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${lat[$i,$r]}"; done | median)
 done
-policy_i=0 merged_i=1 file_i=2 whoami_i=4 nca_with_i=5 nca_without_i=6 control_i=7 logon_i=8
+policy_i=${idx["caapolicy, policy (ignore)"]} merged_i=${idx["caapolicy, merged over file"]} file_i=${idx[file]}
+whoami_i=${idx[whoami]} nca_with_i=${idx["non-CAA, with caapolicy"]} nca_without_i=${idx["non-CAA, without caapolicy"]}
+control_i=${idx["non-CAA, without (control)"]} logon_i=${idx["caapolicy, policy, log on"]}
+cache_with_i=${idx["non-CAA, cache, with"]} cache_without_i=${idx["non-CAA, cache, without"]}
+cached_with_i=${idx["CAA from cache, with"]} cached_without_i=${idx["CAA from cache, without"]}
+flood_on_i=${idx["flood, checks on"]} flood_off_i=${idx["flood, checks off"]}
 
 echo
 echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
@@ -180,13 +231,17 @@ printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x 
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
 for i in "${!ports[@]}"; do
     ref=$file_i
-    [ "$i" -ge $nca_with_i ] && [ "$i" -le $control_i ] && ref=$nca_without_i
+    [ "$i" -ge "$nca_with_i" ] && [ "$i" -le "$control_i" ] && ref=$nca_without_i
+    [ "$i" -eq "$cache_with_i" ] && ref=$cache_without_i
+    [ "$i" -eq "$cached_with_i" ] && ref=$cached_without_i
+    [ "$i" -eq "$flood_on_i" ] && ref=$flood_off_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
     printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
         "$(ratios "$i" "$ref" | median)" "$(ratios "$i" "$whoami_i" | median)" \
         "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
 done
-echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise.)"
+echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise;"
+echo " for the cache rows to the same Corefile without caapolicy; for \"flood, checks on\" to checks off.)"
 echo
 echo "Targets, as the median of the per-round ratios:"
 echo "  policy / whoami          $(summary $policy_i $whoami_i)   target 0.95"
@@ -195,5 +250,10 @@ echo "  merged / file            $(summary $merged_i $file_i)   target 0.95"
 echo "  non-CAA with / without   $(summary $nca_with_i $nca_without_i)   target 0.98"
 echo "  control / without        $(summary $control_i $nca_without_i)   (noise: ideally 1.00)"
 echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
+echo "  non-CAA with cache        $(summary $cache_with_i $cache_without_i)   target 0.98"
+echo "  CAA from cache, w / w/o   $(summary $cached_with_i $cached_without_i)   (a cached answer, logged and counted)"
+echo "  flood: checks on / off    $(summary $flood_on_i $flood_off_i)   target 0.90"
+flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$flood_on_i]}.conf.log" || true)
+echo "  ($flines flood query lines logged with checks on, $(awk -v q="${med[$flood_on_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent, about)"
 lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
 echo "  ($lines query lines logged by the log-on server, $(awk -v q="${med[$logon_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent to it, about)"

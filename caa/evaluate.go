@@ -3,6 +3,7 @@ package caa
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -292,11 +293,20 @@ func caName(req Request) string {
 }
 
 // Text is a record's property as zone files write it: flags tag "value".
-func Text(rr *dns.CAA) string {
-	return fmt.Sprintf("%d %s %s", rr.Flag, rr.Tag, sprintQuoted(rr.Value))
-}
+func Text(rr *dns.CAA) string { return string(AppendText(nil, rr)) }
 
-func sprintQuoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+// AppendText appends Text(rr) to b.
+func AppendText(b []byte, rr *dns.CAA) []byte {
+	b = strconv.AppendUint(b, uint64(rr.Flag), 10)
+	b = append(append(append(b, ' '), rr.Tag...), ' ', '"')
+	for i := 0; i < len(rr.Value); i++ {
+		if rr.Value[i] == '"' {
+			b = append(b, '\\')
+		}
+		b = append(b, rr.Value[i])
+	}
+	return append(b, '"')
+}
 
 // ClimbStart is the first name a CA looks up for a certificate name: the name itself, or for a
 // wildcard its parent (RFC 8659 section 3).
@@ -391,6 +401,31 @@ type Result struct {
 	// Delegation is the referral that stopped the climb at Unchecked, if one did.
 	Delegation *Delegation
 	Err        error
+}
+
+// Relevant climbs from name (a wildcard's parent) towards the root like Check, and returns the
+// Relevant RRset it finds, without deciding for any CA: Result.Owner and Result.RRset, the steps,
+// and Unchecked, Delegation or Err where the climb stopped.
+func Relevant(name string, lookup Lookup) Result {
+	var res Result
+	for n := ClimbStart(name); n != "."; n = ParentName(n) {
+		s, err := lookup(n)
+		if err != nil {
+			res.Err, res.Owner = err, n
+			res.Steps = append(res.Steps, s)
+			return res
+		}
+		if s.Outside || s.Delegation != nil {
+			res.Unchecked, res.Delegation = n, s.Delegation
+			return res
+		}
+		res.Steps = append(res.Steps, s)
+		if len(s.RRset) > 0 {
+			res.Owner, res.RRset = n, s.RRset
+			return res
+		}
+	}
+	return res
 }
 
 // Check climbs from the request's name (a wildcard's parent) towards the root, not including

@@ -1,0 +1,183 @@
+package caapolicy
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// exchangeFrom sends m over UDP to addr from the loopback address src (127.x.y.z: the kernel
+// routes all of 127/8 to lo), as a client in another network would.
+func exchangeFrom(t *testing.T, src, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: "udp", Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s from %s: %v", m.Question[0].Name, src, err)
+	}
+	return r
+}
+
+// watchCorefile serves partnerZone with cache in front of caapolicy, and two attributed CAs.
+func watchCorefile(t *testing.T, logLine string) string {
+	t.Helper()
+	zone := filepath.Join(t.TempDir(), "example.org.zone")
+	write(t, zone, partnerZone)
+	return fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    cache
+    caapolicy {
+        issue letsencrypt.org
+        name pol { issue digicert.com }
+        ca one.test 127.0.1.0/24
+        ca two.test 127.0.2.0/24
+        checks 300ms
+        %s
+    }
+    file %s
+}
+`, logLine, zone)
+}
+
+// waitFor waits until buf holds n lines containing sub, and returns those lines.
+func waitFor(t *testing.T, read func() string, sub string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var got []string
+		for l := range strings.SplitSeq(read(), "\n") {
+			if strings.Contains(l, sub) {
+				got = append(got, l)
+			}
+		}
+		if len(got) >= n || time.Now().After(deadline) {
+			if len(got) != n {
+				t.Fatalf("%d lines with %q, want %d:\n%s", len(got), sub, n, read())
+			}
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWatchThroughCache: with cache in front of caapolicy, every CAA query is logged and counted,
+// the cached ones with source cache; two attributed CAs checking one name within the TTL make two
+// events; five unattributed sources in five networks climbing a.b.example.org make one
+// multi-perspective event.
+func TestWatchThroughCache(t *testing.T) {
+	buf := captureLog(t)
+	const server = "dns://127.0.0.1:0"
+	count := func(ca, source string) float64 {
+		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", ca, source))
+	}
+	cachedBefore, policyBefore := count("unknown", sourceCache), count("unknown", sourcePolicy)
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all"))
+
+	for range 5 {
+		if r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232)); len(r.Answer) != 1 {
+			t.Fatalf("pol: %v", r)
+		}
+	}
+	lines := waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5)
+	if !strings.HasSuffix(lines[0], "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
+		t.Errorf("first query: %s", lines[0])
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasSuffix(l, "owner=pol.example.org. policy=0 zone=0 partners=0 source=cache ca=unknown") {
+			t.Errorf("cached query: %s", l)
+		}
+	}
+	if got := count("unknown", sourceCache) - cachedBefore; got != 4 {
+		t.Errorf("queries_total{source=cache} grew by %v, want 4", got)
+	}
+	if got := count("unknown", sourcePolicy) - policyBefore; got != 1 {
+		t.Errorf("queries_total{source=policy} grew by %v, want 1", got)
+	}
+
+	// Two CAs check www.example.org within the TTL: the second is answered from the cache.
+	for _, src := range []string{"127.0.1.1", "127.0.2.1"} {
+		for _, q := range []string{"www.example.org.", "example.org."} {
+			exchangeFrom(t, src, udp, caaQuery(q, false, 1232))
+		}
+	}
+	events := waitFor(t, buf.String, `check by one.test of "www.example.org."`, 1)
+	events = append(events, waitFor(t, buf.String, `check by two.test of "www.example.org."`, 1)...)
+	for _, e := range events {
+		if !strings.Contains(e, "2 queries from 1 addresses from 1 networks in ") {
+			t.Errorf("event: %s", e)
+		}
+	}
+
+	// Five perspectives in five networks climb a.b.example.org, in no particular order.
+	for i, src := range []string{"127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.6.1", "127.0.7.1"} {
+		names := []string{"a.b.example.org.", "b.example.org.", "example.org."}
+		for j := range names {
+			exchangeFrom(t, src, udp, caaQuery(names[(i+j)%3], false, 1232))
+		}
+	}
+	ev := waitFor(t, buf.String, `check by unknown of "a.b.example.org."`, 1)[0]
+	if !strings.Contains(ev, `(zone example.org.): 15 queries from 5 addresses from 5 networks, multi-perspective, in `) ||
+		!strings.HasSuffix(ev, `relevant example.org. [0 issue "letsencrypt.org", 0 issue "digicert.com"]`) {
+		t.Errorf("multi-perspective event: %s", ev)
+	}
+}
+
+// TestWatchMultiPerspectiveJSON: the same five-network check as one JSON event with networks 5
+// and multi_perspective true, and its counter.
+func TestWatchMultiPerspectiveJSON(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w // the query log takes standard output when it is made
+	defer func() { os.Stdout = stdout }()
+	const server = "dns://127.0.0.1:0"
+	before := testutil.ToFloat64(multiPerspectiveChecksTotal.WithLabelValues(server, "example.org.", ""))
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all json"))
+	os.Stdout = stdout
+
+	for _, src := range []string{"127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.6.1", "127.0.7.1"} {
+		for _, q := range []string{"a.b.example.org.", "b.example.org.", "example.org."} {
+			exchangeFrom(t, src, udp, caaQuery(q, false, 1232))
+		}
+	}
+	lines := make(chan string, 64)
+	go func() {
+		for s := bufio.NewScanner(r); s.Scan(); {
+			lines <- s.Text()
+		}
+	}()
+	var ev checkRecord
+	deadline := time.After(5 * time.Second)
+	for ev.Type != "check" {
+		select {
+		case l := <-lines:
+			if strings.Contains(l, `"type":"check"`) {
+				if err := json.Unmarshal([]byte(l), &ev); err != nil {
+					t.Fatalf("%v: %s", err, l)
+				}
+			}
+		case <-deadline:
+			t.Fatal("no check event on standard output")
+		}
+	}
+	if ev.CA != unknownCA || ev.Name != "a.b.example.org." || ev.Queries != 15 || ev.Addresses != 5 || ev.Networks != 5 || !ev.MultiPerspective ||
+		strings.Join(ev.SourceNetworks, " ") != "127.0.3.0/24 127.0.4.0/24 127.0.5.0/24 127.0.6.0/24 127.0.7.0/24" {
+		t.Errorf("event %+v", ev)
+	}
+	if got := testutil.ToFloat64(multiPerspectiveChecksTotal.WithLabelValues(server, "example.org.", "")) - before; got != 1 {
+		t.Errorf("multi_perspective_checks_total grew by %v, want 1", got)
+	}
+}
