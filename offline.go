@@ -93,3 +93,17 @@ func (ps Policies) ZoneData(n string) string {
 	}
 	return ""
 }
+
+// Partners returns the partner CAs of the block serving n, as their issue values
+// ("letsencrypt.org", "letsencrypt.org; accounturi=..."), in Corefile order.
+func (ps Policies) Partners(n string) []string {
+	h, _ := ps.serving(n)
+	if h == nil {
+		return nil
+	}
+	out := make([]string, 0, len(h.partners.list))
+	for _, p := range h.partners.list {
+		out = append(out, p.value)
+	}
+	return out
+}

@@ -477,3 +477,68 @@ func ParentName(n string) string {
 	}
 	return "."
 }
+
+// Binding says which RFC 8657 parameters the records that decided for the CA carry: an
+// accounturi or a validationmethods parameter on a property naming it.
+func Binding(d Decision, ca string) (accounturi, validationmethods bool) {
+	for _, rr := range d.Decided {
+		v, err := ParseIssueValue(rr.Value)
+		if err != nil || !strings.EqualFold(v.Issuer, ca) {
+			continue
+		}
+		for _, p := range v.Params {
+			switch strings.ToLower(p.Tag) {
+			case "accounturi":
+				accounturi = true
+			case "validationmethods":
+				validationmethods = true
+			}
+		}
+	}
+	return accounturi, validationmethods
+}
+
+// Why names what stops a CA in a denial: "critical tag" (a critical property with a tag it does
+// not know), "lock-down" (the properties that decide authorize nobody), "customer binding" (a
+// property names the CA but binds it to an account or methods it may not meet), or "other CAs
+// only". It returns "" for a decision that allows.
+func Why(d Decision, ca string) string {
+	switch {
+	case d.Allowed:
+		return ""
+	case len(d.Decided) == 1 && strings.Contains(d.Reason, "critical property"):
+		return "critical tag"
+	}
+	nobody := len(d.Decided) > 0
+	for _, rr := range d.Decided {
+		if !AuthorizesNobody(rr.Value) {
+			nobody = false
+		}
+		if v, err := ParseIssueValue(rr.Value); err == nil && strings.EqualFold(v.Issuer, ca) {
+			return "customer binding"
+		}
+	}
+	if nobody {
+		return "lock-down"
+	}
+	return "other CAs only"
+}
+
+// Memo returns a Lookup that asks lookup once per name (in any case) and answers again from
+// memory: a scan of many names climbs through the same parents.
+func Memo(lookup Lookup) Lookup {
+	type answer struct {
+		s   Step
+		err error
+	}
+	seen := map[string]answer{}
+	return func(name string) (Step, error) {
+		k := strings.ToLower(name)
+		if a, ok := seen[k]; ok {
+			return a.s, a.err
+		}
+		s, err := lookup(name)
+		seen[k] = answer{s, err}
+		return s, err
+	}
+}

@@ -40,19 +40,23 @@ func main() {
 }
 
 type options struct {
-	conf, ca, account, method, mode string
-	servers                         serverList
-	wildcard, lint, json, ns        bool
-	nsPort                          string
-	timeout                         time.Duration
+	conf, account, method, mode string
+	cas, servers                serverList
+	wildcard, lint, json, ns    bool
+	modeSet                     bool // -mode was given
+	nsPort                      string
+	timeout                     time.Duration
+
+	cert, tls, sni, ccadb string // scanning a certificate (scan.go)
+	zone, names           string // auditing a zone (zone.go)
 }
 
-// serverList is the -server flag, which may be given several times.
+// serverList is a flag that may be given several times: -server (HOST:PORT, port 53 added) and -ca.
 type serverList []string
 
 func (l *serverList) String() string { return strings.Join(*l, ",") }
 func (l *serverList) Set(s string) error {
-	*l = append(*l, caa.WithPort(s))
+	*l = append(*l, s)
 	return nil
 }
 
@@ -64,7 +68,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&o.servers, "server", "evaluate live, querying this DNS server (HOST:PORT, port 53 if omitted); repeat it to compare servers")
 	fs.BoolVar(&o.ns, "ns", false, "evaluate on every name server of the zone, found through the -server given")
 	fs.StringVar(&o.nsPort, "ns-port", "53", "the port to ask the name servers -ns finds on")
-	fs.StringVar(&o.ca, "ca", "letsencrypt.org", "the CA's issuer domain name, as CAA records name it")
+	fs.Var(&o.cas, "ca", "the CA's issuer domain name, as CAA records name it (default letsencrypt.org); repeat it for -zone")
+	fs.StringVar(&o.cert, "cert", "", "check whether the CA of this certificate (PEM, leaf first) may issue again for each of its names")
+	fs.StringVar(&o.tls, "tls", "", "the same for the certificate the TLS server at HOST:PORT presents (read, never verified)")
+	fs.StringVar(&o.sni, "sni", "", "the server name to send with -tls (default: the host)")
+	fs.StringVar(&o.ccadb, "ccadb", "", "the CCADB CAA identifiers report (AllCAAIdentifiersReportCSVV2) that identifies the issuing CA")
+	fs.StringVar(&o.zone, "zone", "", "audit every name of this zone (from AXFR, or -names) for the CAs given")
+	fs.StringVar(&o.names, "names", "", "with -zone: the names to audit, one a line, when the server refuses AXFR")
 	fs.BoolVar(&o.wildcard, "wildcard", false, "ask for a wildcard certificate (*.NAME)")
 	fs.StringVar(&o.account, "account", "", "the ACME account URI the CA would issue under (RFC 8657 accounturi)")
 	fs.StringVar(&o.method, "method", "", "the ACME validation method, such as dns-01 or http-01 (RFC 8657 validationmethods)")
@@ -79,6 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
+	fs.Visit(func(f *flag.Flag) { o.modeSet = o.modeSet || f.Name == "mode" })
+	for i, s := range o.servers {
+		o.servers[i] = caa.WithPort(s)
+	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "caacheck: "+format+"\n", a...)
 		return exitError
@@ -89,8 +103,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return lint(o, stdout, stderr)
 	}
+	if o.cert != "" || o.tls != "" {
+		if fs.NArg() != 0 {
+			return fail("-cert and -tls check the names of the certificate; give no NAME")
+		}
+		return scanCert(o, stdout, stderr)
+	}
+	if o.zone != "" {
+		if fs.NArg() != 0 {
+			return fail("-zone audits every name of the zone; give no NAME")
+		}
+		return scanZone(o, stdout, stderr)
+	}
 	if fs.NArg() != 1 {
 		return fail("give exactly one NAME to check, after the flags (caacheck -conf Corefile www.example.org)")
+	}
+	if len(o.cas) > 1 {
+		return fail("give one -ca for a NAME; several -ca go with -zone")
 	}
 	if (o.conf == "") == (len(o.servers) == 0) {
 		return fail("give either -conf Corefile (offline) or -server HOST:PORT (live)")
@@ -109,9 +138,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !hostname(strings.TrimSuffix(strings.TrimPrefix(name, "*."), ".")) {
 		return fail("%q is not a domain name", fs.Arg(0))
 	}
-	ca := strings.ToLower(strings.TrimSuffix(o.ca, "."))
-	if _, err := caa.ParseIssueValue(ca); err != nil || ca == "" {
-		return fail("-ca %q is not a CA identifier such as letsencrypt.org", o.ca)
+	ca, err := caIdentifier(o.cas, 0)
+	if err != nil {
+		return fail("%v", err)
 	}
 	req := caa.Request{Name: name, CA: ca, Account: o.account, Method: o.method, Mode: mode}
 
@@ -144,6 +173,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	return finish(rep, o.json, stdout)
+}
+
+// caIdentifier returns the i-th -ca, letsencrypt.org when none was given, checked.
+func caIdentifier(cas []string, i int) (string, error) {
+	raw := "letsencrypt.org"
+	if i < len(cas) {
+		raw = cas[i]
+	}
+	ca := strings.ToLower(strings.TrimSuffix(raw, "."))
+	if v, err := caa.ParseIssueValue(ca); err != nil || ca == "" || v.Issuer != ca {
+		return "", fmt.Errorf("-ca %q is not a CA identifier such as letsencrypt.org", raw)
+	}
+	return ca, nil
 }
 
 // liveReport climbs over queries to server. The error is for a question that could not be
