@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/coredns/coredns/plugin/whoami"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 )

@@ -312,7 +312,7 @@ func partnerCorefile(port int, zonePath, partners string) string {
 func TestE2EPartnersReload(t *testing.T) {
 	zonePath := filepath.Join(t.TempDir(), "example.org.zone")
 	write(t, zonePath, partnerZone)
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	inst, udp, tcp := corednstest.Start(t, partnerCorefile(port, zonePath, "partners letsencrypt.org sectigo.com"))
 
 	on := map[string][]string{

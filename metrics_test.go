@@ -100,7 +100,7 @@ func TestE2EMetricsAndLog(t *testing.T) {
 	if err := os.WriteFile(zone, []byte(partnerZone), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	metricsPort := freePort(t)
+	metricsPort := corednstest.FreePort(t)
 	cf := fmt.Sprintf(`example.org:0 {
     bind 127.0.0.1
     prometheus 127.0.0.1:%d

@@ -1,9 +1,7 @@
 package caapolicy
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -234,7 +232,7 @@ func startNamed(t *testing.T, coredns string) string {
 	t.Helper()
 	bin := needProgram(t, "named")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	host, cport, _ := strings.Cut(coredns, ":")
 	conf := fmt.Sprintf(`options {
 	directory "%[1]s";
@@ -256,33 +254,8 @@ zone "example.org" {
 `, dir, port, host, cport)
 	confPath := filepath.Join(dir, "named.conf")
 	write(t, confPath, conf)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-g", "-4", "-c", confPath)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("named output:\n%s", out.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
-		if r, _, err := new(dns.Client).Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("named did not answer on %s:\n%s", addr, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	out := runDaemon(t, "named", bin, "-g", "-4", "-c", confPath)
+	return waitSOA(t, "named", fmt.Sprintf("127.0.0.1:%d", port), out)
 }
 
 // TestBINDNegativeCache: a BIND resolver caches an NXDOMAIN for the name whatever the type

@@ -98,7 +98,7 @@ func TestReadme(t *testing.T) {
 	defer func(p string) { dnsserver.Port = p }(dnsserver.Port)
 
 	for i, cf := range corefiles {
-		dnsserver.Port = strconv.Itoa(freePort(t))
+		dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
 		_, udp, _ := corednstest.Start(t, bindLoopback(cf))
 		if i > 0 {
 			continue

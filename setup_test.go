@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/miekg/dns"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 )
 
 // records lists every prepared record of h as text, sorted.
@@ -288,7 +289,7 @@ func TestSetupLimitsAndBlocks(t *testing.T) {
 // start, and a reload to such a Corefile keeps the old instance serving.
 func TestStartupNeedsZoneData(t *testing.T) {
 	caddy.Quiet, dnsserver.Quiet = true, true
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	bare := fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    caapolicy {\n        issue letsencrypt.org\n    }\n}\n", port)
 	want := "plugin/caapolicy: Corefile:3 - Error during parsing: zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of example.org. would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore"
 	if inst, err := caddy.Start(corednstest.Corefile(bare)); err == nil || !strings.Contains(err.Error(), want) {

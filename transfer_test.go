@@ -1,10 +1,8 @@
 package caapolicy
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,8 +116,8 @@ func TestTransferCarriesPolicy(t *testing.T) {
 	dir := t.TempDir()
 	zonePath := filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, transferZone)
-	port := freePort(t)
-	corednstest.Start(t, transferCorefile(port, freePort(t), zonePath, transferPolicy("letsencrypt.org")))
+	port := corednstest.FreePort(t)
+	corednstest.Start(t, transferCorefile(port, corednstest.FreePort(t), zonePath, transferPolicy("letsencrypt.org")))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	rrs := axfr(t, addr, "example.org.")
@@ -247,22 +245,8 @@ remote-control:
 func startSecondary(t *testing.T, what, dir, file, conf string, port int, bin string, args ...string) string {
 	t.Helper()
 	confPath := filepath.Join(dir, file)
-	write(t, confPath, conf)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, append(args, confPath)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s\nconfiguration:\n%s", what, out.String(), conf)
-		}
-	})
+	write(t, confPath, conf+"\n")
+	runDaemon(t, what, bin, append(args, confPath)...)
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
@@ -291,7 +275,7 @@ func TestKnotSecondary(t *testing.T) {
 	dir := t.TempDir()
 	zonePath := filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, transferZone)
-	port, knotPort := freePort(t), freePort(t)
+	port, knotPort := corednstest.FreePort(t), corednstest.FreePort(t)
 	inst, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("letsencrypt.org")))
 	primary := fmt.Sprintf("127.0.0.1:%d", port)
 	served := soaSerial(t, primary, "example.org.")
@@ -376,7 +360,7 @@ func TestReadmeSecondaries(t *testing.T) {
 	dir := t.TempDir()
 	zonePath := filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, string(zone))
-	port, knotPort, nsdPort := freePort(t), freePort(t), freePort(t)
+	port, knotPort, nsdPort := corednstest.FreePort(t), corednstest.FreePort(t), corednstest.FreePort(t)
 	cf := strings.NewReplacer(
 		"example.org {", fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1", port),
 		"to 192.0.2.53 198.51.100.53", fmt.Sprintf("to 127.0.0.1:%d 127.0.0.1:%d", knotPort, nsdPort),

@@ -42,33 +42,13 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// freePort returns a loopback port that is free for UDP and TCP at the time of asking.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free loopback port")
-	return 0
-}
-
 // startUnbound starts Debian's unbound on a loopback port as a validating resolver that sends
 // every example.org query to the CoreDNS at coredns and trusts key for example.org.
 func startUnbound(t *testing.T, coredns string, key *dns.DNSKEY) string {
 	t.Helper()
 	bin := needProgram(t, "unbound")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	host, cport, _ := net.SplitHostPort(coredns)
 	conf := fmt.Sprintf(`server:
 	interface: 127.0.0.1
@@ -98,10 +78,18 @@ stub-zone:
 	confPath := filepath.Join(dir, "unbound.conf")
 	write(t, confPath, conf)
 
+	out := runDaemon(t, "unbound", bin, "-d", "-c", confPath)
+	return waitSOA(t, "unbound", fmt.Sprintf("127.0.0.1:%d", port), out)
+}
+
+// runDaemon runs bin with args until the test ends; its output is kept, and shown if the test
+// fails.
+func runDaemon(t *testing.T, what, bin string, args ...string) *syncBuffer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-d", "-c", confPath)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -110,19 +98,23 @@ stub-zone:
 		cancel()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("unbound output:\n%s", out.String())
+			t.Logf("%s output:\n%s", what, out.String())
 		}
 	})
+	return out
+}
 
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
+// waitSOA waits until the server at addr answers example.org SOA with NOERROR, and returns addr.
+func waitSOA(t *testing.T, what, addr string, out *syncBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
-		if _, _, err := new(dns.Client).Exchange(m, addr); err == nil {
+		if r, _, err := new(dns.Client).Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess {
 			return addr
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("unbound did not answer on %s:\n%s", addr, out.String())
+			t.Fatalf("%s did not answer on %s:\n%s", what, addr, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

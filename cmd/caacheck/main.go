@@ -319,12 +319,17 @@ func rrStrings(rrs []dns.CAA) []string {
 	return out
 }
 
+// printJSON writes v as one indented JSON object.
+func printJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
 // print writes the report as indented JSON or as text.
 func (r report) print(asJSON bool, w io.Writer) {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(r)
+		printJSON(w, r)
 		return
 	}
 	r.text(w)

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -120,9 +119,7 @@ func scanCert(o options, stdout, stderr io.Writer) int {
 	}
 	rep.Hints = hints(decisions, ca.Identifiers)
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		printJSON(stdout, rep)
 	} else {
 		rep.text(stdout)
 	}

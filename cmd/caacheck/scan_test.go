@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +58,7 @@ func scanServer(t *testing.T, axfr bool) (conf, addr string) {
 	if axfr {
 		transfer = "transfer {\n        to *\n    }"
 	}
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	cf := fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    %s\n    %s\n    file %s\n}\n", port, scanPolicy, transfer, zone)
 	for p, s := range map[string]string{zone: scanZoneData, conf: cf} {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
@@ -68,26 +67,6 @@ func scanServer(t *testing.T, axfr bool) (conf, addr string) {
 	}
 	corednstest.Start(t, cf)
 	return conf, fmt.Sprintf("127.0.0.1:%d", port)
-}
-
-// freePort returns a loopback port free for UDP and TCP when asked.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free loopback port")
-	return 0
 }
 
 // testCA makes an intermediate CA certificate (organization org, Subject Key Identifier ski) and
@@ -276,7 +255,7 @@ func TestScanZoneMany(t *testing.T) {
 	if err := os.WriteFile(zone, []byte(zb.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := corednstest.FreePort(t)
 	corednstest.Start(t, fmt.Sprintf("example.org:%d {\n bind 127.0.0.1\n %s\n transfer {\n  to *\n }\n file %s\n}\n", port, scanPolicy, zone))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	start := time.Now()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -37,9 +36,7 @@ func compare(req caa.Request, servers []string, o options, stdout, stderr io.Wri
 		}
 	}
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(struct {
+		printJSON(stdout, struct {
 			Agree   bool     `json:"agree"`
 			Servers []report `json:"servers"`
 		}{agree, reps})

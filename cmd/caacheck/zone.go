@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -132,9 +131,7 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 	ids := slices.Clone(rep.CAs)
 	rep.Hints = hints(results, ids)
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		printJSON(stdout, rep)
 	} else {
 		rep.text(stdout)
 	}

@@ -3,6 +3,8 @@
 package corednstest
 
 import (
+	"fmt"
+	"net"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -40,4 +42,24 @@ func Start(t testing.TB, cf string) (inst *caddy.Instance, udp, tcp string) {
 func Addrs(inst *caddy.Instance) (udp, tcp string) {
 	s := inst.Servers()[0]
 	return s.LocalAddr().String(), s.Addr().String()
+}
+
+// FreePort returns a loopback port that is free for UDP and TCP at the time of asking.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free loopback port")
+	return 0
 }
