@@ -312,9 +312,9 @@ func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 // closeCheck logs a closed check event and counts it.
 func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 	v := c.verdict(ev)
-	checkEventsTotal.WithLabelValues(ev.server, ev.zone, ev.view, ev.ca).Inc()
+	c.counters.checkEvent(ev.server, ev.zone, ev.view, ev.ca).Inc()
 	if ev.multiPerspective() {
-		multiPerspectiveChecksTotal.WithLabelValues(ev.server, ev.zone, ev.view).Inc()
+		c.counters.multiPerspectiveCheck(ev.server, ev.zone, ev.view).Inc()
 	}
 	unauthorized := v.known && !v.authorized && !v.authorizedWild
 	if unauthorized {

@@ -114,8 +114,8 @@ func (cc *counterCache) get(k counterKey, vec *prometheus.CounterVec, labels fun
 	return ctr
 }
 
-// counters are a block's cached query and partner counters.
-type counters struct{ queries, partnerRecords counterCache }
+// counters are a block's cached counters.
+type counters struct{ queries, partnerRecords, checkEvents, multiPerspective counterCache }
 
 func (c *counters) query(server, zone, view, ca, source string) prometheus.Counter {
 	k := counterKey{server, zone, view, ca, source}
@@ -125,4 +125,14 @@ func (c *counters) query(server, zone, view, ca, source string) prometheus.Count
 func (c *counters) partners(server, zone, view string) prometheus.Counter {
 	k := counterKey{server: server, zone: zone, view: view}
 	return c.partnerRecords.get(k, partnerRecordsTotal, func() []string { return []string{server, zone, view} })
+}
+
+func (c *counters) checkEvent(server, zone, view, ca string) prometheus.Counter {
+	k := counterKey{server: server, zone: zone, view: view, ca: ca}
+	return c.checkEvents.get(k, checkEventsTotal, func() []string { return []string{server, zone, view, ca} })
+}
+
+func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.Counter {
+	k := counterKey{server: server, zone: zone, view: view}
+	return c.multiPerspective.get(k, multiPerspectiveChecksTotal, func() []string { return []string{server, zone, view} })
 }
