@@ -182,6 +182,22 @@ func BenchmarkScaleZones(b *testing.B) {
 // line, grouping it into check events, and its share of the batched write. The serving side of
 // logging is in BenchmarkServeDNS's log-on rows.
 func BenchmarkQueryLogWriter(b *testing.B) {
+	for _, lines := range []string{"log all", "log all json", "log none"} {
+		for _, checks := range []string{"checks 2s", "checks off"} {
+			if lines == "log none" && checks == "checks off" {
+				continue
+			}
+			b.Run(strings.ReplaceAll(lines+"/"+checks, " ", "-"), func(b *testing.B) {
+				benchWriterRecords(b, lines+"\n"+checks, nil)
+			})
+		}
+	}
+}
+
+// benchWriterRecords runs the log writer's work on one query record b.N times, a microsecond
+// apart, for a block with the given log and checks lines; names, when given, take turns as the
+// record's question name. Log output is discarded.
+func benchWriterRecords(b *testing.B, lines string, names []string) {
 	zone, err := fileZone(partnerZone, "example.org.")
 	if err != nil {
 		b.Fatal(err)
@@ -189,28 +205,22 @@ func BenchmarkQueryLogWriter(b *testing.B) {
 	out := golog.Writer()
 	golog.SetOutput(io.Discard)
 	b.Cleanup(func() { golog.SetOutput(out) })
-	for _, lines := range []string{"log all", "log all json", "log none"} {
-		for _, checks := range []string{"checks 2s", "checks off"} {
-			if lines == "log none" && checks == "checks off" {
-				continue
-			}
-			b.Run(strings.ReplaceAll(lines+"/"+checks, " ", "-"), func(b *testing.B) {
-				h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n"+lines+"\n"+checks+"\n}", zone)
-				h.qlog.out = io.Discard
-				r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
-				h.ServeDNS(context.Background(), &benchWriter{}, r)
-				e := h.qlog.queue.take(nil)[0]
-				e.time = time.Now()
-				b.ReportAllocs()
-				n := 0
-				for b.Loop() {
-					e.time = e.time.Add(time.Microsecond)
-					h.qlog.handle(&e)
-					if n++; n%wakeAt == 0 {
-						h.qlog.flush()
-					}
-				}
-			})
+	h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n"+lines+"\n}", zone)
+	h.qlog.out = io.Discard
+	r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
+	h.ServeDNS(context.Background(), &benchWriter{}, r)
+	e := h.qlog.queue.take(nil)[0]
+	e.time = time.Now()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		e.time = e.time.Add(20 * time.Microsecond) // 50,000 queries a second
+		if len(names) > 0 {
+			e.qname = names[n%len(names)]
+		}
+		h.qlog.handle(&e)
+		if n++; n%wakeAt == 0 {
+			h.qlog.flush()
 		}
 	}
 }
@@ -220,34 +230,13 @@ func BenchmarkQueryLogWriter(b *testing.B) {
 // passes): with check events on, and off, in the same run. Per-record cost must not depend on
 // how many events are open.
 func BenchmarkCheckFlood(b *testing.B) {
-	zone, err := fileZone(partnerZone, "example.org.")
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := golog.Writer()
-	golog.SetOutput(io.Discard)
-	b.Cleanup(func() { golog.SetOutput(out) })
 	names := make([]string, 50000)
 	for i := range names {
 		names[i] = fmt.Sprintf("r%d.example.org.", i)
 	}
 	for _, checks := range []string{"checks 2s", "checks off"} {
 		b.Run(strings.ReplaceAll("log-all/"+checks, " ", "-"), func(b *testing.B) {
-			h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n log all\n "+checks+"\n}", zone)
-			r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
-			h.ServeDNS(context.Background(), &benchWriter{}, r)
-			e := h.qlog.queue.take(nil)[0]
-			e.time = time.Now()
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				e.time = e.time.Add(20 * time.Microsecond) // 50,000 queries a second
-				e.qname = names[n%len(names)]
-				h.qlog.handle(&e)
-				if n++; n%wakeAt == 0 {
-					h.qlog.flush()
-				}
-			}
+			benchWriterRecords(b, "log all\n"+checks, names)
 		})
 	}
 }
@@ -304,18 +293,7 @@ func BenchmarkTransfer(b *testing.B) {
 		_, _, tcp := corednstest.Start(b, cf)
 		b.Run(row.name, func(b *testing.B) {
 			for b.Loop() {
-				env, err := new(dns.Transfer).In(new(dns.Msg).SetAxfr("example.org."), tcp)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for e := range env {
-					if e.Error != nil {
-						b.Fatal(e.Error)
-					}
-					n += len(e.RR)
-				}
-				if n < 11000 {
+				if n := len(axfr(b, tcp, "example.org.")); n < 11000 {
 					b.Fatalf("%d records", n)
 				}
 			}

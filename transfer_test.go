@@ -66,7 +66,7 @@ func transferCorefile(port, secondary int, zonePath, policy string) string {
 }
 
 // axfr returns the records of a zone transfer from addr, the first and last SOA included.
-func axfr(t *testing.T, addr, zone string) []dns.RR {
+func axfr(t testing.TB, addr, zone string) []dns.RR {
 	t.Helper()
 	m := new(dns.Msg).SetAxfr(zone)
 	env, err := new(dns.Transfer).In(m, addr)
