@@ -237,8 +237,32 @@ func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) {
 	if t == nil || len(moved) == 0 {
 		return
 	}
+	// The serial this instance will serve, from the zone data asked now, while the other
+	// plugins' start-up hooks run one after the other: the waiting goroutine must not touch
+	// the chain before the server runs.
+	want := map[string]uint32{}
+	for _, z := range moved {
+		if s, ok := c.expectedSerial(z); ok {
+			want[z] = s
+		}
+	}
 	addr := net.JoinHostPort(loopbackFor(cfg.ListenHosts), cfg.Port)
-	go c.notifyWhenServing(t, addr, moved)
+	go c.notifyWhenServing(t, addr, want)
+}
+
+// expectedSerial is the serial this instance serves for zone: the zone data's SOA serial plus
+// this instance's offset.
+func (c *CAAPolicy) expectedSerial(zone string) (uint32, bool) {
+	q := new(dns.Msg).SetQuestion(zone, dns.TypeSOA)
+	zm, _, _ := c.ask(context.Background(), &captureWriter{}, q)
+	if zm == nil || len(zm.Answer) == 0 {
+		return 0, false
+	}
+	zsoa, ok := zm.Answer[0].(*dns.SOA)
+	if !ok {
+		return 0, false
+	}
+	return c.servedSOA(zsoa).Serial, true
 }
 
 // loopbackFor returns the address to ask this server on: its first listen address, or
@@ -252,13 +276,19 @@ func loopbackFor(hosts []string) string {
 	return "127.0.0.1"
 }
 
-// notifyWhenServing waits until the server at addr answers SOA for each zone with the served
-// serial (the new instance is serving), then has the transfer plugin send NOTIFY for it. A
-// NOTIFY sent earlier could reach a secondary that then asks the old instance, and waits for its
-// next refresh. It gives up when the instance stops or after a minute.
-func (c *CAAPolicy) notifyWhenServing(t *transfer.Transfer, addr string, zones []string) {
+// notifyWhenServing waits until the server at addr answers SOA for each zone with the serial this
+// instance serves (the new instance is serving), then has the transfer plugin send NOTIFY for it.
+// A NOTIFY sent earlier could reach a secondary that then asks the old instance, and waits for
+// its next refresh. It gives up when the instance stops, or after a minute (the zone data may
+// have changed its serial meanwhile: its own NOTIFY covers that).
+func (c *CAAPolicy) notifyWhenServing(t *transfer.Transfer, addr string, want map[string]uint32) {
 	client := &dns.Client{Timeout: time.Second}
 	deadline := time.Now().Add(time.Minute)
+	zones := make([]string, 0, len(want))
+	for z := range want {
+		zones = append(zones, z)
+	}
+	slices.Sort(zones)
 	for _, z := range zones {
 		for {
 			select {
@@ -268,7 +298,7 @@ func (c *CAAPolicy) notifyWhenServing(t *transfer.Transfer, addr string, zones [
 			}
 			m := new(dns.Msg).SetQuestion(z, dns.TypeSOA)
 			if r, _, err := client.Exchange(m, addr); err == nil && len(r.Answer) > 0 {
-				if soa, ok := r.Answer[0].(*dns.SOA); ok && c.servesSerial(soa) {
+				if soa, ok := r.Answer[0].(*dns.SOA); ok && soa.Serial == want[z] {
 					if err := t.Notify(z); err != nil {
 						log.Warningf("NOTIFY for %s after the policy changed: %v", z, err)
 					} else {
@@ -278,22 +308,10 @@ func (c *CAAPolicy) notifyWhenServing(t *transfer.Transfer, addr string, zones [
 				}
 			}
 			if time.Now().After(deadline) {
-				log.Warningf("NOTIFY for %s not sent: the server did not answer SOA with the new serial within a minute", z)
+				log.Warningf("NOTIFY for %s not sent: the server did not answer SOA with serial %d within a minute", z, want[z])
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-}
-
-// servesSerial reports whether soa, as the server answered it, carries this instance's serial:
-// the zone data's serial, asked of the zone data directly, plus this instance's offset.
-func (c *CAAPolicy) servesSerial(soa *dns.SOA) bool {
-	q := new(dns.Msg).SetQuestion(soa.Hdr.Name, dns.TypeSOA)
-	zm, _, _ := c.ask(context.Background(), &captureWriter{}, q)
-	if zm == nil || len(zm.Answer) == 0 {
-		return false
-	}
-	zsoa, ok := zm.Answer[0].(*dns.SOA)
-	return ok && c.servedSOA(zsoa).Serial == soa.Serial
 }
