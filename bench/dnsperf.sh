@@ -186,7 +186,7 @@ for i in "${!ports[@]}"; do
         dig @127.0.0.1 -p "${ports[$i]}" example.org SOA +short +tries=1 +time=1 >/dev/null 2>&1 && break
         sleep 0.1
     done
-    if ! dig @127.0.0.1 -p "${ports[$i]}" example.org CAA +tries=1 +time=1 | grep -q 'status: NOERROR'; then
+    if ! grep -q 'status: NOERROR' <<<"$(dig @127.0.0.1 -p "${ports[$i]}" example.org CAA +tries=1 +time=1)"; then
         echo "server ${names[$i]} did not start:" >&2
         cat "$work/server${ports[$i]}.conf" "$work/server${ports[$i]}.conf.log" >&2 || true
         exit 1
