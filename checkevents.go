@@ -80,6 +80,7 @@ type checkTracker struct {
 	max    int
 	index  map[nameKey]indexEntry // open events by their names (one map: one hash per lookup)
 	order  []*checkEvent          // open events by first query, oldest first (closed ones skipped)
+	free   []*checkEvent          // closed events handed back after logging, to be used again
 	n      int                    // open events
 }
 
@@ -119,8 +120,8 @@ func (t *checkTracker) observe(e *queryEntry) []*checkEvent {
 				closed = append(closed, old)
 			}
 		}
-		ev = &checkEvent{ca: e.ca, name: name, zone: e.zone, server: e.server, view: e.view, first: e.time}
-		ev.addrs, ev.nets, ev.path, ev.answers = ev.addrBuf[:0], ev.netBuf[:0], ev.pathBuf[:0], ev.answerBuf[:0]
+		ev = t.newEvent()
+		ev.ca, ev.name, ev.zone, ev.server, ev.view, ev.first = e.ca, name, e.zone, e.server, e.view, e.time
 		t.register(ev, name, "")
 		t.order = append(t.order, ev)
 		t.n++
@@ -148,6 +149,31 @@ func (ev *checkEvent) addAnswer(e *queryEntry) {
 	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(m.Answer, e.qname)
 	ev.answers = append(ev.answers, s)
 }
+
+// newEvent returns a cleared event: one handed back, or a new one. A flood of distinct names
+// opens and closes an event per query; using them again spares the collector.
+func (t *checkTracker) newEvent() *checkEvent {
+	var ev *checkEvent
+	if n := len(t.free); n > 0 {
+		ev, t.free[n-1] = t.free[n-1], nil
+		t.free = t.free[:n-1]
+		*ev = checkEvent{}
+	} else {
+		ev = &checkEvent{}
+	}
+	ev.addrs, ev.nets, ev.path, ev.answers = ev.addrBuf[:0], ev.netBuf[:0], ev.pathBuf[:0], ev.answerBuf[:0]
+	return ev
+}
+
+// recycle hands back a closed event once it is logged: nothing refers to it any more.
+func (t *checkTracker) recycle(ev *checkEvent) {
+	if ev.closed && len(t.free) < maxFreeEvents {
+		t.free = append(t.free, ev)
+	}
+}
+
+// maxFreeEvents bounds the closed events kept for use again.
+const maxFreeEvents = 1024
 
 // parentOrEmpty returns the parent of a fully qualified name, "" above the root.
 func parentOrEmpty(n string) string {
@@ -252,10 +278,15 @@ func (t *checkTracker) oldest() *checkEvent {
 	return t.order[0]
 }
 
-// close marks ev closed and removes it from the indexes.
+// close marks ev closed and removes it from the indexes and, as it is always the oldest open
+// event, from the front of the order.
 func (t *checkTracker) close(ev *checkEvent) {
 	ev.closed = true
 	t.n--
+	if len(t.order) > 0 && t.order[0] == ev {
+		t.order[0] = nil
+		t.order = t.order[1:]
+	}
 	for _, a := range ev.path {
 		k := nameKey{ev.ca, a}
 		x, ok := t.index[k]

@@ -149,6 +149,7 @@ func (l *queryLog) run() {
 			if l.checks != nil {
 				for _, ev := range l.checks.expire(now) {
 					l.h.closeCheck(ev)
+					l.checks.recycle(ev)
 				}
 			}
 		case <-l.stopping:
@@ -156,6 +157,7 @@ func (l *queryLog) run() {
 			if l.checks != nil {
 				for _, ev := range l.checks.flush() {
 					l.h.closeCheck(ev)
+					l.checks.recycle(ev)
 				}
 			}
 			return
@@ -278,6 +280,7 @@ func (l *queryLog) handle(e *queryEntry) {
 		}
 		for _, ev := range evs {
 			l.h.closeCheck(ev)
+			l.checks.recycle(ev)
 		}
 	}
 }
