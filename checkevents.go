@@ -180,7 +180,7 @@ func parentOrEmpty(n string) string {
 	if n == "." || n == "" {
 		return ""
 	}
-	return parentOf(n)
+	return caa.ParentName(n)
 }
 
 // inZone reports whether n lies in zone ("" stands for any zone).

@@ -9,6 +9,8 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/miekg/dns"
 )
 
@@ -42,20 +44,12 @@ func (c *CAAPolicy) existingNames() (map[string]struct{}, *[256]bool) {
 		if !ok || c.Fall.Through(n) {
 			continue
 		}
-		for ; n != zone && n != "."; n = parentOf(n) {
+		for ; n != zone && n != "."; n = caa.ParentName(n) {
 			names[n] = struct{}{}
 			lens[len(n)&0xff] = true
 		}
 	}
 	return names, lens
-}
-
-// parentOf strips the first label of a lowercase, fully qualified name.
-func parentOf(n string) string {
-	if i, end := dns.NextLabel(n, 0); !end {
-		return n[i:]
-	}
-	return "."
 }
 
 // mustExist reports whether qname, in any spelling, is a name the policy makes exist. Kept out

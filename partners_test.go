@@ -203,6 +203,7 @@ ns1      3600 IN A     127.0.0.1
 wild     3600 IN CAA   0 issue "digicert.com"
 wild     3600 IN CAA   0 issuewild "digicert.com"
 locked   3600 IN CAA   0 issue ";"
+script   3600 IN CAA   0 issue "<script>alert(1)</script>"
 iodef    3600 IN CAA   0 iodef "mailto:security@example.org"
 bound    3600 IN CAA   0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"
 has      3600 IN CAA   0 issue "LETSENCRYPT.org"
@@ -266,6 +267,8 @@ func TestServePartners(t *testing.T) {
 		{"cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
 		// Zone-data lock-down, iodef-only, a binding on a partner, a partner already listed.
 		{"locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
+		// A malformed issuer authorizes nobody (RFC 8659 section 4.2): a lock-down too.
+		{"script.example.org.", []string{`script.example.org. 3600 IN CAA 0 issue "<script>alert(1)</script>"`}, served{owner: "script.example.org.", zone: 1}},
 		{"iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
 		{"bound.example.org.", []string{
 			`bound.example.org. 3600 IN CAA 0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"`,

@@ -22,8 +22,8 @@ import (
 	_ "github.com/coredns/coredns/plugin/transfer"
 )
 
-// scanZoneText is served for the scans: Let's Encrypt at the apex, no wildcards; the shop
-// uses Sectigo only; api binds Let's Encrypt to one account; nothing else has CAA.
+// scanPolicy is served for the scans: Let's Encrypt at the apex, no wildcards; the shop uses
+// Sectigo only; api binds Let's Encrypt to one account; locked is locked down; partner pki.goog.
 const scanPolicy = `caapolicy {
         issue letsencrypt.org
         issuewild none

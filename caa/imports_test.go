@@ -1,0 +1,32 @@
+package caa
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestNoCoreDNSImport keeps package caa usable by any Go program: none of its files, tests
+// included, imports CoreDNS or caddy; miekg/dns is its only DNS dependency.
+func TestNoCoreDNSImport(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); strings.Contains(p, "coredns") || strings.Contains(p, "caapolicy/caapolicy") && p != "github.com/caapolicy/caapolicy/caa" {
+				t.Errorf("%s imports %s", e.Name(), p)
+			}
+		}
+	}
+}
