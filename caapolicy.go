@@ -38,6 +38,7 @@ type CAAPolicy struct {
 	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
 	existLens *[256]bool          // the lengths of those names, to rule most names out at once
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
+	seeing    cacheSeeing         // how CAA queries cache would answer reach caapolicy (pastcache.go)
 
 	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
@@ -110,7 +111,11 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if q != nil {
 		q.inside = true
 	}
-	s, rcode, err := c.serve(ctx, w, r, o)
+	aw := w
+	if c.seeing == writePast {
+		aw = c.pastCache(ctx, w, r)
+	}
+	s, rcode, err := c.serve(ctx, aw, r, o)
 	if q != nil {
 		// Recorded with the reply the client got (signed, and so on), which the watcher in
 		// front of every plugin has seen go by.

@@ -66,9 +66,14 @@ func startNegative(t *testing.T, signed bool) (addrs map[string]string, key *dns
 // other names and owners that fallthrough covers keep the zone data's answers.
 func TestPolicyOwnersExist(t *testing.T) {
 	addrs, _ := startNegative(t, false)
-	// file puts the SOA in negative answers with the minimum TTL as its TTL (RFC 2308 section 3).
+	// file puts the SOA in negative answers with the minimum TTL as its TTL (RFC 2308 section 3),
+	// 3600 s here; cache, in front, caps a denial's TTLs at 1800 s.
 	const soa = "example.org. 1800 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
 	const soaNet = "example.net. 1800 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
+	// A CAA answer is written past cache (pastcache.go), which caps other answers' TTLs (to
+	// 1800 s for denials): it carries the zone's own TTLs, as a secondary serves them.
+	const soaCAA = "example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
+	const soaNetCAA = "example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
 	tests := []struct {
 		qname  string
 		qtype  uint16
@@ -81,16 +86,16 @@ func TestPolicyOwnersExist(t *testing.T) {
 		{"deny.example.org.", dns.TypeAAAA, dns.RcodeSuccess, nil, soa},
 		{"deny.example.org.", dns.TypeCAA, dns.RcodeSuccess, []string{`deny.example.org. 300 IN CAA 0 issue ";"`}, ""},
 		{"ent.example.org.", dns.TypeA, dns.RcodeSuccess, nil, soa},
-		{"ent.example.org.", dns.TypeCAA, dns.RcodeSuccess, nil, soa},
+		{"ent.example.org.", dns.TypeCAA, dns.RcodeSuccess, nil, soaCAA},
 		{"x.ent.example.org.", dns.TypeMX, dns.RcodeSuccess, nil, soa},
 		{"x.ent.example.org.", dns.TypeCAA, dns.RcodeSuccess, []string{`x.ent.example.org. 300 IN CAA 0 issue "pki.goog"`}, ""},
 		// Below an owner, and elsewhere, the zone data's NXDOMAIN stands.
 		{"y.deny.example.org.", dns.TypeA, dns.RcodeNameError, nil, soa},
-		{"y.deny.example.org.", dns.TypeCAA, dns.RcodeNameError, nil, soa},
+		{"y.deny.example.org.", dns.TypeCAA, dns.RcodeNameError, nil, soaCAA},
 		{"missing.example.org.", dns.TypeA, dns.RcodeNameError, nil, soa},
 		// fallthrough: an owner the zone data lacks does not exist, for CAA either.
 		{"deny.example.net.", dns.TypeA, dns.RcodeNameError, nil, soaNet},
-		{"deny.example.net.", dns.TypeCAA, dns.RcodeNameError, nil, soaNet},
+		{"deny.example.net.", dns.TypeCAA, dns.RcodeNameError, nil, soaNetCAA},
 		// Positive answers pass unchanged.
 		{"www.example.org.", dns.TypeA, dns.RcodeSuccess, []string{"www.example.org. 3600 IN A 192.0.2.1"}, "example.org. 3600 IN NS ns1.example.org."},
 	}

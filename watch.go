@@ -55,15 +55,17 @@ func (wt *watcher) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	return rcode, err
 }
 
-// insertWatcher puts the watcher of h in front of the plugins added so far (every plugin before
-// caapolicy in the order: log, cache, dnssec...) and so of the whole chain, where the server block
-// has cache, the one plugin in front of caapolicy that answers CAA queries. Without cache there
-// is nothing to watch and no watcher: every query costs what it did.
+// insertWatcher makes sure caapolicy sees the CAA queries that cache, in front of it, would
+// answer (pastcache.go): where caapolicy can write its CAA answers past cache, it does; where a
+// plugin between them wraps the writer in a way it cannot rebuild, the watcher of h goes in front
+// of the plugins added so far (every plugin before caapolicy in the order: log, cache...) and so
+// of the whole chain. Without cache there is nothing to do: every query costs what it did.
 func insertWatcher(plugins []plugin.Plugin, h *CAAPolicy, cfg *dnsserver.Config) []plugin.Plugin {
 	return slices.Insert(plugins, 0, func(next plugin.Handler) plugin.Handler {
-		// The chain is built from the innermost plugin out, and the watcher comes last: every
-		// other plugin of the block is registered by now.
-		if cfg.Handler("cache") == nil {
+		// The chain is built from the innermost plugin out, and this comes last: every other
+		// plugin of the block is registered by now.
+		h.seeing = seeing(cfg, dnsserver.Directives)
+		if h.seeing != watchInFront {
 			return next
 		}
 		return &watcher{h: h, next: next}

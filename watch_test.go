@@ -14,6 +14,7 @@ import (
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -29,14 +30,16 @@ func exchangeFrom(t *testing.T, src, addr string, m *dns.Msg) *dns.Msg {
 	return r
 }
 
-// watchCorefile serves partnerZone with cache in front of caapolicy, and two attributed CAs.
-func watchCorefile(t *testing.T, logLine string) string {
+// watchCorefile serves partnerZone with cache in front of caapolicy, and two attributed CAs;
+// between names the plugins between cache and caapolicy.
+func watchCorefile(t *testing.T, logLine, between string) string {
 	t.Helper()
 	zone := filepath.Join(t.TempDir(), "example.org.zone")
 	write(t, zone, partnerZone)
 	return fmt.Sprintf(`example.org:0 {
     bind 127.0.0.1
     cache
+    %s
     caapolicy {
         issue letsencrypt.org
         name pol { issue digicert.com }
@@ -47,7 +50,25 @@ func watchCorefile(t *testing.T, logLine string) string {
     }
     file %s
 }
-`, logLine, zone)
+`, between, logLine, zone)
+}
+
+// cacheCounter is the sum of CoreDNS's cache counter coredns_cache_NAME over its label sets.
+func cacheCounter(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "coredns_cache_"+name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // waitFor waits until buf holds n lines containing sub, and returns those lines.
@@ -71,10 +92,10 @@ func waitFor(t *testing.T, read func() string, sub string, n int) []string {
 	}
 }
 
-// TestWatchThroughCache: with cache in front of caapolicy, every CAA query is logged and counted,
-// the cached ones with source cache; two attributed CAs checking one name within the TTL make two
-// events; five unattributed sources in five networks climbing a.b.example.org make one
-// multi-perspective event.
+// TestWatchThroughCache: with cache in front of caapolicy, every CAA query is logged and counted
+// as caapolicy answered it, for cache stores no CAA answer; two attributed CAs checking one name
+// within the TTL make two events; five unattributed sources in five networks climbing
+// a.b.example.org make one multi-perspective event.
 func TestWatchThroughCache(t *testing.T) {
 	buf := captureLog(t)
 	const server = "dns://127.0.0.1:0"
@@ -82,27 +103,27 @@ func TestWatchThroughCache(t *testing.T) {
 		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", ca, source))
 	}
 	cachedBefore, policyBefore := count("unknown", sourceCache), count("unknown", sourcePolicy)
-	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all"))
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", ""))
+	hitsBefore, missesBefore := cacheCounter(t, "hits_total"), cacheCounter(t, "misses_total")
 
 	for range 5 {
-		if r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232)); len(r.Answer) != 1 {
+		if r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232)); len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 300 {
 			t.Fatalf("pol: %v", r)
 		}
 	}
-	lines := waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5)
-	if !strings.HasSuffix(lines[0], "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
-		t.Errorf("first query: %s", lines[0])
-	}
-	for _, l := range lines[1:] {
-		if !strings.HasSuffix(l, "owner=pol.example.org. policy=0 zone=0 partners=0 source=cache ca=unknown") {
-			t.Errorf("cached query: %s", l)
+	for _, l := range waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5) {
+		if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
+			t.Errorf("query: %s", l)
 		}
 	}
-	if got := count("unknown", sourceCache) - cachedBefore; got != 4 {
-		t.Errorf("queries_total{source=cache} grew by %v, want 4", got)
+	if got := count("unknown", sourceCache) - cachedBefore; got != 0 {
+		t.Errorf("queries_total{source=cache} grew by %v, want 0", got)
 	}
-	if got := count("unknown", sourcePolicy) - policyBefore; got != 1 {
-		t.Errorf("queries_total{source=policy} grew by %v, want 1", got)
+	if got := count("unknown", sourcePolicy) - policyBefore; got != 5 {
+		t.Errorf("queries_total{source=policy} grew by %v, want 5", got)
+	}
+	if hits, misses := cacheCounter(t, "hits_total")-hitsBefore, cacheCounter(t, "misses_total")-missesBefore; hits != 0 || misses != 5 {
+		t.Errorf("cache: %v hits and %v misses, want 0 and 5", hits, misses)
 	}
 
 	// Two CAs check www.example.org within the TTL: the second is answered from the cache.
@@ -145,7 +166,7 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 	defer func() { os.Stdout = stdout }()
 	const server = "dns://127.0.0.1:0"
 	before := testutil.ToFloat64(multiPerspectiveChecksTotal.WithLabelValues(server, "example.org.", ""))
-	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all json"))
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all json", ""))
 	os.Stdout = stdout
 
 	for _, src := range []string{"127.0.3.1", "127.0.4.1", "127.0.5.1", "127.0.6.1", "127.0.7.1"} {
@@ -179,5 +200,56 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(multiPerspectiveChecksTotal.WithLabelValues(server, "example.org.", "")) - before; got != 1 {
 		t.Errorf("multi_perspective_checks_total grew by %v, want 1", got)
+	}
+}
+
+// TestWatcherInFront: where a plugin between cache and caapolicy wraps the writer in a way
+// caapolicy cannot rebuild (minimal), the watcher stands in front of every plugin and sees the
+// answers cache serves: logged and counted with the source cache.
+func TestWatcherInFront(t *testing.T) {
+	buf := captureLog(t)
+	const server = "dns://127.0.0.1:0"
+	count := func(source string) float64 {
+		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "unknown", source))
+	}
+	cachedBefore, policyBefore := count(sourceCache), count(sourcePolicy)
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", "minimal"))
+	for range 5 {
+		if r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232)); len(r.Answer) != 1 {
+			t.Fatalf("pol: %v", r)
+		}
+	}
+	lines := waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5)
+	if !strings.HasSuffix(lines[0], "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
+		t.Errorf("first query: %s", lines[0])
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasSuffix(l, "owner=pol.example.org. policy=0 zone=0 partners=0 source=cache ca=unknown") {
+			t.Errorf("cached query: %s", l)
+		}
+	}
+	if got := count(sourceCache) - cachedBefore; got != 4 {
+		t.Errorf("queries_total{source=cache} grew by %v, want 4", got)
+	}
+	if got := count(sourcePolicy) - policyBefore; got != 1 {
+		t.Errorf("queries_total{source=policy} grew by %v, want 1", got)
+	}
+}
+
+// TestWritePastHeader: header, between cache and caapolicy, still sets its flags on CAA answers
+// written past cache, the second answer as the first.
+func TestWritePastHeader(t *testing.T) {
+	buf := captureLog(t)
+	hitsBefore := cacheCounter(t, "hits_total")
+	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", "header {\n        response set ra\n    }"))
+	for range 2 {
+		r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232))
+		if !r.RecursionAvailable || len(r.Answer) != 1 {
+			t.Errorf("ra %v answer %v, want RA set and the policy record", r.RecursionAvailable, r.Answer)
+		}
+	}
+	waitFor(t, buf.String, `"pol.example.org." edns=1232 do=0 NOERROR size=90 tc=0 owner=pol.example.org. policy=1 zone=0 partners=0 source=policy`, 2)
+	if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
+		t.Errorf("cache hits grew by %v, want 0", hits)
 	}
 }

@@ -2,7 +2,12 @@
 # Load benchmark: caapolicy against stock CoreDNS plugins, measured with Debian's dnsperf on
 # loopback in interleaved rounds, in one run on one machine.
 #
-#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS]      (defaults: 3 s per measurement, 5 rounds)
+#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS] [-Q RATE]
+#
+# (defaults: 3 s per measurement, 5 rounds, peak rate). With -Q, dnsperf sends RATE queries per
+# second to every server and the script reads each server's CPU time from /proc: the qps column
+# is then queries per CPU-second (1 / CPU time per query), steadier than the peak rate on a noisy
+# machine, and every ratio is one of CPU cost per query.
 #
 # Every server is the same CoreDNS binary (cmd/coredns) on its own 127.0.0.1 port. Where two cores
 # exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures every server once,
@@ -15,11 +20,13 @@ cd "$(dirname "$0")/.."
 
 seconds=3
 rounds=5
-while getopts "l:r:" opt; do
+rate=
+while getopts "l:r:Q:" opt; do
     case $opt in
         l) seconds=$OPTARG ;;
         r) rounds=$OPTARG ;;
-        *) echo "usage: $0 [-l SECONDS] [-r ROUNDS]" >&2; exit 2 ;;
+        Q) rate=$OPTARG ;;
+        *) echo "usage: $0 [-l SECONDS] [-r ROUNDS] [-Q RATE]" >&2; exit 2 ;;
     esac
 done
 
@@ -139,7 +146,8 @@ server "caapolicy, policy, log on" caa <<CONF
     file $work/example.org.zone
 CONF
 
-# cache in front: non-CAA queries, and CAA answers from the cache, with and without caapolicy.
+# cache in front: non-CAA queries with and without caapolicy; CAA queries, which caapolicy keeps out
+# of the cache and answers itself (logged), against CAA answers from the cache without caapolicy.
 server "non-CAA, cache, with" a <<CONF
     cache
     caapolicy {
@@ -152,7 +160,7 @@ server "non-CAA, cache, without" a <<CONF
     cache
     file $work/example.org.zone
 CONF
-server "CAA from cache, with" caa <<CONF
+server "CAA, cache in front, with" caa <<CONF
     cache
     caapolicy {
         issuewild none
@@ -193,13 +201,26 @@ for i in "${!ports[@]}"; do
     fi
 done
 
+# cputicks PID: the user and system CPU time of process PID so far, in clock ticks.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
 # Interleaved rounds: every configuration once per round, in a shuffled order, so that drift and
 # position hit them all alike. Ratios are taken within a round, then their median over rounds.
 declare -A qps lat
 for r in $(seq 1 "$rounds"); do
     for i in $(shuf -e "${!ports[@]}"); do
-        out=$("${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "${queries[$i]}" -l "$seconds" -c 4 -q 200 2>&1)
-        qps[$i,$r]=$(awk '/Queries per second/ {print $4}' <<<"$out")
+        if [ -z "$rate" ]; then
+            out=$("${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "${queries[$i]}" -l "$seconds" -c 4 -q 200 2>&1)
+            qps[$i,$r]=$(awk '/Queries per second/ {print $4}' <<<"$out")
+        else
+            t0=$(cputicks "${spids[$i]}")
+            out=$("${client_cpu[@]}" dnsperf -s 127.0.0.1 -p "${ports[$i]}" -d "${queries[$i]}" -l "$seconds" -c 4 -q 200 -Q "$rate" 2>&1)
+            t1=$(cputicks "${spids[$i]}")
+            # Queries per CPU-second: completed queries over the server's CPU time.
+            qps[$i,$r]=$(awk -v n="$(awk '/Queries completed/ {print $3}' <<<"$out")" -v t="$((t1 - t0))" -v hz="$hz" \
+                'BEGIN {printf "%.0f", (t > 0 ? n * hz / t : 0)}')
+        fi
         lat[$i,$r]=$(awk '/Average Latency/ {print $4}' <<<"$out")
     done
 done
@@ -222,11 +243,16 @@ policy_i=${idx["caapolicy, policy (ignore)"]} merged_i=${idx["caapolicy, merged 
 whoami_i=${idx[whoami]} nca_with_i=${idx["non-CAA, with caapolicy"]} nca_without_i=${idx["non-CAA, without caapolicy"]}
 control_i=${idx["non-CAA, without (control)"]} logon_i=${idx["caapolicy, policy, log on"]}
 cache_with_i=${idx["non-CAA, cache, with"]} cache_without_i=${idx["non-CAA, cache, without"]}
-cached_with_i=${idx["CAA from cache, with"]} cached_without_i=${idx["CAA from cache, without"]}
+cached_with_i=${idx["CAA, cache in front, with"]} cached_without_i=${idx["CAA from cache, without"]}
 flood_on_i=${idx["flood, checks on"]} flood_off_i=${idx["flood, checks off"]}
 
 echo
-echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
+if [ -z "$rate" ]; then
+    echo "dnsperf on loopback, $rounds interleaved rounds of ${seconds}s, median; $(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
+else
+    echo "dnsperf on loopback at a fixed $rate queries/s, $rounds interleaved rounds of ${seconds}s, median; qps is queries per CPU-second of the server;"
+    echo "$(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
+fi
 printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x whoami" "latency (us)" "RSS (MB)"
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
 for i in "${!ports[@]}"; do
@@ -251,9 +277,17 @@ echo "  non-CAA with / without   $(summary $nca_with_i $nca_without_i)   target 
 echo "  control / without        $(summary $control_i $nca_without_i)   (noise: ideally 1.00)"
 echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
 echo "  non-CAA with cache        $(summary $cache_with_i $cache_without_i)   target 0.98"
-echo "  CAA from cache, w / w/o   $(summary $cached_with_i $cached_without_i)   (a cached answer, logged and counted)"
+echo "  CAA, cache in front, w/o  $(summary $cached_with_i $cached_without_i)   (answered by caapolicy and logged, against from the cache)"
 echo "  flood: checks on / off    $(summary $flood_on_i $flood_off_i)   target 0.90"
+# sent N: about how many queries server N was sent over all rounds.
+sent() {
+    if [ -z "$rate" ]; then
+        awk -v q="${med[$1]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}'
+    else
+        echo $((rate * seconds * rounds))
+    fi
+}
 flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$flood_on_i]}.conf.log" || true)
-echo "  ($flines flood query lines logged with checks on, $(awk -v q="${med[$flood_on_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent, about)"
+echo "  ($flines flood query lines logged with checks on, $(sent "$flood_on_i") queries sent, about)"
 lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
-echo "  ($lines query lines logged by the log-on server, $(awk -v q="${med[$logon_i]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}') queries sent to it, about)"
+echo "  ($lines query lines logged by the log-on server, $(sent "$logon_i") queries sent to it, about)"
