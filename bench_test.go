@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -297,6 +298,93 @@ func BenchmarkTransfer(b *testing.B) {
 					b.Fatalf("%d records", n)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkReloadDuringFlood times a reload of a running CoreDNS while one client floods it with
+// distinct names, with check events on and off, in the same run: 12,000 names within the 30 s
+// window leave the tracker full (10,000 events open) when the reload comes. The reload must not
+// wait for the old instance's writer to judge and log its open events. It reports the reload's
+// duration (ms/reload).
+func BenchmarkReloadDuringFlood(b *testing.B) {
+	out := golog.Writer()
+	golog.SetOutput(io.Discard)
+	b.Cleanup(func() { golog.SetOutput(out) })
+	zonePath := filepath.Join(b.TempDir(), "example.org.zone")
+	write(b, zonePath, partnerZone)
+	for _, checks := range []string{"checks 30s", "checks off"} {
+		b.Run(strings.ReplaceAll(checks, " ", "-"), func(b *testing.B) {
+			port := corednstest.FreePort(b)
+			corefile := func(issuer string) string {
+				return fmt.Sprintf("example.org:%d {\n bind 127.0.0.1\n caapolicy {\n  issue %s\n  log all\n  %s\n }\n file %s\n}\n", port, issuer, checks, zonePath)
+			}
+			inst, udp, _ := corednstest.Start(b, corefile("letsencrypt.org"))
+			conn, err := net.Dial("udp", udp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			go func() { // the replies are read and dropped
+				buf := make([]byte, 512)
+				for {
+					if _, err := conn.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			// flood sends n distinct names as fast as the socket takes them.
+			seq := 0
+			flood := func(n int) {
+				m := new(dns.Msg)
+				for range n {
+					seq++
+					m.SetQuestion(fmt.Sprintf("r%d.example.org.", seq), dns.TypeCAA)
+					wire, _ := m.Pack()
+					conn.Write(wire)
+					if seq%64 == 0 {
+						time.Sleep(time.Millisecond) // about 50,000 queries a second
+					}
+				}
+			}
+			var total time.Duration
+			issuers := []string{"sectigo.com", "letsencrypt.org"}
+			server := "dns://127.0.0.1:" + strconv.Itoa(port)
+			for i := 0; b.Loop(); i++ {
+				before := counterSum(b, "coredns_caapolicy_queries_total", server)
+				flood(12000)
+				// The server has answered (and queued) most of the flood before the reload.
+				for deadline := time.Now().Add(5 * time.Second); counterSum(b, "coredns_caapolicy_queries_total", server)-before < 10000; {
+					if time.Now().After(deadline) {
+						b.Fatalf("the server answered %v of 12,000 queries", counterSum(b, "coredns_caapolicy_queries_total", server)-before)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() { // the flood goes on during the reload
+					defer close(done)
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							flood(64)
+						}
+					}
+				}()
+				start := time.Now()
+				next, err := inst.Restart(corednstest.Corefile(corefile(issuers[i%2])))
+				total += time.Since(start)
+				close(stop)
+				<-done
+				if err != nil {
+					b.Fatal(err)
+				}
+				inst = next
+			}
+			b.Cleanup(func() { inst.Stop() })
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/reload")
 		})
 	}
 }

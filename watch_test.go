@@ -53,8 +53,9 @@ func watchCorefile(t *testing.T, logLine, between string) string {
 `, between, logLine, zone)
 }
 
-// cacheCounter is the sum of CoreDNS's cache counter coredns_cache_NAME over its label sets.
-func cacheCounter(t *testing.T, name string) float64 {
+// counterSum is the sum of the counter name over its label sets, those of server only unless
+// server is empty.
+func counterSum(t testing.TB, name, server string) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -62,13 +63,24 @@ func cacheCounter(t *testing.T, name string) float64 {
 	}
 	sum := 0.0
 	for _, mf := range mfs {
-		if mf.GetName() == "coredns_cache_"+name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "server" && (server == "" || l.GetValue() == server) {
+					sum += m.GetCounter().GetValue()
+				}
 			}
 		}
 	}
 	return sum
+}
+
+// cacheCounter is the sum of CoreDNS's cache counter coredns_cache_NAME over its label sets.
+func cacheCounter(t *testing.T, name string) float64 {
+	t.Helper()
+	return counterSum(t, "coredns_cache_"+name, "")
 }
 
 // waitFor waits until buf holds n lines containing sub, and returns those lines.
