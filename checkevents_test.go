@@ -187,6 +187,7 @@ func TestCheckVerdictJSON(t *testing.T) {
 	for _, ev := range tr.flush() {
 		h.closeCheck(ev)
 	}
+	h.qlog.flush() // event lines are batched, as the writer flushes them
 	var got checkRecord
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("%v: %q", err, out.String())

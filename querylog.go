@@ -151,6 +151,7 @@ func (l *queryLog) run() {
 					l.h.closeCheck(ev)
 					l.checks.recycle(ev)
 				}
+				l.flush()
 			}
 		case <-l.stopping:
 			l.drain(spare)
@@ -159,6 +160,7 @@ func (l *queryLog) run() {
 					l.h.closeCheck(ev)
 					l.checks.recycle(ev)
 				}
+				l.flush()
 			}
 			return
 		}
@@ -269,19 +271,17 @@ func (l *queryLog) handle(e *queryEntry) {
 		default:
 			l.batch = append(appendQueryText(append(l.batch, textPrefix...), e), '\n')
 		}
-		if len(l.batch) >= 64<<10 {
-			l.flush()
-		}
 	}
 	if l.checks != nil {
-		evs := l.checks.observe(e)
-		if len(evs) > 0 {
-			l.flush()
-		}
-		for _, ev := range evs {
+		// Closed events' lines join the batch after the query lines (closeCheck writes what is
+		// batched first where it must write a line by itself).
+		for _, ev := range l.checks.observe(e) {
 			l.h.closeCheck(ev)
 			l.checks.recycle(ev)
 		}
+	}
+	if len(l.batch) >= 64<<10 {
+		l.flush()
 	}
 }
 
@@ -309,13 +309,13 @@ func (l *queryLog) flush() {
 	l.batch = l.batch[:0]
 }
 
+// writeJSON adds v as a JSON line to the batch, which goes to standard output in JSON mode.
 func (l *queryLog) writeJSON(v any) {
-	l.flush()
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
-	l.out.Write(append(b, '\n'))
+	l.batch = append(append(l.batch, b...), '\n')
 }
 
 // setSource sets the caapolicy/source metadata of the query to where its answer came from.

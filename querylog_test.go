@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	golog "log"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -522,4 +523,49 @@ func unescapeLogged(s string) string {
 		i += 3
 	}
 	return string(b)
+}
+
+// TestFloodWritesInBatches: when every record closes an event (a flood of distinct names with
+// the open events at their limit), query lines and event lines still leave in batches of 64 KB,
+// one write each, not one write per record; every line is written, each event after its query.
+func TestFloodWritesInBatches(t *testing.T) {
+	for _, mode := range []string{"log all json", "log all"} {
+		h := logHandler(t, mode+"\nchecks 2s")
+		var out bytes.Buffer
+		writes := &countingWriter{}
+		w := io.MultiWriter(&out, writes)
+		h.qlog.out = w
+		golog.SetOutput(w)
+		t.Cleanup(func() { golog.SetOutput(io.Discard) })
+		h.qlog.checks.max = 100
+
+		const n = 1000
+		client := &test.ResponseWriter{RemoteIP: "198.51.100.77"}
+		for i := range n {
+			query(t, h, client, fmt.Sprintf("r%d.example.org.", i), 0, false)
+			if i%100 == 99 {
+				h.qlog.drain(nil) // as the writer takes the queue
+			}
+		}
+		queries, events := 0, 0
+		for l := range strings.SplitSeq(strings.TrimSuffix(out.String(), "\n"), "\n") {
+			switch {
+			case strings.Contains(l, `"type":"check"`) || strings.Contains(l, "check by unknown of "):
+				events++
+			case strings.Contains(l, `"r`) && strings.Contains(l, `.example.org."`):
+				queries++
+			default:
+				t.Errorf("%s: line %q", mode, l)
+			}
+		}
+		if queries != n || events != n-100 {
+			t.Errorf("%s: %d query lines and %d event lines, want %d and %d", mode, queries, events, n, n-100)
+		}
+		if max := out.Len()/(64<<10) + n/100; writes.n > max {
+			t.Errorf("%s: %d writes for %d bytes, want at most %d", mode, writes.n, out.Len(), max)
+		}
+		if i, j := strings.Index(out.String(), `r0.example.org."`), strings.Index(out.String(), `of "r0.example.org."`); mode == "log all" && (i < 0 || j < i) {
+			t.Errorf("%s: the event of r0 (at %d) is not after its query (at %d)", mode, j, i)
+		}
+	}
 }
