@@ -290,8 +290,8 @@ func (t *checkTracker) close(ev *checkEvent) {
 	for _, a := range ev.path {
 		k := nameKey{ev.ca, a}
 		x, ok := t.index[k]
-		if !ok {
-			continue
+		if !ok || (x.deepest != ev && x.onPath != ev) {
+			continue // a newer event holds the name (a parent shared by many climbs)
 		}
 		if x.deepest == ev {
 			x.deepest = nil
