@@ -315,6 +315,7 @@ type checkVerdict struct {
 	plain, wild    caa.Result
 	authorized     bool // for the name or for its wildcard
 	authorizedWild bool
+	relevantText   []byte // appendRelevant(relevant), when the writer has it at hand
 }
 
 // verdict evaluates a check over what caapolicy serves now (policy, zone data, partners). The
@@ -328,7 +329,7 @@ func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 	lookup := func(n string) (caa.Step, error) { return c.eventLookup(ev, n) }
 	req := caa.Request{Name: ev.name, CA: ev.ca, Mode: mode, AnyAccount: true}
 	if ev.ca == unknownCA {
-		v.relevant = caa.Relevant(ev.name, lookup)
+		v.relevant = c.relevantOf(ev, lookup)
 		return v
 	}
 	v.known = true
@@ -367,6 +368,7 @@ func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 		if unauthorized {
 			prefix = warningPrefix
 		}
+		v.relevantText = l.relevantText(v.relevant)
 		l.batch = append(appendCheckText(append(l.batch, prefix...), ev, v), '\n')
 	}
 }
@@ -381,18 +383,54 @@ func (c *CAAPolicy) eventLookup(ev *checkEvent, n string) (caa.Step, error) {
 		}
 	}
 	l := c.qlog
-	key := lowerString(n)
-	if s, ok := l.memo[key]; ok {
+	var buf [256]byte
+	key := lowerName(buf[:0], n)
+	if s, ok := l.memo[string(key)]; ok { // a lookup that does not allocate
 		return s, nil
 	}
 	s, err := c.localLookup(n)
 	if err == nil {
 		if len(l.memo) >= maxMemo {
-			clear(l.memo)
+			l.clearMemo()
 		}
-		l.memo[key] = s
+		l.memo[string(key)] = s
 	}
 	return s, err
+}
+
+// relevantOf is caa.Relevant(ev.name) for an event of unattributed sources, whose verdict is its
+// Relevant RRset alone. It skips the names the event's own queries found without CAA; from the
+// first name they did not ask, the climb is the same for every event and is remembered, with the
+// lookups, for a window: a flood of distinct names below one apex climbs once. Where the event's
+// answers say more (a CAA RRset, a referral, a name above the first one not asked), it climbs
+// as caa.Relevant does.
+func (c *CAAPolicy) relevantOf(ev *checkEvent, lookup caa.Lookup) caa.Result {
+	n, skipped := caa.ClimbStart(ev.name), 0
+	for ; n != "."; n = caa.ParentName(n) {
+		i := slices.IndexFunc(ev.answers, func(s caa.Step) bool { return strings.EqualFold(s.Name, n) })
+		if i < 0 {
+			break
+		}
+		if s := ev.answers[i]; len(s.RRset) > 0 || s.Outside || s.Delegation != nil {
+			return caa.Relevant(ev.name, lookup)
+		}
+		skipped++
+	}
+	if n == "." || skipped != len(ev.answers) {
+		return caa.Relevant(ev.name, lookup)
+	}
+	l := c.qlog
+	var buf [256]byte
+	key := lowerName(buf[:0], n)
+	if r, ok := l.relevant[string(key)]; ok {
+		return r
+	}
+	r := caa.Relevant(n, lookup)
+	if len(l.relevant) >= maxMemo {
+		l.clearMemo()
+	}
+	l.relevant[string(key)] = r
+	return r
 }
 
 // maxMemo bounds the lookups the log writer remembers between two clearings.
@@ -405,6 +443,20 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// relevantText returns appendRelevant(r), from the last one made when r is the same RRset (one
+// remembered by relevantOf, shared by a flood's events): the records are formatted once.
+func (l *queryLog) relevantText(r caa.Result) []byte {
+	if r.Err != nil || len(r.RRset) == 0 {
+		return nil
+	}
+	t := &l.lastRelevant
+	if t.owner != r.Owner || t.first != &r.RRset[0] || t.n != len(r.RRset) {
+		t.owner, t.first, t.n = r.Owner, &r.RRset[0], len(r.RRset)
+		t.text = appendRelevant(t.text[:0], r)
+	}
+	return t.text
 }
 
 // appendRelevant appends the Relevant RRset of a climb: its owner and records, or why there is none.
@@ -448,7 +500,11 @@ func appendCheckText(b []byte, ev *checkEvent, v checkVerdict) []byte {
 	b = append(b, " in "...)
 	b = strconv.AppendFloat(b, ev.last.Sub(ev.first).Seconds(), 'f', 3, 64)
 	b = append(b, "s; relevant "...)
-	b = appendRelevant(b, v.relevant)
+	if v.relevantText != nil {
+		b = append(b, v.relevantText...)
+	} else {
+		b = appendRelevant(b, v.relevant)
+	}
 	switch {
 	case !v.known:
 	case !v.authorized && !v.authorizedWild:

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -249,5 +251,55 @@ func TestAtOrBelow(t *testing.T) {
 	var below bool
 	if n := testing.AllocsPerRun(100, func() { below = atOrBelow("www.example.org.", "example.org.") }); n != 0 || !below {
 		t.Errorf("atOrBelow allocates %v times (answer %v)", n, below)
+	}
+}
+
+// TestRelevantOfMatchesRelevant: the verdict of an event of unattributed sources, which skips
+// the names its queries found empty and remembers the rest of the climb, is exactly
+// caa.Relevant's, first and from the memo, for every kind of climb: a flood's single names, a
+// climb that asked the parents, names with their own CAA, below a CNAME, below a policy owner.
+func TestRelevantOfMatchesRelevant(t *testing.T) {
+	h := logHandler(t, "log none\nchecks 2s")
+	client := &test.ResponseWriter{RemoteIP: "198.51.100.7"}
+	climbs := [][]string{
+		{"r1.example.org."},
+		{"r2.example.org."},
+		{"x.r3.example.org."},
+		{"a.b.example.org.", "b.example.org.", "example.org."},
+		{"wild.example.org."},
+		{"x.wild.example.org."},
+		{"x.cname.example.org.", "cname.example.org."},
+		{"cname.example.org."},
+		{"www.pol.example.org."},
+		{"www.pol.example.org.", "pol.example.org."},
+		{"*.plain.example.org."},
+		{"Deep.R4.Example.ORG."},
+	}
+	tr := newCheckTracker(defaultWindow, maxOpenChecks)
+	var evs []*checkEvent
+	for i, climb := range climbs {
+		for _, n := range climb {
+			query(t, h, client, n, 0, false)
+		}
+		for _, e := range h.qlog.queue.take(nil) {
+			e.time = t0.Add(time.Duration(i) * time.Minute) // each climb its own event
+			evs = append(evs, tr.observe(&e)...)
+		}
+	}
+	evs = append(evs, tr.flush()...)
+	if len(evs) != len(climbs) {
+		t.Fatalf("%d events, want %d: %v", len(evs), len(climbs), eventNames(evs))
+	}
+	for round := range 2 { // the second from the memo
+		for _, ev := range evs {
+			lookup := func(n string) (caa.Step, error) { return h.eventLookup(ev, n) }
+			got, want := h.relevantOf(ev, lookup), caa.Relevant(ev.name, lookup)
+			if got.Owner != want.Owner || !slices.Equal(got.RRset, want.RRset) || got.Err != want.Err || got.Unchecked != want.Unchecked {
+				t.Errorf("round %d, %s: owner %q %v, want %q %v", round, ev.name, got.Owner, got.RRset, want.Owner, want.RRset)
+			}
+		}
+	}
+	if len(h.qlog.relevant) == 0 {
+		t.Errorf("nothing remembered: the memo is not used")
 	}
 }

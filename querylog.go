@@ -70,6 +70,14 @@ type queryLog struct {
 	batch []byte              // the lines of one wake-up, written together
 	memo  map[string]caa.Step // lookups for check verdicts, cleared every window (checkevents.go)
 
+	relevant     map[string]caa.Result // Relevant RRsets of names, cleared with memo
+	lastRelevant struct {              // the text of the last Relevant RRset logged
+		owner string
+		first *dns.CAA // the RRset's first record: the same array is the same RRset
+		n     int
+		text  []byte
+	}
+
 	dropped  atomic.Int64
 	once     sync.Once
 	stopping chan struct{}
@@ -78,7 +86,7 @@ type queryLog struct {
 }
 
 func newQueryLog(cfg logConfig, h *CAAPolicy, size int) *queryLog {
-	l := &queryLog{cfg: cfg, h: h, queue: newEntryQueue(size), out: os.Stdout, stopping: make(chan struct{}), done: make(chan struct{}), memo: map[string]caa.Step{}}
+	l := &queryLog{cfg: cfg, h: h, queue: newEntryQueue(size), out: os.Stdout, stopping: make(chan struct{}), done: make(chan struct{}), memo: map[string]caa.Step{}, relevant: map[string]caa.Result{}}
 	if cfg.window > 0 {
 		l.checks = newCheckTracker(cfg.window, maxOpenChecks)
 	}
@@ -143,7 +151,7 @@ func (l *queryLog) run() {
 		case now := <-t.C:
 			spare = l.drain(spare)
 			if now.Sub(memoSince) >= l.cfg.window {
-				clear(l.memo) // verdicts see a policy or zone-data change within a window
+				l.clearMemo() // verdicts see a policy or zone-data change within a window
 				memoSince = now
 			}
 			if l.checks != nil {
@@ -165,6 +173,12 @@ func (l *queryLog) run() {
 			return
 		}
 	}
+}
+
+// clearMemo forgets the lookups and Relevant RRsets remembered for check verdicts.
+func (l *queryLog) clearMemo() {
+	clear(l.memo)
+	clear(l.relevant)
 }
 
 // drain handles every queued record and writes their lines. It returns the emptied slice, to
