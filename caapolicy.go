@@ -39,7 +39,6 @@ type CAAPolicy struct {
 	existLens *[256]bool          // the lengths of those names, to rule most names out at once
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
 	seeing    cacheSeeing         // how CAA queries cache would answer reach caapolicy (pastcache.go)
-	answers   *answerMemo         // remembered CAA answers, with cache in front (answermemo.go)
 
 	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
@@ -112,16 +111,11 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if q != nil {
 		q.inside = true
 	}
-	var s served
-	var rcode int
-	var err error
-	if c.seeing != writePast {
-		s, rcode, err = c.serve(ctx, w, r, o)
-	} else if aw := c.pastCache(ctx, w, r); aw != w {
-		s, rcode, err = c.serveRemembered(ctx, aw, r, o) // cache in front: answermemo.go
-	} else {
-		s, rcode, err = c.serve(ctx, w, r, o) // cache does not cover the name
+	aw := w
+	if c.seeing == writePast {
+		aw = c.pastCache(ctx, w, r)
 	}
+	s, rcode, err := c.serve(ctx, aw, r, o)
 	if q != nil {
 		// Recorded with the reply the client got (signed, and so on), which the watcher in
 		// front of every plugin has seen go by.

@@ -65,9 +65,6 @@ func insertWatcher(plugins []plugin.Plugin, h *CAAPolicy, cfg *dnsserver.Config)
 		// The chain is built from the innermost plugin out, and this comes last: every other
 		// plugin of the block is registered by now.
 		h.seeing = seeing(cfg, dnsserver.Directives)
-		if h.seeing == writePast {
-			h.answers = newAnswerMemo()
-		}
 		if h.seeing != watchInFront {
 			return next
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,45 @@ func TestWritePastHeader(t *testing.T) {
 	waitFor(t, buf.String, `"pol.example.org." edns=1232 do=0 NOERROR size=90 tc=0 owner=pol.example.org. policy=1 zone=0 partners=0 source=policy`, 2)
 	if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
 		t.Errorf("cache hits grew by %v, want 0", hits)
+	}
+}
+
+// TestPastCacheOnTheWire: with cache in front, a repeated CAA question gets the same answer
+// with its own ID and EDNS, truncated over UDP without room for it and whole over TCP, and each
+// is logged as caapolicy's answer.
+func TestPastCacheOnTheWire(t *testing.T) {
+	buf := captureLog(t)
+	dir := t.TempDir()
+	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
+	_, udp, tcp := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy(" log all\n")))
+
+	var answers [][]string
+	for _, q := range []struct {
+		net, addr string
+		edns      uint16
+	}{{"udp", udp, 1232}, {"tcp", tcp, 1232}, {"udp", udp, 0}} {
+		m := caaQuery("www.example.org.", false, q.edns)
+		m.Id = dns.Id()
+		r := exchange(t, q.net, q.addr, m)
+		if r.Id != m.Id || r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+			t.Fatalf("%s: id %d rcode %s aa %v, want id %d NOERROR aa", q.net, r.Id, dns.RcodeToString[r.Rcode], r.Authoritative, m.Id)
+		}
+		if (r.IsEdns0() != nil) != (q.edns > 0) {
+			t.Errorf("%s, EDNS %d: the answer has OPT %v", q.net, q.edns, r.IsEdns0())
+		}
+		answers = append(answers, answerStrings(r, 0))
+	}
+	if !slices.Equal(answers[0], answers[1]) || !slices.Equal(answers[1], answers[2]) || len(answers[0]) == 0 {
+		t.Errorf("answers differ:\n%q\n%q\n%q", answers[0], answers[1], answers[2])
+	}
+	waitFor(t, buf.String, `"www.example.org." edns=1232 do=0 NOERROR`, 2)
+	waitFor(t, buf.String, `"www.example.org." edns=none do=0 NOERROR`, 1)
+
+	// 30 records do not fit 512 bytes: truncated over UDP each time, whole over TCP.
+	for _, q := range []struct{ net, addr string }{{"udp", udp}, {"tcp", tcp}, {"udp", udp}, {"tcp", tcp}} {
+		r := exchange(t, q.net, q.addr, caaQuery("big.example.org.", false, 0))
+		if n := len(answerStrings(r, dns.TypeCAA)); (q.net == "udp") != r.Truncated || (q.net == "tcp" && n != 30) {
+			t.Errorf("%s: TC=%v with %d records", q.net, r.Truncated, n)
+		}
 	}
 }
