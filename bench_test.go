@@ -235,7 +235,7 @@ type countingWriter struct{ n int }
 func (w *countingWriter) Write(p []byte) (int, error) { w.n++; return len(p), nil }
 
 // BenchmarkCheckFlood measures the writer's work per record when one client sends distinct names
-// (each its own check event, closed and judged when the 10,000 open events overflow or its window
+// (each its own check event, closed and judged when the 2,000 open events overflow or its window
 // passes): with check events on, and off, in the same run. Per-record cost must not depend on
 // how many events are open.
 func BenchmarkCheckFlood(b *testing.B) {
@@ -312,7 +312,7 @@ func BenchmarkTransfer(b *testing.B) {
 
 // BenchmarkReloadDuringFlood times a reload of a running CoreDNS while one client floods it with
 // distinct names, with check events on and off, in the same run: 12,000 names within the 30 s
-// window leave the tracker full (10,000 events open) when the reload comes. The reload must not
+// window leave the tracker full (2,000 events open) when the reload comes. The reload must not
 // wait for the old instance's writer to judge and log its open events. It reports the reload's
 // duration (ms/reload).
 func BenchmarkReloadDuringFlood(b *testing.B) {
