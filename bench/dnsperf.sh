@@ -208,6 +208,7 @@ hz=$(getconf CLK_TCK)
 # Interleaved rounds: every configuration once per round, in a shuffled order, so that drift and
 # position hit them all alike. Ratios are taken within a round, then their median over rounds.
 declare -A qps lat
+declare -a done_q # queries each server answered, over all rounds
 for r in $(seq 1 "$rounds"); do
     for i in $(shuf -e "${!ports[@]}"); do
         if [ -z "$rate" ]; then
@@ -225,6 +226,7 @@ for r in $(seq 1 "$rounds"); do
                 'BEGIN {printf "%.0f", (t > 0 ? n * hz / t : 0)}')
         fi
         lat[$i,$r]=$(awk '/Average Latency/ {print $4}' <<<"$out")
+        done_q[$i]=$(( ${done_q[$i]:-0} + $(awk '/Queries completed/ {print $3}' <<<"$out") ))
     done
 done
 
@@ -282,15 +284,7 @@ echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
 echo "  non-CAA with cache        $(summary $cache_with_i $cache_without_i)   target 0.98"
 echo "  CAA, cache in front, w/o  $(summary $cached_with_i $cached_without_i)   (answered by caapolicy and logged, against from the cache)"
 echo "  flood: checks on / off    $(summary $flood_on_i $flood_off_i)   target 0.90"
-# sent N: about how many queries server N was sent over all rounds.
-sent() {
-    if [ -z "$rate" ]; then
-        awk -v q="${med[$1]}" -v s="$seconds" -v r="$rounds" 'BEGIN {printf "%d", q*s*r}'
-    else
-        echo $((rate * seconds * rounds))
-    fi
-}
 flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$flood_on_i]}.conf.log" || true)
-echo "  ($flines flood query lines logged with checks on, $(sent "$flood_on_i") queries sent, about)"
+echo "  ($flines flood query lines logged with checks on, ${done_q[$flood_on_i]} queries answered)"
 lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
-echo "  ($lines query lines logged by the log-on server, $(sent "$logon_i") queries sent to it, about)"
+echo "  ($lines query lines logged by the log-on server, ${done_q[$logon_i]} queries it answered)"
