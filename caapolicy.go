@@ -116,6 +116,9 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		aw = c.pastCache(ctx, w, r)
 	}
 	s, rcode, err := c.serve(ctx, aw, r, o)
+	if aw != w && s.msg == nil && !plugin.ClientWrite(rcode) {
+		s.msg, rcode = failPastCache(aw, r, rcode)
+	}
 	if q != nil {
 		// Recorded with the reply the client got (signed, and so on), which the watcher in
 		// front of every plugin has seen go by.

@@ -168,3 +168,15 @@ type probeWriter struct{ dns.ResponseWriter }
 
 func (*probeWriter) LocalAddr() net.Addr  { return loopback }
 func (*probeWriter) RemoteAddr() net.Addr { return loopback }
+
+// failPastCache writes the error reply for r past cache, where the zone data failed and wrote
+// nothing: the server would write it through cache, which stores a SERVFAIL that comes with an
+// error (forward's upstream timing out) and answers the name's CAA queries itself for a while.
+// As acl does with its refusals, the rcode returned then says the reply is written; the error
+// still goes back to errors and log in front.
+func failPastCache(w dns.ResponseWriter, r *dns.Msg, rcode int) (*dns.Msg, int) {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	w.WriteMsg(m)
+	return m, dns.RcodeSuccess
+}

@@ -306,3 +306,33 @@ func TestPastCacheOnTheWire(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureNotCached: where the zone data fails with an error and writes nothing (forward to an
+// upstream that refuses), caapolicy writes the SERVFAIL past cache, so cache stores none and
+// every repeated CAA query is answered, logged and counted.
+func TestFailureNotCached(t *testing.T) {
+	buf := captureLog(t)
+	hitsBefore := cacheCounter(t, "hits_total")
+	_, udp, _ := corednstest.Start(t, fmt.Sprintf(`example.org:0 {
+    bind 127.0.0.1
+    errors
+    cache
+    caapolicy {
+        issue letsencrypt.org
+        log all
+    }
+    forward . 127.0.0.1:%d
+}
+`, corednstest.FreePort(t)))
+	for range 3 {
+		if r := exchange(t, "udp", udp, caaQuery("www.example.org.", false, 1232)); r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+		}
+	}
+	waitFor(t, buf.String, `"www.example.org." edns=1232 do=0 SERVFAIL`, 3)
+	if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
+		t.Errorf("cache answered %v of the queries, want none", hits)
+	}
+	// errors still logs each error, with the rcode returned: 0, as for a reply written (acl's too).
+	waitFor(t, buf.String, "[ERROR] plugin/errors: 0 www.example.org. CAA: read udp", 3)
+}
