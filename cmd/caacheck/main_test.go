@@ -196,16 +196,12 @@ func TestDelegation(t *testing.T) {
 	if code != exitError {
 		t.Fatalf("exit %d, want %d\n%s%s", code, exitError, out, errs)
 	}
-	for _, want := range []string{
+	wantLines(t, "output", out,
 		"UNDECIDED www.sub.example.org. is delegated: its CAA records are on other name servers\n",
 		"reason:   www.sub.example.org. is delegated to sub.example.org. (NS ns1.elsewhere.test., ns2.elsewhere.test.), whose CAA records this source cannot see: ask those name servers\n",
 		"www.sub.example.org.           NOERROR  referral to sub.example.org. NS ns1.elsewhere.test. ns2.elsewhere.test.\n",
 		"note:     www.sub.example.org. is delegated to sub.example.org. (NS ns1.elsewhere.test., ns2.elsewhere.test.); those name servers were not asked: run caacheck -server against one of them\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	code, out, _ = runCheck("-server", udp, "-json", "sub.example.org")
 	var rep struct {
 		Delegation struct {
@@ -385,6 +381,16 @@ func TestREADMESessions(t *testing.T) {
 		want := strings.Join(lines[1:len(lines)-1], "\n") + "\n"
 		if got := out + fmt.Sprintf("(exit status %d)", code); got != want+lines[len(lines)-1] {
 			t.Errorf("$ caacheck %s\n got:\n%s%s\nwant:\n%s%s", cmd, out, errs, want, lines[len(lines)-1])
+		}
+	}
+}
+
+// wantLines reports each of wants that out, the output called what, does not contain.
+func wantLines(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, out)
 		}
 	}
 }
