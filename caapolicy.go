@@ -111,12 +111,14 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if q != nil {
 		q.inside = true
 	}
-	aw := w
+	aw, past := w, false
 	if c.seeing == writePast {
-		aw = c.pastCache(ctx, w, r)
+		if pw, ok := c.pastCache(ctx, w, r); ok {
+			aw, past = pw, true
+		}
 	}
 	s, rcode, err := c.serve(ctx, aw, r, o)
-	if aw != w && s.msg == nil && !plugin.ClientWrite(rcode) {
+	if past && s.msg == nil && !plugin.ClientWrite(rcode) {
 		s.msg, rcode = failPastCache(aw, r, rcode)
 	}
 	if q != nil {

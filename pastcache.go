@@ -77,9 +77,10 @@ func seeing(cfg *dnsserver.Config, directives []string) cacheSeeing {
 
 // pastCache returns the writer for a CAA answer to r that reaches the client without passing
 // through cache's writer: header's writer is rebuilt on the writer cache wraps, and an answer
-// dnssec would have signed is signed by the block's dnssec handler. Where cache's writer is not
-// in w (cache does not cover the name, or did not handle the query), w is returned.
-func (c *CAAPolicy) pastCache(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) dns.ResponseWriter {
+// dnssec would have signed is signed by the block's dnssec handler. ok is false, and w is to be
+// used, where cache's writer is not in w (cache does not cover the name, or did not handle the
+// query).
+func (c *CAAPolicy) pastCache(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (past dns.ResponseWriter, ok bool) {
 	var hdr *header.ResponseHeaderWriter
 	signed := false
 	for x := w; ; {
@@ -99,13 +100,13 @@ func (c *CAAPolicy) pastCache(ctx context.Context, w dns.ResponseWriter, r *dns.
 			}
 			if signed {
 				if c.signer == nil {
-					return w // dnssec signs, but is unknown to us: leave the answer to it
+					return nil, false // dnssec signs, but is unknown to us: leave the answer to it
 				}
 				out = &signingWriter{ResponseWriter: out, c: c, ctx: ctx, r: r}
 			}
-			return out
+			return out, true
 		default:
-			return w
+			return nil, false
 		}
 	}
 }

@@ -11,10 +11,12 @@ import (
 )
 
 // Every CAA query that reaches the server for caapolicy's zones is logged, counted and grouped
-// into check events, also when a plugin in front of caapolicy (cache) answers it. caapolicy sits
-// after cache in the plugin order, so setup also puts a watcher in front of every plugin of the
-// server block: it sees each CAA query and the reply the client gets, whoever wrote it. The user
-// writes nothing for it. Other queries cost the watcher one type check.
+// into check events, also where cache, before caapolicy in the plugin order, would answer it.
+// Mostly caapolicy keeps its CAA answers out of the cache (pastcache.go). Where it cannot (a
+// plugin between them whose writer it cannot rebuild), setup puts this watcher in front of every
+// plugin of the server block: it sees each CAA query and the reply the client gets, whoever wrote
+// it, the cache included. The user writes nothing for it. Other queries cost the watcher one type
+// check and its stack frame.
 
 // watcher is caapolicy's outermost handler.
 type watcher struct {
