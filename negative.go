@@ -73,6 +73,16 @@ func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
 	}
 }
 
+// isZoneCut reports whether the zone data delegates qname: its answer to an NS query there is a
+// referral to qname itself (RFC 4035 section 3.1.4: the parent side of the cut answers DS).
+func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
+	q := new(dns.Msg).SetQuestion(qname, dns.TypeNS)
+	cw := &captureWriter{remote: w.RemoteAddr()}
+	plugin.NextOrFailure(name, c.Next, ctx, cw, q)
+	d := caa.Referral(cw.msg)
+	return d != nil && strings.EqualFold(d.Zone, qname)
+}
+
 // serveOther passes a query of another type than CAA to the zone data, through a writer that
 // keeps the names the policy makes exist in existence, lists CAA in signed denials, and gives an
 // apex SOA the served serial (serial.go), where any of them applies.
@@ -85,6 +95,10 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 	if c.signer != nil {
 		opt := r.IsEdns0()
 		nw.signed = opt != nil && opt.Do() && c.holds(qname)
+		if nw.signed && qtype == dns.TypeDS {
+			// Asked before the zone data answers the DS query, not from inside its WriteMsg.
+			nw.cut = c.isZoneCut(ctx, w, qname)
+		}
 	}
 	if qtype == dns.TypeSOA && len(c.offsets) > 0 {
 		_, nw.soa = c.offsets[lowerString(qname)]
@@ -104,6 +118,7 @@ type otherWriter struct {
 	exists bool // the question name exists because of the policy
 	signed bool // a DO query in a zone the block's dnssec may sign
 	soa    bool // an SOA query at a zone apex: the answer gets the served serial
+	cut    bool // a DS query at a delegation point of the zone data
 }
 
 // WriteMsg implements dns.ResponseWriter.
@@ -166,10 +181,17 @@ func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 		return nil
 	}
 	nsec := *signed.Ns[i].(*dns.NSEC)
-	if slices.Contains(nsec.TypeBitMap, dns.TypeCAA) {
+	bitmap := withType(nsec.TypeBitMap, dns.TypeCAA)
+	if w.r.Question[0].Qtype == dns.TypeDS && !w.cut && !slices.Contains(bitmap, dns.TypeSOA) {
+		// dnssec gives every DS denial the bitmap of a delegation (NS, no SOA): a signed proof
+		// of an insecure delegation. Below the apex, where the zone data has no zone cut, the
+		// name is no delegation point, and its NSEC says so.
+		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == dns.TypeNS })
+	}
+	if slices.Equal(bitmap, nsec.TypeBitMap) {
 		return signed
 	}
-	nsec.TypeBitMap = withType(nsec.TypeBitMap, dns.TypeCAA)
+	nsec.TypeBitMap = bitmap
 
 	// The NSEC alone, as the positive answer to an NSEC query: dnssec signs every RRset of it.
 	q := w.r.Copy()

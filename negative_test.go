@@ -292,3 +292,68 @@ func TestBINDNegativeCache(t *testing.T) {
 		}
 	}
 }
+
+// TestDSDenialBitmaps asks DS with DO (dig +dnssec NAME DS): below the apex, only a delegation
+// point of the zone data may get an NSEC whose bitmap lists NS (and no SOA), the proof of an
+// insecure delegation; every other name, existing or not, gets a bitmap without NS that lists CAA,
+// signed with the zone's key. The apex keeps NS and SOA.
+func TestDSDenialBitmaps(t *testing.T) {
+	addrs, key := startNegative(t, true)
+	for _, tc := range []struct {
+		kind, qname     string
+		wantNS, wantSOA bool
+	}{
+		{"policy-only owner", "deny.example.org.", false, false},
+		{"policy-only owner, mixed case", "DeNy.ExAmPlE.oRg.", false, false},
+		{"empty non-terminal above an owner", "ent.example.org.", false, false},
+		{"owner below an empty non-terminal", "x.ent.example.org.", false, false},
+		{"zone-data owner", "zonecaa.example.org.", false, false},
+		{"name with other data", "www.example.org.", false, false},
+		{"name that does not exist", "missing.example.org.", false, false},
+		{"name below a policy owner that does not exist", "y.deny.example.org.", false, false},
+		{"delegation point", "sub.example.org.", true, false},
+		{"apex", "example.org.", true, true},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			for _, net := range []string{"udp", "tcp"} {
+				m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeDS)
+				m.SetEdns0(4096, true)
+				r := exchange(t, net, addrs[net], m)
+				if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 0 {
+					t.Fatalf("%s: rcode %s aa %v answer %v, want NOERROR aa NODATA", net, dns.RcodeToString[r.Rcode], r.Authoritative, r.Answer)
+				}
+				var nsec *dns.NSEC
+				var sigs []*dns.RRSIG
+				for _, rr := range r.Ns {
+					switch x := rr.(type) {
+					case *dns.NSEC:
+						nsec = x
+					case *dns.RRSIG:
+						if x.TypeCovered == dns.TypeNSEC {
+							sigs = append(sigs, x)
+						}
+					}
+				}
+				if nsec == nil || len(sigs) != 1 {
+					t.Fatalf("%s: want one NSEC and one RRSIG NSEC: %v", net, r.Ns)
+				}
+				if !strings.EqualFold(nsec.Hdr.Name, tc.qname) {
+					t.Errorf("%s: NSEC owner %s, want %s", net, nsec.Hdr.Name, tc.qname)
+				}
+				bm := nsec.TypeBitMap
+				if got := slices.Contains(bm, dns.TypeNS); got != tc.wantNS {
+					t.Errorf("%s: bitmap lists NS %v, want %v: %s", net, got, tc.wantNS, nsec)
+				}
+				if got := slices.Contains(bm, dns.TypeSOA); got != tc.wantSOA {
+					t.Errorf("%s: bitmap lists SOA %v, want %v: %s", net, got, tc.wantSOA, nsec)
+				}
+				if slices.Contains(bm, dns.TypeDS) || !slices.Contains(bm, dns.TypeCAA) || !slices.IsSorted(bm) {
+					t.Errorf("%s: bitmap must lack DS, list CAA and be sorted: %s", net, nsec)
+				}
+				if err := sigs[0].Verify(key, []dns.RR{nsec}); err != nil || !sigs[0].ValidityPeriod(time.Now()) {
+					t.Errorf("%s: RRSIG NSEC does not verify: %v", net, err)
+				}
+			}
+		})
+	}
+}
