@@ -149,17 +149,24 @@ func checkForger(t *testing.T, addr, attack string) {
 	}
 }
 
-// askCAA asks resolver for CAA at qname with DO over TCP, waiting up to 15 s for a validator
+// askDO asks resolver for qtype at qname with DO over TCP, waiting up to 15 s for a validator
 // that retries a bogus answer.
-func askCAA(t *testing.T, resolver, qname string) (r *dns.Msg, props []string) {
+func askDO(t *testing.T, resolver, qname string, qtype uint16) *dns.Msg {
 	t.Helper()
-	m := new(dns.Msg).SetQuestion(qname, dns.TypeCAA)
+	m := new(dns.Msg).SetQuestion(qname, qtype)
 	m.SetEdns0(4096, true)
 	c := &dns.Client{Net: "tcp", Timeout: 15 * time.Second}
 	r, _, err := c.Exchange(m, resolver)
 	if err != nil {
-		t.Fatalf("CAA %s through %s: %v", qname, resolver, err)
+		t.Fatalf("%s %s through %s: %v", dns.TypeToString[qtype], qname, resolver, err)
 	}
+	return r
+}
+
+// askCAA asks resolver for CAA at qname with DO and returns the reply and its CAA properties.
+func askCAA(t *testing.T, resolver, qname string) (r *dns.Msg, props []string) {
+	t.Helper()
+	r = askDO(t, resolver, qname, dns.TypeCAA)
 	for _, rr := range r.Answer {
 		if x, ok := rr.(*dns.CAA); ok {
 			props = append(props, x.Tag+" "+x.Value)
@@ -201,6 +208,22 @@ func TestValidatorsRefuseForgedCAA(t *testing.T) {
 									want += ", or SERVFAIL"
 								}
 								t.Errorf("CAA %s: rcode %s AD %v CAA %q\nwant %s %q", o.qname, dns.RcodeToString[r.Rcode], r.AuthenticatedData, got, want, o.want)
+							}
+						})
+					}
+					if attack != "none" {
+						return
+					}
+					// The DS denials themselves validate: the zone cut's proof of an insecure
+					// delegation, and the policy owner's proof that it is no cut.
+					for _, q := range []struct{ kind, qname string }{
+						{"DS at the delegation point", "sub.example.org."},
+						{"DS at a policy owner", "deny.example.org."},
+					} {
+						t.Run(q.kind, func(t *testing.T) {
+							r := askDO(t, resolver, q.qname, dns.TypeDS)
+							if r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData || len(r.Answer) != 0 {
+								t.Errorf("DS %s: rcode %s AD %v answer %v, want NOERROR, AD, no DS", q.qname, dns.RcodeToString[r.Rcode], r.AuthenticatedData, r.Answer)
 							}
 						})
 					}
