@@ -283,8 +283,12 @@ func isSigOver(rr dns.RR, t uint16, name string) bool {
 	return ok && sig.TypeCovered == t && strings.EqualFold(sig.Hdr.Name, name)
 }
 
-// withType returns a new type bitmap, sorted as NSEC records are packed: bitmap with t added.
+// withType returns a new type bitmap, sorted as NSEC records are packed: bitmap with t added,
+// once.
 func withType(bitmap []uint16, t uint16) []uint16 {
+	if slices.Contains(bitmap, t) {
+		return slices.Clone(bitmap)
+	}
 	out := append(slices.Clone(bitmap), t)
 	slices.Sort(out)
 	return out
