@@ -14,9 +14,10 @@ import (
 )
 
 // negativeZone holds no records at the policy-only owners deny, x.ent and deny (example.net),
-// nor at the empty non-terminal ent.
+// nor at the empty non-terminal ent; names below wild match a wildcard.
 const negativeZone = exampleOrg + `
 txtonly  3600 IN TXT   "a name with data but no CAA"
+*.wild   3600 IN TXT   "a wildcard"
 `
 
 // negativePolicy declares owners the zone data lacks: deny, and x.ent below a name (ent) that
@@ -311,7 +312,10 @@ func TestDSDenialBitmaps(t *testing.T) {
 		{"name with other data", "www.example.org.", false, false},
 		{"name that does not exist", "missing.example.org.", false, false},
 		{"name below a policy owner that does not exist", "y.deny.example.org.", false, false},
+		{"wildcard match", "a.wild.example.org.", false, false},
+		{"empty non-terminal above a wildcard", "wild.example.org.", false, false},
 		{"delegation point", "sub.example.org.", true, false},
+		{"delegation point, mixed case", "SuB.eXaMpLe.org.", true, false},
 		{"apex", "example.org.", true, true},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {

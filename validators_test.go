@@ -77,8 +77,8 @@ dont-query=
 	return waitSOA(t, "pdns_recursor", fmt.Sprintf("127.0.0.1:%d", port), out)
 }
 
-// forgedOwners are the four kinds of CAA owner the forger attacks, and what caapolicy serves
-// there (negativeZone and negativePolicy).
+// forgedOwners are the four kinds of CAA owner the forger attacks, and a name a wildcard answers,
+// with what caapolicy serves there (negativeZone and negativePolicy).
 var forgedOwners = []struct {
 	kind, qname string
 	want        []string // the CAA properties served, as "tag value"
@@ -87,6 +87,7 @@ var forgedOwners = []struct {
 	{"policy owner", "deny.example.org.", []string{"issue ;"}},
 	{"owner below an empty non-terminal", "x.ent.example.org.", []string{"issue pki.goog"}},
 	{"zone-data owner", "zonecaa.example.org.", []string{"issue sectigo.com"}},
+	{"wildcard match without CAA", "a.wild.example.org.", nil},
 }
 
 // startSignedOnOnePort serves negativeZone, signed, under negativePolicy, as startNegative does,
@@ -108,7 +109,7 @@ func startSignedOnOnePort(t *testing.T) (string, *dns.DNSKEY) {
 }
 
 // startForger starts an on-path attacker in front of the CoreDNS at upstream: a CoreDNS whose
-// template answers CAA at the four owners itself, unsigned, and whose forward passes every other
+// template answers CAA at the forgedOwners itself, unsigned, and whose forward passes every other
 // query on. attack "strip" answers NODATA (the SOA alone), "forge" answers 0 issue "evil.example".
 func startForger(t *testing.T, upstream, attack string) string {
 	t.Helper()
@@ -120,7 +121,7 @@ func startForger(t *testing.T, upstream, attack string) string {
 	inst, udp, _ := corednstest.Start(t, `example.org:`+fmt.Sprint(port)+` {
 	bind 127.0.0.1
 	template IN CAA example.org {
-		match ^((deny|x\.ent|zonecaa)\.)?example\.org\.$
+		match ^((deny|x\.ent|zonecaa|a\.wild)\.)?example\.org\.$
 		`+answer+`
 		fallthrough
 	}
@@ -179,8 +180,8 @@ func askCAA(t *testing.T, resolver, qname string) (r *dns.Msg, props []string) {
 // TestValidatorsRefuseForgedCAA puts an on-path forger between each validator and caapolicy's
 // signed zone. Without it, every CAA answer is the served RRset with AD. With it stripping CAA
 // (unsigned NODATA) or forging it (0 issue "evil.example") at the apex, at a policy owner, at an
-// owner below an empty non-terminal and at a zone-data owner, each answer is SERVFAIL or the
-// served RRset with AD: never the forgery, never an insecure answer.
+// owner below an empty non-terminal, at a zone-data owner and at a name a wildcard answers, each
+// answer is SERVFAIL or the served RRset with AD: never the forgery, never an insecure answer.
 func TestValidatorsRefuseForgedCAA(t *testing.T) {
 	for _, v := range validators {
 		needProgram(t, v.name)
