@@ -29,9 +29,42 @@ import (
 //     one asked, so claiming CAA is always true to its meaning), signed again by the same
 //     dnssec plugin.
 //
+// Every signed denial in caapolicy's zones is then a true statement about the zone as served, in
+// the bits a validator acts on. dnssec makes each denial a black lie (RFC 9824's compact answer
+// without its NXNAME type, which CoreDNS 1.15 does not emit): one NSEC owned by the question
+// name, next name \000.name, claiming a fixed list of types. The rules, and why:
+//
+//   - The asked type is never listed (that is the denial), and RRSIG and NSEC always are.
+//   - CAA is listed for every other type asked, as above; a CAA denial does not list it.
+//   - NS without SOA says "delegation point": with no DS listed it is a signed proof of an
+//     insecure delegation (RFC 4035 section 5.2, RFC 6840 section 4.4), after which a validator
+//     accepts anything at or below the name unsigned. Stock dnssec gives that bitmap to every DS
+//     denial, at any name, existing or not, which lets an on-path attacker strip or forge CAA
+//     below the apex. Here a DS denial below the apex lists NS exactly where the zone data has
+//     a zone cut (an NS query there is a referral to the name): a real delegation keeps its
+//     proof that no DS exists (RFC 4035 section 3.1.4), every other name, policy owners, empty
+//     non-terminals and names that do not exist included, gets the bitmap of any other denial
+//     there. The apex keeps NS and SOA, which are there, and which no validator takes for a cut.
+//   - A name that does not exist (NXDOMAIN from the zone data) is answered as a name with no
+//     data of the asked type, as black lies do: the NSEC claims types that are not there but
+//     never NS, SOA, CNAME or DNAME, so it moves no zone cut and redirects nothing; claiming a
+//     type only stops a validator from denying it, and nothing unsigned is ever accepted for it.
+//     Empty non-terminals get the same bitmap.
+//   - Not yet true: a type outside dnssec's fixed list (MX below the apex, NAPTR, SVCB, HTTPS)
+//     that the zone data holds at a name is missing from the denials for other types there, so
+//     a validator with aggressive NSEC caching may deny it. That is stock CoreDNS, as it was for
+//     CAA; it claims no cut and touches no CAA.
+//   - A wildcard match is signed on line with the question name as owner, so its answers and
+//     denials are those of an existing name, and no wildcard proof (RFC 4035 section 3.1.3.3)
+//     is needed or given.
+//   - Referrals are signed by dnssec as they come: a DS RRset and its RRSIG at a secure cut,
+//     an NSEC with NS (and no SOA) at an insecure one, owned by the question name (which may be
+//     below the cut, where everything is insecure anyway).
+//
 // Only non-CAA queries at those names, and DO queries where dnssec signs, take this path; every
 // other query costs one type check and one array lookup (and, in a server block with dnssec, a
-// look at the EDNS0 DO bit).
+// look at the EDNS0 DO bit). A DS query with DO costs one more lookup in the zone data, the NS
+// query that finds whether the name is a zone cut.
 
 // existingNames returns the names that must exist because of the policy: each policy owner that
 // fallthrough does not cover, and every name between it and its zone's apex. It also marks their
@@ -73,6 +106,16 @@ func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
 	}
 }
 
+// isZoneCut reports whether the zone data delegates qname: its answer to an NS query there is a
+// referral to qname itself (RFC 4035 section 3.1.4: the parent side of the cut answers DS).
+func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
+	q := new(dns.Msg).SetQuestion(qname, dns.TypeNS)
+	cw := &captureWriter{remote: w.RemoteAddr()}
+	plugin.NextOrFailure(name, c.Next, ctx, cw, q)
+	d := caa.Referral(cw.msg)
+	return d != nil && strings.EqualFold(d.Zone, qname)
+}
+
 // serveOther passes a query of another type than CAA to the zone data, through a writer that
 // keeps the names the policy makes exist in existence, lists CAA in signed denials, and gives an
 // apex SOA the served serial (serial.go), where any of them applies.
@@ -85,6 +128,10 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 	if c.signer != nil {
 		opt := r.IsEdns0()
 		nw.signed = opt != nil && opt.Do() && c.holds(qname)
+		if nw.signed && qtype == dns.TypeDS {
+			// Asked before the zone data answers the DS query, not from inside its WriteMsg.
+			nw.cut = c.isZoneCut(ctx, w, qname)
+		}
 	}
 	if qtype == dns.TypeSOA && len(c.offsets) > 0 {
 		_, nw.soa = c.offsets[lowerString(qname)]
@@ -104,6 +151,7 @@ type otherWriter struct {
 	exists bool // the question name exists because of the policy
 	signed bool // a DO query in a zone the block's dnssec may sign
 	soa    bool // an SOA query at a zone apex: the answer gets the served serial
+	cut    bool // a DS query at a delegation point of the zone data
 }
 
 // WriteMsg implements dns.ResponseWriter.
@@ -166,10 +214,22 @@ func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 		return nil
 	}
 	nsec := *signed.Ns[i].(*dns.NSEC)
-	if slices.Contains(nsec.TypeBitMap, dns.TypeCAA) {
+	bitmap := withType(nsec.TypeBitMap, dns.TypeCAA)
+	if w.r.Question[0].Qtype == dns.TypeDS && !slices.Contains(bitmap, dns.TypeSOA) {
+		// Below the apex, a DS denial lists NS exactly where the zone data has a zone cut: there
+		// it proves an insecure delegation (RFC 4035 section 3.1.4), anywhere else it would be
+		// a false one. Stock dnssec lists NS in every DS denial; a dnssec patched as in
+		// docs/dnssec-ds-denial.md cannot see the cut through sign's next handler. Either way
+		// the bit is set here from the zone data.
+		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == dns.TypeNS })
+		if w.cut {
+			bitmap = withType(bitmap, dns.TypeNS)
+		}
+	}
+	if slices.Equal(bitmap, nsec.TypeBitMap) {
 		return signed
 	}
-	nsec.TypeBitMap = withType(nsec.TypeBitMap, dns.TypeCAA)
+	nsec.TypeBitMap = bitmap
 
 	// The NSEC alone, as the positive answer to an NSEC query: dnssec signs every RRset of it.
 	q := w.r.Copy()
@@ -227,8 +287,12 @@ func isSigOver(rr dns.RR, t uint16, name string) bool {
 	return ok && sig.TypeCovered == t && strings.EqualFold(sig.Hdr.Name, name)
 }
 
-// withType returns a new type bitmap, sorted as NSEC records are packed: bitmap with t added.
+// withType returns a new type bitmap, sorted as NSEC records are packed: bitmap with t added,
+// once.
 func withType(bitmap []uint16, t uint16) []uint16 {
+	if slices.Contains(bitmap, t) {
+		return slices.Clone(bitmap)
+	}
 	out := append(slices.Clone(bitmap), t)
 	slices.Sort(out)
 	return out

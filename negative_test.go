@@ -14,9 +14,10 @@ import (
 )
 
 // negativeZone holds no records at the policy-only owners deny, x.ent and deny (example.net),
-// nor at the empty non-terminal ent.
+// nor at the empty non-terminal ent; names below wild match a wildcard.
 const negativeZone = exampleOrg + `
 txtonly  3600 IN TXT   "a name with data but no CAA"
+*.wild   3600 IN TXT   "a wildcard"
 `
 
 // negativePolicy declares owners the zone data lacks: deny, and x.ent below a name (ent) that
@@ -290,5 +291,98 @@ func TestBINDNegativeCache(t *testing.T) {
 		if r.Rcode != dns.RcodeSuccess || strings.Join(got, ", ") != tc.want {
 			t.Errorf("CAA %s after A at %s through BIND: rcode %s answer %q, want %s", tc.caa, tc.first, dns.RcodeToString[r.Rcode], got, tc.want)
 		}
+	}
+}
+
+// TestDSDenialBitmaps asks DS with DO (dig +dnssec NAME DS): below the apex, only a delegation
+// point of the zone data may get an NSEC whose bitmap lists NS (and no SOA), the proof of an
+// insecure delegation; every other name, existing or not, gets a bitmap without NS that lists CAA,
+// signed with the zone's key. The apex keeps NS and SOA.
+func TestDSDenialBitmaps(t *testing.T) {
+	addrs, key := startNegative(t, true)
+	for _, tc := range []struct {
+		kind, qname     string
+		wantNS, wantSOA bool
+	}{
+		{"policy-only owner", "deny.example.org.", false, false},
+		{"policy-only owner, mixed case", "DeNy.ExAmPlE.oRg.", false, false},
+		{"empty non-terminal above an owner", "ent.example.org.", false, false},
+		{"owner below an empty non-terminal", "x.ent.example.org.", false, false},
+		{"zone-data owner", "zonecaa.example.org.", false, false},
+		{"name with other data", "www.example.org.", false, false},
+		{"name that does not exist", "missing.example.org.", false, false},
+		{"name below a policy owner that does not exist", "y.deny.example.org.", false, false},
+		{"wildcard match", "a.wild.example.org.", false, false},
+		{"empty non-terminal above a wildcard", "wild.example.org.", false, false},
+		{"delegation point", "sub.example.org.", true, false},
+		{"delegation point, mixed case", "SuB.eXaMpLe.org.", true, false},
+		{"apex", "example.org.", true, true},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			for _, net := range []string{"udp", "tcp"} {
+				m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeDS)
+				m.SetEdns0(4096, true)
+				r := exchange(t, net, addrs[net], m)
+				if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 0 {
+					t.Fatalf("%s: rcode %s aa %v answer %v, want NOERROR aa NODATA", net, dns.RcodeToString[r.Rcode], r.Authoritative, r.Answer)
+				}
+				var nsec *dns.NSEC
+				var sigs []*dns.RRSIG
+				for _, rr := range r.Ns {
+					switch x := rr.(type) {
+					case *dns.NSEC:
+						nsec = x
+					case *dns.RRSIG:
+						if x.TypeCovered == dns.TypeNSEC {
+							sigs = append(sigs, x)
+						}
+					}
+				}
+				if nsec == nil || len(sigs) != 1 {
+					t.Fatalf("%s: want one NSEC and one RRSIG NSEC: %v", net, r.Ns)
+				}
+				if !strings.EqualFold(nsec.Hdr.Name, tc.qname) {
+					t.Errorf("%s: NSEC owner %s, want %s", net, nsec.Hdr.Name, tc.qname)
+				}
+				bm := nsec.TypeBitMap
+				if got := slices.Contains(bm, dns.TypeNS); got != tc.wantNS {
+					t.Errorf("%s: bitmap lists NS %v, want %v: %s", net, got, tc.wantNS, nsec)
+				}
+				if got := slices.Contains(bm, dns.TypeSOA); got != tc.wantSOA {
+					t.Errorf("%s: bitmap lists SOA %v, want %v: %s", net, got, tc.wantSOA, nsec)
+				}
+				if slices.Contains(bm, dns.TypeDS) || !slices.Contains(bm, dns.TypeCAA) || !slices.IsSorted(bm) {
+					t.Errorf("%s: bitmap must lack DS, list CAA and be sorted: %s", net, nsec)
+				}
+				if err := sigs[0].Verify(key, []dns.RR{nsec}); err != nil || !sigs[0].ValidityPeriod(time.Now()) {
+					t.Errorf("%s: RRSIG NSEC does not verify: %v", net, err)
+				}
+			}
+		})
+	}
+}
+
+// TestWithType: the bitmap comes back sorted, with the type once, and the input untouched.
+func TestWithType(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		in        []uint16
+		add       uint16
+		want      []uint16
+		unchanged []uint16
+	}{
+		{"added in order", []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF}, dns.TypeCAA, []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF, dns.TypeCAA}, []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF}},
+		{"already there", []uint16{dns.TypeA, dns.TypeCAA}, dns.TypeCAA, []uint16{dns.TypeA, dns.TypeCAA}, []uint16{dns.TypeA, dns.TypeCAA}},
+		{"NS among others", []uint16{dns.TypeA, dns.TypeHINFO}, dns.TypeNS, []uint16{dns.TypeA, dns.TypeNS, dns.TypeHINFO}, []uint16{dns.TypeA, dns.TypeHINFO}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := slices.Clone(tc.in)
+			if got := withType(in, tc.add); !slices.Equal(got, tc.want) {
+				t.Errorf("withType(%v, %d) = %v, want %v", tc.in, tc.add, got, tc.want)
+			}
+			if !slices.Equal(in, tc.unchanged) {
+				t.Errorf("input changed to %v", in)
+			}
+		})
 	}
 }
