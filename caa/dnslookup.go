@@ -32,10 +32,16 @@ func WithPort(s string) string {
 // Lookup is a [Lookup]: the CAA RRset at name, after following CNAMEs. REFUSED (and
 // NOTAUTH) mean the server does not serve name, which ends the climb; any other failure is an
 // error, on which a CA does not issue.
+//
+// A chain has no length limit of its own (Boulder has none: it takes whatever its resolver
+// returns), only the guard MaxChain against an endless one. A CNAME loop is an error: a
+// resolver answers SERVFAIL for it, so a CA sees a failed lookup and does not issue, even where
+// an authoritative server answers the loop's records with NOERROR.
 func (l *DNSLookup) Lookup(name string) (Step, error) {
 	s := Step{Name: name}
 	target := name
-	for range MaxCNAMEs + 1 {
+	seen := map[string]bool{strings.ToLower(name): true}
+	for range MaxChain + 1 {
 		asked := target
 		r, err := l.query(target)
 		if err != nil {
@@ -61,9 +67,15 @@ func (l *DNSLookup) Lookup(name string) (Step, error) {
 		}
 		// Follow the chain inside this answer to the CAA RRset where it ends.
 		rrset, cnames, next := AnswerRRset(r.Answer, target)
+		for _, c := range cnames {
+			if seen[strings.ToLower(c)] {
+				return s, &CNAMELoopError{Name: name, At: c}
+			}
+			seen[strings.ToLower(c)] = true
+		}
 		s.RRset, s.CNAMEs, target = rrset, append(s.CNAMEs, cnames...), next
-		if len(s.CNAMEs) > MaxCNAMEs {
-			return s, fmt.Errorf("more than %d CNAMEs from %s", MaxCNAMEs, name)
+		if len(s.CNAMEs) > MaxChain {
+			break
 		}
 		// Done unless the chain left this answer at a target whose records it does not hold
 		// (an authoritative server answers only for its own zones): then ask for the target.
@@ -71,7 +83,18 @@ func (l *DNSLookup) Lookup(name string) (Step, error) {
 			return s, nil
 		}
 	}
-	return s, fmt.Errorf("more than %d CNAMEs from %s", MaxCNAMEs, name)
+	return s, fmt.Errorf("more than %d CNAMEs from %s", MaxChain, name)
+}
+
+// MaxChain is the longest CNAME chain [DNSLookup] follows from one name: a guard against an
+// endless chain, far above the chains resolvers follow (Unbound restarts a query 11 times).
+const MaxChain = 64
+
+// CNAMELoopError is a CNAME chain from Name that comes back to At.
+type CNAMELoopError struct{ Name, At string }
+
+func (e *CNAMELoopError) Error() string {
+	return fmt.Sprintf("the CNAME chain from %s loops back to %s; a resolver answers SERVFAIL", e.Name, e.At)
 }
 
 func (l *DNSLookup) query(name string) (*dns.Msg, error) {

@@ -315,16 +315,22 @@ func ClimbStart(name string) string {
 }
 
 // AnswerRRset follows the CNAMEs of an answer from name and returns the CAA RRset where the
-// chain ends, the aliases followed and that final name.
+// chain ends, the aliases followed and that final name. A loop in the answer is followed once
+// round: the last alias in cnames is then one met before (or name itself).
 func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string, target string) {
 	target = name
-	for range MaxCNAMEs {
+	seen := map[string]bool{strings.ToLower(name): true}
+	for range len(answer) {
 		cn := CNAMEAt(answer, target)
 		if cn == nil {
 			break
 		}
 		cnames = append(cnames, cn.Target)
 		target = cn.Target
+		if seen[strings.ToLower(target)] {
+			break
+		}
+		seen[strings.ToLower(target)] = true
 	}
 	for _, rr := range answer {
 		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
@@ -334,7 +340,8 @@ func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string
 	return rrset, cnames, target
 }
 
-// MaxCNAMEs bounds how many CNAMEs are followed from one name, as resolvers do.
+// MaxCNAMEs bounds how many CNAMEs a server chases inside the zone data it serves for one
+// answer; a client following chains ([DNSLookup]) is bounded by [MaxChain] instead.
 const MaxCNAMEs = 8
 
 // CNAMEAt returns the CNAME owned by n (in any case) in rrs, or nil.

@@ -1,0 +1,82 @@
+package caa
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// serveZone answers CAA questions from cnames and rrsets as an authoritative server does: it
+// follows in-zone CNAMEs inside one answer, stopping where a target repeats.
+func serveZone(t *testing.T, cnames map[string]string, rrsets map[string][]string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg).SetReply(q)
+		m.Authoritative = true
+		n := strings.ToLower(q.Question[0].Name)
+		seen := map[string]bool{n: true}
+		for cnames[n] != "" {
+			m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: cnames[n]})
+			n = cnames[n]
+			if seen[n] {
+				break
+			}
+			seen[n] = true
+		}
+		for _, v := range rrsets[n] {
+			rr, err := dns.NewRR(n + " CAA " + v)
+			if err != nil {
+				panic(err)
+			}
+			m.Answer = append(m.Answer, rr)
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestDNSLookupChains holds the CNAME cases the Boulder differential test found: a chain longer
+// than 8 is followed (Boulder has no limit of its own), and a loop fails closed where an
+// authoritative server answers it with NOERROR (Boulder's resolver answers SERVFAIL).
+func TestDNSLookupChains(t *testing.T) {
+	long := map[string]string{"s.example.": "l0.example."}
+	for i := range 10 {
+		long[fmt.Sprintf("l%d.example.", i)] = fmt.Sprintf("l%d.example.", i+1)
+	}
+	tests := []struct {
+		name    string
+		cnames  map[string]string
+		rrsets  map[string][]string
+		qname   string
+		allowed bool
+		loop    bool
+	}{
+		{"chain of 11 CNAMEs to issue sectigo.com denies", long, map[string][]string{"l10.example.": {`0 issue "sectigo.com"`}}, "s.example", false, false},
+		{"chain of 11 CNAMEs to issue letsencrypt.org allows", long, map[string][]string{"l10.example.": {`0 issue "letsencrypt.org"`}, "example.": {`0 issue ";"`}}, "s.example", true, false},
+		{"CNAME loop fails closed", map[string]string{"y.example.": "shop.x.example.", "shop.x.example.": "y.example."}, nil, "y.example", false, true},
+		{"CNAME to itself fails closed", map[string]string{"y.example.": "y.example."}, nil, "y.example", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &DNSLookup{Server: serveZone(t, tc.cnames, tc.rrsets)}
+			res := Check(Request{Name: tc.qname, CA: "letsencrypt.org", Mode: ModeLetsEncrypt}, l.Lookup)
+			if res.Allowed != tc.allowed {
+				t.Errorf("allowed %v, want %v (%s)", res.Allowed, tc.allowed, res.Reason)
+			}
+			var loop *CNAMELoopError
+			if errors.As(res.Err, &loop) != tc.loop {
+				t.Errorf("error %v, want a CNAME loop: %v", res.Err, tc.loop)
+			}
+		})
+	}
+}
