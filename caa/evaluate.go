@@ -3,6 +3,7 @@ package caa
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -120,13 +121,6 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	if wild && len(issuewild) > 0 {
 		set, tag = issuewild, TagIssueWild
 	}
-	if len(set) == 0 && wild && req.Mode == ModeLetsEncrypt {
-		// validateCAA returns early ("no relevant records") only for a name that is not a
-		// wildcard; for a wildcard it goes on to match against the empty issue list, and no
-		// record in it authorizes Let's Encrypt.
-		d.Reason = fmt.Sprintf("the CAA RRset at %s has no issue or issuewild properties; the RFC lets any CA issue, but Let's Encrypt refuses wildcard certificates there", owner)
-		return d
-	}
 	if len(set) == 0 {
 		d.Allowed = true
 		what := "issue properties"
@@ -207,11 +201,12 @@ func (req Request) authorizes(value string) (bool, string) {
 	return true, ""
 }
 
-// authorizesLE is authorizes as Boulder's validateCAA reads a value.
+// authorizesLE is authorizes as Boulder's validateCAA reads a value: parseCAARecord, then
+// caaDomainMatches, caaAccountURIMatches and caaValidationMethodMatches in that order.
 func (req Request) authorizesLE(value string) (bool, string) {
 	issuer, rest, _ := strings.Cut(value, ";")
 	issuer = strings.Trim(issuer, " \t")
-	params := map[string]string{}
+	var params []Param
 	if strings.Trim(rest, " \t") != "" {
 		for part := range strings.SplitSeq(rest, ";") {
 			tag, val, ok := strings.Cut(part, "=")
@@ -229,7 +224,7 @@ func (req Request) authorizesLE(value string) (bool, string) {
 					return false, "is malformed for Let's Encrypt (a parameter value holds a space or control byte) and authorizes nobody"
 				}
 			}
-			params[tag] = val
+			params = append(params, Param{Tag: tag, Value: val})
 		}
 	}
 	if issuer != req.CA {
@@ -238,25 +233,61 @@ func (req Request) authorizesLE(value string) (bool, string) {
 		}
 		return false, ""
 	}
-	if a, ok := params["accounturi"]; ok {
-		if _, err := url.Parse(a); err != nil {
+	// Parameter tags are matched case-sensitively: AccountURI is an unknown parameter.
+	accounts, methods := paramValues(params, "accounturi"), paramValues(params, "validationmethods")
+	if len(accounts) > 1 || len(methods) > 1 {
+		return false, "repeats a parameter, which makes it unsatisfiable (RFC 8657 section 5)"
+	}
+	if len(accounts) == 1 {
+		if _, err := url.Parse(accounts[0]); err != nil {
 			return false, "has an accounturi Let's Encrypt cannot parse"
 		}
-		if reason := req.accountMismatch(a); reason != "" {
+		if reason := req.accountMismatch(accounts[0]); reason != "" {
 			return false, reason
 		}
 	}
-	if m, ok := params["validationmethods"]; ok {
-		for method := range strings.SplitSeq(m, ",") {
-			if method == "" || strings.Trim(method, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-				return false, "has a malformed validationmethods list, which Let's Encrypt rejects"
-			}
-		}
-		if reason := req.methodMismatch(m); reason != "" {
-			return false, reason
-		}
+	if len(methods) == 1 {
+		return req.methodMatchesLE(methods[0])
 	}
 	return true, ""
+}
+
+func paramValues(params []Param, tag string) []string {
+	var out []string
+	for _, p := range params {
+		if p.Tag == tag {
+			out = append(out, p.Value)
+		}
+	}
+	return out
+}
+
+// methodMatchesLE reads a validationmethods list as caaValidationMethodMatches does: in order,
+// a malformed label denies, a label that is no ACME method Boulder implements is skipped, and
+// the request's method allows, so a malformed label after the matching one goes unseen.
+func (req Request) methodMatchesLE(list string) (bool, string) {
+	if !req.AnyAccount && req.Method == "" {
+		return false, "allows only the validation methods " + list + " and no method was given"
+	}
+	for m := range strings.SplitSeq(list, ",") {
+		if m == "" || strings.Trim(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false, fmt.Sprintf("has a malformed validationmethods label %q before any that allows %s, which Let's Encrypt rejects", m, req.methodName())
+		}
+		if !slices.Contains(ACMEMethods, m) {
+			continue
+		}
+		if req.AnyAccount || m == req.Method {
+			return true, ""
+		}
+	}
+	return false, "allows only the validation methods " + list + ", not " + req.methodName()
+}
+
+func (req Request) methodName() string {
+	if req.AnyAccount {
+		return "any method Let's Encrypt implements"
+	}
+	return req.Method
 }
 
 func (req Request) accountMismatch(account string) string {

@@ -49,8 +49,8 @@ func TestDecideTable(t *testing.T) {
 		{"issue X issuewild Y", []string{"0 issue " + caX, "0 issuewild " + caY}, "A/D", "A/D"},
 		{"issue Y issuewild X", []string{"0 issue " + caY, "0 issuewild " + caX}, "D/A", "D/A"},
 		{"issuewild none", []string{"0 issue " + caX, "0 issuewild ;"}, "A/D", "A/D"},
-		// Boulder refuses a wildcard where the RRset has neither issue nor issuewild (validateCAA).
-		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/D"},
+		// An RRset with neither issue nor issuewild does not restrict issuance, wildcards included.
+		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/A"},
 		{"unknown non-critical tag", []string{"0 tbs unknown", "0 issue " + caX}, "A/A", "A/A"},
 		{"critical unknown tag", []string{"128 tbs unknown", "0 issue " + caX}, "D/D", "D/D"},
 		{"critical known tag", []string{"128 issue " + caX}, "A/A", "A/A"},
@@ -109,10 +109,11 @@ func TestDecideParameters(t *testing.T) {
 		{"method match", "letsencrypt.org; validationmethods=http-01,dns-01", acct, "dns-01", true, true, "authorizes"},
 		{"method mismatch", "letsencrypt.org; validationmethods=http-01", acct, "dns-01", false, false, "not dns-01"},
 		{"both match", "letsencrypt.org; accounturi=" + acct + "; validationmethods=dns-01", acct, "dns-01", true, true, "authorizes"},
-		// RFC 8657 section 5: a repeated parameter is unsatisfiable. Boulder keeps the last one.
-		{"duplicate accounturi", "letsencrypt.org; accounturi=" + other + "; accounturi=" + acct, acct, "dns-01", false, true, "unsatisfiable"},
-		{"duplicate validationmethods", "letsencrypt.org; validationmethods=dns-01; validationmethods=dns-01", acct, "dns-01", false, true, "unsatisfiable"},
-		{"malformed method list", "letsencrypt.org; validationmethods=dns-01,,http-01", acct, "dns-01", false, false, "malformed"},
+		// RFC 8657 section 5: a repeated parameter is unsatisfiable, for Boulder too.
+		{"duplicate accounturi", "letsencrypt.org; accounturi=" + other + "; accounturi=" + acct, acct, "dns-01", false, false, "unsatisfiable"},
+		{"duplicate validationmethods", "letsencrypt.org; validationmethods=dns-01; validationmethods=dns-01", acct, "dns-01", false, false, "unsatisfiable"},
+		// Boulder stops reading the list at the matching method; the RFC's ABNF rejects the value.
+		{"malformed method list", "letsencrypt.org; validationmethods=dns-01,,http-01", acct, "dns-01", false, true, "malformed"},
 		{"method with space", "letsencrypt.org; validationmethods=dns-01, http-01", acct, "dns-01", false, false, "malformed"},
 		{"unknown parameter ignored", "letsencrypt.org; policy=ev", acct, "dns-01", true, true, "authorizes"},
 		{"other CA's binding", "sectigo.com; accounturi=" + acct, acct, "dns-01", false, false, "no issue property"},
