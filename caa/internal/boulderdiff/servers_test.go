@@ -2,6 +2,7 @@ package boulderdiff
 
 import (
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -118,6 +119,7 @@ func startResolver(t testing.TB) *httptest.Server {
 		_, _ = rw.Write(out)
 	}))
 	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes cut short at Close
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
