@@ -48,7 +48,17 @@
 //
 // # CA/Browser Forum ballot SC-098
 //
-// From 2027-03-15 every publicly trusted CA must honour accounturi and validationmethods, and
-// validationmethods may name non-ACME methods with labels that start "ca-tbr-". Such a label is
-// accepted by [CheckValidationMethods] and [KnownMethod] and matches only itself.
+// From 2027-03-15 every publicly trusted CA must honour accounturi and validationmethods.
+// validationmethods may name a Baseline Requirements method by its section, ca-tbr-N for
+// 3.2.2.4.N (lowercase is canonical), and a CA should treat a label and its ACME alias as the
+// same method (BR 4.2.2.1.2). In ModeRFC labels compare after [CanonicalMethod]: lowercase, and
+// ca-tbr-7, ca-tbr-19 and ca-tbr-20 read as dns-01, http-01 and tls-alpn-01, both ways. Boulder
+// reads only ACME names, so in ModeLetsEncrypt a ca-tbr-N label matches nothing;
+// [PropertyWarnings] says so.
+//
+// # Concurrency
+//
+// Functions and the values they return may be used from many goroutines at once: they hold no
+// shared mutable state ([NearestCA]'s memory is guarded by a mutex). A [DNSLookup] is safe for
+// concurrent use; a Lookup returned by [Memo] is not.
 package caa

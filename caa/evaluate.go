@@ -273,7 +273,7 @@ func (req Request) methodMatchesLE(list string) (bool, string) {
 		if m == "" || strings.Trim(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
 			return false, fmt.Sprintf("has a malformed validationmethods label %q before any that allows %s, which Let's Encrypt rejects", m, req.methodName())
 		}
-		if !slices.Contains(ACMEMethods, m) {
+		if !slices.Contains(acmeMethods[:], m) {
 			continue
 		}
 		if req.AnyAccount || m == req.Method {
@@ -309,7 +309,7 @@ func (req Request) methodMismatch(list string) string {
 		return "allows only the validation methods " + list + " and no method was given"
 	}
 	for m := range strings.SplitSeq(list, ",") {
-		if m == req.Method {
+		if SameMethod(m, req.Method) {
 			return ""
 		}
 	}
