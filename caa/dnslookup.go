@@ -10,7 +10,8 @@ import (
 )
 
 // DNSLookup climbs over real DNS queries to one server, as a CA's resolver would: UDP with EDNS0,
-// TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup].
+// TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup]. A
+// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile.
 type DNSLookup struct {
 	Server  string // HOST:PORT
 	Timeout time.Duration

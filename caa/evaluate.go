@@ -37,10 +37,29 @@ func ParseMode(s string) (Mode, error) {
 }
 
 func (m Mode) String() string {
-	if m == ModeLetsEncrypt {
+	switch m {
+	case ModeRFC:
+		return "rfc"
+	case ModeLetsEncrypt:
 		return "letsencrypt"
 	}
-	return "rfc"
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// Validate returns an error for a Mode outside the enum; [Decide] denies and [Check] fails for
+// such a mode rather than guess whose reading was meant.
+func (m Mode) Validate() error {
+	if m > ModeLetsEncrypt {
+		return &ModeError{m}
+	}
+	return nil
+}
+
+// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt].
+type ModeError struct{ Mode Mode }
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("caa: mode %d is neither ModeRFC nor ModeLetsEncrypt", uint8(e.Mode))
 }
 
 // Request is one question to the evaluator: may CA issue a certificate for Name?
@@ -58,13 +77,59 @@ type Request struct {
 // Wildcard reports whether the request is for a wildcard certificate.
 func (r Request) Wildcard() bool { return strings.HasPrefix(r.Name, "*.") }
 
-// Decision is the evaluator's answer for one Relevant RRset.
+// Decision is the evaluator's answer for one Relevant RRset. Code and Decided say why in a form
+// a program can act on; Reason says it in one line for people.
 type Decision struct {
 	Allowed bool
-	Owner   string    // owner name of the Relevant RRset, "" when there is none
-	RRset   []dns.CAA // the Relevant RRset
-	Decided []dns.CAA // the records that decided
-	Reason  string    // one line
+	Owner   string     // owner name of the Relevant RRset, "" when there is none
+	RRset   []dns.CAA  // the Relevant RRset
+	Code    ReasonCode // why, as a code
+	Decided []dns.CAA  // the records that decided, as Code describes them
+	Reason  string     // one line
+}
+
+// ReasonCode says why a [Decision] went the way it did; 0 is a Decision this package did not make.
+type ReasonCode uint8
+
+const (
+	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue.
+	ReasonNoRRset ReasonCode = iota + 1
+	// ReasonParentsUnchecked: no CAA RRset up to a parent the source does not serve (or a
+	// delegation); Result.Unchecked names it, and its CAA records decide.
+	ReasonParentsUnchecked
+	// ReasonNoRelevantProperty: the Relevant RRset has no issue property (for a wildcard, no
+	// issue or issuewild property), so any CA may issue.
+	ReasonNoRelevantProperty
+	// ReasonAuthorized: the property in Decided authorizes the CA.
+	ReasonAuthorized
+	// ReasonCriticalTag: the critical property in Decided has a tag the CA does not know, so no
+	// CA may issue.
+	ReasonCriticalTag
+	// ReasonNotAuthorized: none of the properties in Decided (those that apply to the request)
+	// authorizes the CA.
+	ReasonNotAuthorized
+	// ReasonLookupFailed: a CAA lookup failed (Result.Err), so a CA must not issue.
+	ReasonLookupFailed
+	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]).
+	ReasonInvalidMode
+)
+
+var reasonNames = [...]string{
+	ReasonNoRRset:            "no-rrset",
+	ReasonParentsUnchecked:   "parents-unchecked",
+	ReasonNoRelevantProperty: "no-relevant-property",
+	ReasonAuthorized:         "authorized",
+	ReasonCriticalTag:        "critical-tag",
+	ReasonNotAuthorized:      "not-authorized",
+	ReasonLookupFailed:       "lookup-failed",
+	ReasonInvalidMode:        "invalid-mode",
+}
+
+func (c ReasonCode) String() string {
+	if int(c) < len(reasonNames) && reasonNames[c] != "" {
+		return reasonNames[c]
+	}
+	return fmt.Sprintf("ReasonCode(%d)", uint8(c))
 }
 
 // knownTags are the property tags a CA knows, by mode: RFC 8659 section 4 with the CA/B Forum's
@@ -78,8 +143,10 @@ var knownTags = [...]map[string]bool{
 }
 
 // KnownTag reports whether the CA that mode reproduces knows tag, so that a critical property
-// with it does not block issuance.
-func (m Mode) KnownTag(tag string) bool { return knownTags[m][strings.ToLower(tag)] }
+// with it does not block issuance. A Mode outside the enum knows no tag.
+func (m Mode) KnownTag(tag string) bool {
+	return m.Validate() == nil && knownTags[m][strings.ToLower(tag)]
+}
 
 // critical reports whether a property's flags make it critical: bit 128 (RFC 8659 section 4.1),
 // and for Let's Encrypt bit 1 too, which many operators set by mistake.
@@ -95,14 +162,18 @@ func (m Mode) critical(flag uint8) bool {
 func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	d := Decision{Owner: owner, RRset: rrset}
 	ca := req.CA
+	if err := req.Mode.Validate(); err != nil {
+		d.Code, d.Reason = ReasonInvalidMode, err.Error()+", so the evaluator cannot decide and denies"
+		return d
+	}
 	if len(rrset) == 0 {
-		d.Allowed, d.Owner = true, ""
+		d.Allowed, d.Owner, d.Code = true, "", ReasonNoRRset
 		d.Reason = "no CAA records from " + ClimbStart(req.Name) + " up to the root, so any CA may issue"
 		return d
 	}
 	for _, rr := range rrset {
 		if req.Mode.critical(rr.Flag) && !knownTags[req.Mode][strings.ToLower(rr.Tag)] {
-			d.Decided = []dns.CAA{rr}
+			d.Code, d.Decided = ReasonCriticalTag, []dns.CAA{rr}
 			d.Reason = fmt.Sprintf("critical property %q at %s has a tag %s does not know, so no CA may issue", Text(&rr), owner, caName(req))
 			return d
 		}
@@ -122,7 +193,7 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 		set, tag = issuewild, TagIssueWild
 	}
 	if len(set) == 0 {
-		d.Allowed = true
+		d.Allowed, d.Code = true, ReasonNoRelevantProperty
 		what := "issue properties"
 		if wild {
 			what = "issue or issuewild properties"
@@ -134,7 +205,7 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	for _, rr := range set {
 		ok, reason := req.authorizes(rr.Value)
 		if ok {
-			d.Allowed, d.Decided = true, []dns.CAA{rr}
+			d.Allowed, d.Code, d.Decided = true, ReasonAuthorized, []dns.CAA{rr}
 			d.Reason = fmt.Sprintf("%s %q at %s authorizes %s", tag, rr.Value, owner, ca)
 			return d
 		}
@@ -142,7 +213,7 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 			why = append(why, fmt.Sprintf("%s %q %s", tag, rr.Value, reason))
 		}
 	}
-	d.Decided = set
+	d.Code, d.Decided = ReasonNotAuthorized, set
 	d.Reason = fmt.Sprintf("no %s property at %s authorizes %s", tag, owner, ca)
 	if wild && tag == TagIssue {
 		d.Reason = fmt.Sprintf("no issue property at %s authorizes %s (no issuewild there, so issue decides for wildcards)", owner, ca)
@@ -470,12 +541,16 @@ func Relevant(name string, lookup Lookup) Result {
 // it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
 func Check(req Request, lookup Lookup) Result {
 	var res Result
+	if err := req.Mode.Validate(); err != nil {
+		res.Err, res.Decision = err, Decide(req, "", nil)
+		return res
+	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
 		if err != nil {
 			res.Err = err
 			res.Steps = append(res.Steps, s)
-			res.Decision = Decision{Owner: n, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
+			res.Decision = Decision{Owner: n, Code: ReasonLookupFailed, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
 			return res
 		}
 		if s.Outside || s.Delegation != nil {
@@ -489,6 +564,9 @@ func Check(req Request, lookup Lookup) Result {
 		}
 	}
 	res.Decision = Decide(req, "", nil)
+	if res.Unchecked != "" {
+		res.Code = ReasonParentsUnchecked
+	}
 	switch {
 	case res.Delegation != nil:
 		res.Reason = fmt.Sprintf("%s is %s, whose CAA records this source cannot see: ask those name servers", res.Unchecked, res.Delegation)
@@ -544,7 +622,7 @@ func Why(d Decision, ca string) string {
 	switch {
 	case d.Allowed:
 		return ""
-	case len(d.Decided) == 1 && strings.Contains(d.Reason, "critical property"):
+	case d.Code == ReasonCriticalTag:
 		return "critical tag"
 	}
 	nobody := len(d.Decided) > 0
@@ -563,7 +641,8 @@ func Why(d Decision, ca string) string {
 }
 
 // Memo returns a Lookup that asks lookup once per name (in any case) and answers again from
-// memory: a scan of many names climbs through the same parents.
+// memory: a scan of many names climbs through the same parents. The Lookup it returns is not
+// safe for concurrent use.
 func Memo(lookup Lookup) Lookup {
 	type answer struct {
 		s   Step

@@ -233,3 +233,55 @@ func TestParseMode(t *testing.T) {
 		t.Error("ParseMode(boulder) succeeded")
 	}
 }
+
+// TestReasonCodes: every way a decision goes has its code, with the records that decided.
+func TestReasonCodes(t *testing.T) {
+	tests := []struct {
+		name     string
+		qname    string
+		z        zoneLookup
+		mode     Mode
+		code     ReasonCode
+		decided  int
+		allowed  bool
+		hasError bool
+	}{
+		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, 0, true, false},
+		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, 0, true, false},
+		{"iodef only", "*.example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 iodef mailto:a@example.org")}}, ModeLetsEncrypt, ReasonNoRelevantProperty, 0, true, false},
+		{"authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue ;", "0 issue "+caX)}}, ModeRFC, ReasonAuthorized, 1, true, false},
+		{"critical tag", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "128 tbs x", "0 issue "+caX)}}, ModeRFC, ReasonCriticalTag, 1, false, false},
+		{"not authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caY, "0 issue ;")}}, ModeRFC, ReasonNotAuthorized, 2, false, false},
+		{"lookup failed", "example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, 0, false, true},
+		{"mode outside the enum", "example.org", zoneLookup{}, Mode(7), ReasonInvalidMode, 0, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
+			if res.Code != tc.code || len(res.Decided) != tc.decided || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
+				t.Errorf("got code %s, %d records, allowed %v, err %v (%s)", res.Code, len(res.Decided), res.Allowed, res.Err, res.Reason)
+			}
+		})
+	}
+}
+
+// TestInvalidMode: a Mode outside the enum is an error, never a panic.
+func TestInvalidMode(t *testing.T) {
+	m := Mode(9)
+	var me *ModeError
+	if err := m.Validate(); !errors.As(err, &me) || me.Mode != m {
+		t.Errorf("Validate() = %v", err)
+	}
+	if m.String() != "Mode(9)" || m.KnownTag("issue") {
+		t.Errorf("String() = %q, KnownTag(issue) = %v", m, m.KnownTag("issue"))
+	}
+	d := Decide(Request{Name: "example.org", CA: caX, Mode: m}, "example.org.", caas(t, "0 issue "+caX))
+	if d.Allowed || d.Code != ReasonInvalidMode {
+		t.Errorf("Decide: %+v", d)
+	}
+	for _, ok := range []Mode{ModeRFC, ModeLetsEncrypt} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
