@@ -26,6 +26,8 @@
 //   - the issuer must equal the CA's identifier byte for byte (no case folding, no trailing dot);
 //   - a parameter tag holding anything but letters and digits (a hyphen, say) makes the whole
 //     record unusable, and so does a parameter value with a space or control byte;
+//   - an NXDOMAIN answer at a TLD is a failed lookup (bdns.LookupCAA), so nothing is issued
+//     under a TLD that does not exist;
 //   - parameter tags are case-sensitive (AccountURI is an unknown parameter);
 //   - validationmethods labels are read in order: a malformed one denies, one that is not an
 //     ACME method Boulder implements (a ca-tbr-N label, DNS-01 in uppercase) is skipped, and the

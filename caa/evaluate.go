@@ -547,6 +547,11 @@ func Check(req Request, lookup Lookup) Result {
 	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
+		if err == nil && req.Mode == ModeLetsEncrypt && s.Rcode == dns.RcodeNameError && ParentName(n) == "." {
+			// Boulder's bdns.LookupCAA reads NXDOMAIN as an empty RRset except at a TLD, "so we
+			// don't issue for gTLDs that have been removed by ICANN".
+			err = fmt.Errorf("the TLD %s does not exist (NXDOMAIN), and Let's Encrypt does not issue under it", n)
+		}
 		if err != nil {
 			res.Err = err
 			res.Steps = append(res.Steps, s)

@@ -254,6 +254,9 @@ func TestReasonCodes(t *testing.T) {
 		{"not authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caY, "0 issue ;")}}, ModeRFC, ReasonNotAuthorized, 2, false, false},
 		{"lookup failed", "example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, 0, false, true},
 		{"mode outside the enum", "example.org", zoneLookup{}, Mode(7), ReasonInvalidMode, 0, false, true},
+		// Boulder refuses under a TLD that does not exist; the RFC reads NXDOMAIN as no records.
+		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, 0, false, true},
+		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, 0, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,7 +84,7 @@ const (
 // tree is the set of owner names a world is built from; requests are asked at and below them.
 var tree = []string{"t.", "s.t.", "y.s.t.", "x.s.t.", "shop.x.s.t.", "a.y.s.t.", "other.t."}
 
-var requests = []string{"y.s.t", "a.y.s.t", "b.a.y.s.t", "shop.x.s.t", "s.t", "x.s.t", "new.y.s.t", "Y.S.t", "l0.t", "other.t"}
+var requests = []string{"a.gone", "y.s.t", "a.y.s.t", "b.a.y.s.t", "shop.x.s.t", "s.t", "x.s.t", "new.y.s.t", "Y.S.t", "l0.t", "other.t"}
 
 var methods = []string{"http-01", "dns-01", "tls-alpn-01", "dns-account-01", "dns-persist-01"}
 
