@@ -38,8 +38,11 @@ func answer(w *world, q *dns.Msg, recursive bool) *dns.Msg {
 	owner := qname // the first owner echoes the question's case
 	for hops := 0; ; hops++ {
 		n, ok := w.nodes[cur]
+		if !ok && !w.exists(cur) {
+			n, ok = w.wildcard(cur)
+		}
 		if !ok || n.cname == "" {
-			if !w.exists(cur) {
+			if !ok && !w.exists(cur) {
 				m.Rcode = dns.RcodeNameError
 			}
 			if ok {

@@ -39,6 +39,22 @@ func (w *world) exists(n string) bool {
 	return false
 }
 
+// wildcard returns the node of the wildcard that synthesizes n, a name that does not exist: the
+// "*" child of n's closest existing ancestor (RFC 4592).
+func (w *world) wildcard(n string) (*node, bool) {
+	for {
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			return nil, false
+		}
+		n = n[i+1:]
+		if w.exists(n) {
+			wn, ok := w.nodes["*."+n]
+			return wn, ok
+		}
+	}
+}
+
 // size orders failing cases: fewer and shorter records first.
 func (w *world) size() int {
 	s := len(w.name)
@@ -82,7 +98,7 @@ const (
 )
 
 // tree is the set of owner names a world is built from; requests are asked at and below them.
-var tree = []string{"t.", "s.t.", "y.s.t.", "x.s.t.", "shop.x.s.t.", "a.y.s.t.", "other.t."}
+var tree = []string{"t.", "s.t.", "y.s.t.", "x.s.t.", "shop.x.s.t.", "a.y.s.t.", "other.t.", "*.y.s.t.", "*.s.t."}
 
 var requests = []string{"a.gone", "y.s.t", "a.y.s.t", "b.a.y.s.t", "shop.x.s.t", "s.t", "x.s.t", "new.y.s.t", "Y.S.t", "l0.t", "other.t"}
 
