@@ -17,11 +17,11 @@ const (
 	// ModeRFC follows RFC 8659 and RFC 8657 to the letter.
 	ModeRFC Mode = iota
 	// ModeLetsEncrypt reproduces Let's Encrypt's CAA checker (Boulder, va/caa.go), which
-	// differs from the RFCs where its documentation and code say so: flag bit 1 counts as
-	// critical, only issue, issuewild and iodef are known tags, the issuer is matched byte for
-	// byte, parameter tags must be letters and digits only (a hyphenated tag makes the whole
-	// property unusable), parameter tags are case-sensitive and a repeated parameter silently
-	// replaces the first.
+	// differs from the RFCs where its code does: flag bit 1 counts as critical, contactemail and
+	// contactphone are unknown tags, the issuer is matched byte for byte, parameter tags must be
+	// letters and digits only (a hyphenated tag makes the whole property unusable) and are
+	// case-sensitive, and a validationmethods list is read only up to the matching method. The
+	// package documentation lists every difference.
 	ModeLetsEncrypt
 )
 
@@ -133,7 +133,8 @@ func (c ReasonCode) String() string {
 }
 
 // knownTags are the property tags a CA knows, by mode: RFC 8659 section 4 with the CA/B Forum's
-// contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows only three.
+// contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows all but the
+// two contact tags.
 var knownTags = [...]map[string]bool{
 	ModeRFC: {TagIssue: true, TagIssueWild: true, TagIodef: true, TagContactEmail: true, TagContactPhone: true, TagIssueMail: true, TagIssueVMC: true},
 	// filterCAA: "We support the iodef property tag insofar as we recognize it", and likewise
