@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -39,12 +40,19 @@ func WithPort(s string) string {
 // resolver answers SERVFAIL for it, so a CA sees a failed lookup and does not issue, even where
 // an authoritative server answers the loop's records with NOERROR.
 func (l *DNSLookup) Lookup(name string) (Step, error) {
+	return l.LookupContext(context.Background(), name)
+}
+
+// LookupContext is Lookup with a context that bounds or cancels its queries: a cancelled
+// context is a failed lookup. Use it in a [Lookup] closure, func(n string) (Step, error) {
+// return l.LookupContext(ctx, n) }, to stop a climb with the request it serves.
+func (l *DNSLookup) LookupContext(ctx context.Context, name string) (Step, error) {
 	s := Step{Name: name}
 	target := name
 	seen := map[string]bool{strings.ToLower(name): true}
 	for range MaxChain + 1 {
 		asked := target
-		r, err := l.query(target)
+		r, err := l.query(ctx, target)
 		if err != nil {
 			return s, err
 		}
@@ -98,14 +106,20 @@ func (e *CNAMELoopError) Error() string {
 	return fmt.Sprintf("the CNAME chain from %s loops back to %s; a resolver answers SERVFAIL", e.Name, e.At)
 }
 
-func (l *DNSLookup) query(name string) (*dns.Msg, error) {
+func (l *DNSLookup) query(ctx context.Context, name string) (*dns.Msg, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s CAA not asked: %w", name, err)
+	}
 	m := new(dns.Msg).SetQuestion(name, dns.TypeCAA)
 	m.SetEdns0(1232, false)
 	c := &dns.Client{Net: "udp", Timeout: l.Timeout, UDPSize: 1232}
-	r, _, err := c.Exchange(m, l.Server)
+	r, _, err := c.ExchangeContext(ctx, m, l.Server)
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
-		r, _, err = c.Exchange(m, l.Server)
+		r, _, err = c.ExchangeContext(ctx, m, l.Server)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("no answer from %s for %s CAA: %w", l.Server, name, ctx.Err())
 	}
 	if err != nil {
 		return nil, &UnreachableError{fmt.Errorf("no answer from %s for %s CAA: %v", l.Server, name, err)}

@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -79,4 +80,23 @@ func TestDNSLookupChains(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDNSLookupContext: a cancelled context fails the lookup, so the climb denies.
+func TestDNSLookupContext(t *testing.T) {
+	l := &DNSLookup{Server: serveZone(t, nil, map[string][]string{"example.": {`0 issue "letsencrypt.org"`}})}
+	t.Run("live context answers", func(t *testing.T) {
+		s, err := l.LookupContext(context.Background(), "example.")
+		if err != nil || len(s.RRset) != 1 {
+			t.Fatalf("got %+v, %v", s, err)
+		}
+	})
+	t.Run("cancelled context fails", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		res := Check(Request{Name: "example", CA: "letsencrypt.org"}, func(n string) (Step, error) { return l.LookupContext(ctx, n) })
+		if res.Allowed || !errors.Is(res.Err, context.Canceled) {
+			t.Errorf("allowed %v, err %v", res.Allowed, res.Err)
+		}
+	})
 }
