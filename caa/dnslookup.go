@@ -35,10 +35,10 @@ func WithPort(s string) string {
 // NOTAUTH) mean the server does not serve name, which ends the climb; any other failure is an
 // error, on which a CA does not issue.
 //
-// A chain has no length limit of its own (Boulder has none: it takes whatever its resolver
-// returns), only the guard MaxChain against an endless one. A CNAME loop is an error: a
-// resolver answers SERVFAIL for it, so a CA sees a failed lookup and does not issue, even where
-// an authoritative server answers the loop's records with NOERROR.
+// A chain of up to MaxChain CNAMEs is followed, however many answers it spans (Boulder has no
+// limit of its own: it takes whatever its resolver returns). A longer chain, or a CNAME loop,
+// is an error: Let's Encrypt's resolver may answer SERVFAIL for it, so a CA may see a failed
+// lookup and refuse, even where an authoritative server answers the records with NOERROR.
 func (l *DNSLookup) Lookup(name string) (Step, error) {
 	return l.LookupContext(context.Background(), name)
 }
@@ -95,9 +95,11 @@ func (l *DNSLookup) LookupContext(ctx context.Context, name string) (Step, error
 	return s, fmt.Errorf("more than %d CNAMEs from %s", MaxChain, name)
 }
 
-// MaxChain is the longest CNAME chain [DNSLookup] follows from one name: a guard against an
-// endless chain, far above the chains resolvers follow (Unbound restarts a query 11 times).
-const MaxChain = 64
+// MaxChain is the longest CNAME chain [DNSLookup] follows from one name: Unbound, the resolver
+// Let's Encrypt's Boulder asks, restarts a query at most 11 times (max-query-restarts) and
+// answers SERVFAIL beyond, so a longer chain fails closed here rather than allow where Let's
+// Encrypt could refuse.
+const MaxChain = 11
 
 // CNAMELoopError is a CNAME chain from Name that comes back to At.
 type CNAMELoopError struct{ Name, At string }

@@ -47,12 +47,17 @@ func serveZone(t *testing.T, cnames map[string]string, rrsets map[string][]strin
 }
 
 // TestDNSLookupChains holds the CNAME cases the Boulder differential test found: a chain longer
-// than 8 is followed (Boulder has no limit of its own), and a loop fails closed where an
-// authoritative server answers it with NOERROR (Boulder's resolver answers SERVFAIL).
+// than 8 is followed (Boulder has no limit of its own), and a loop or a chain past Unbound's
+// restart limit fails closed where an authoritative server answers it with NOERROR (Boulder's
+// resolver answers SERVFAIL).
 func TestDNSLookupChains(t *testing.T) {
 	long := map[string]string{"s.example.": "l0.example."}
 	for i := range 10 {
 		long[fmt.Sprintf("l%d.example.", i)] = fmt.Sprintf("l%d.example.", i+1)
+	}
+	longer := map[string]string{"l10.example.": "l11.example."}
+	for k, v := range long {
+		longer[k] = v
 	}
 	tests := []struct {
 		name    string
@@ -64,6 +69,7 @@ func TestDNSLookupChains(t *testing.T) {
 	}{
 		{"chain of 11 CNAMEs to issue sectigo.com denies", long, map[string][]string{"l10.example.": {`0 issue "sectigo.com"`}}, "s.example", false, false},
 		{"chain of 11 CNAMEs to issue letsencrypt.org allows", long, map[string][]string{"l10.example.": {`0 issue "letsencrypt.org"`}, "example.": {`0 issue ";"`}}, "s.example", true, false},
+		{"chain of 12 CNAMEs fails closed, as past Unbound's restart limit", longer, map[string][]string{"l11.example.": {`0 issue "letsencrypt.org"`}}, "s.example", false, false},
 		{"CNAME loop fails closed", map[string]string{"y.example.": "shop.x.example.", "shop.x.example.": "y.example."}, nil, "y.example", false, true},
 		{"CNAME to itself fails closed", map[string]string{"y.example.": "y.example."}, nil, "y.example", false, true},
 	}

@@ -44,9 +44,11 @@
 //
 // # CNAMEs
 //
-// [DNSLookup] follows CNAME chains without a limit of its own (Boulder takes what its resolver
-// returns), only a guard of [MaxChain]. A CNAME loop is a failed lookup and denies: Let's
-// Encrypt's resolver answers SERVFAIL for it, even where the zone's own server answers NOERROR.
+// [DNSLookup] follows CNAME chains of up to [MaxChain] (11) CNAMEs, past the 8 resolvers
+// commonly allow: Boulder has no limit of its own and its resolver, Unbound, gives up after 11
+// restarts. Where Boulder's verdict depends on its resolver, caa fails closed: a longer chain
+// or a CNAME loop is a failed lookup and denies (Unbound answers SERVFAIL), even where the
+// zone's own server answers NOERROR.
 //
 // # CA/Browser Forum ballot SC-098
 //
