@@ -106,3 +106,26 @@ func TestDNSLookupContext(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckLoopFromAnyLookup: a step whose aliases loop fails the climb whatever Lookup made it
+// (zone data, a watcher's answers), so no source climbs past a loop.
+func TestCheckLoopFromAnyLookup(t *testing.T) {
+	lookup := func(n string) (Step, error) {
+		if n == "y.example." {
+			return Step{Name: n, CNAMEs: []string{"shop.x.example.", "Y.example."}}, nil
+		}
+		return Step{Name: n}, nil
+	}
+	for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+		t.Run(mode.String(), func(t *testing.T) {
+			res := Check(Request{Name: "y.example", CA: "letsencrypt.org", Mode: mode}, lookup)
+			var loop *CNAMELoopError
+			if res.Allowed || res.Code != ReasonLookupFailed || !errors.As(res.Err, &loop) {
+				t.Errorf("allowed %v, code %s, err %v", res.Allowed, res.Code, res.Err)
+			}
+			if rel := Relevant("y.example", lookup); !errors.As(rel.Err, &loop) {
+				t.Errorf("Relevant: err %v", rel.Err)
+			}
+		})
+	}
+}

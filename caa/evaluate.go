@@ -470,6 +470,20 @@ type Step struct {
 	Delegation *Delegation
 }
 
+// loop returns a [CNAMELoopError] when the step's aliases come back to a name met before, as
+// [AnswerRRset] reports a loop inside an answer: whatever Lookup made the step, a loop is a
+// failed lookup (a resolver answers SERVFAIL), never an empty RRset to climb past.
+func (s Step) loop() error {
+	seen := map[string]bool{strings.ToLower(s.Name): true}
+	for _, c := range s.CNAMEs {
+		if seen[strings.ToLower(c)] {
+			return &CNAMELoopError{Name: s.Name, At: c}
+		}
+		seen[strings.ToLower(c)] = true
+	}
+	return nil
+}
+
 // Delegation is a referral met on the climb: the zone cut and the name servers it points to.
 type Delegation struct {
 	Zone string   `json:"zone"` // the owner of the NS records
@@ -520,6 +534,9 @@ func Relevant(name string, lookup Lookup) Result {
 	var res Result
 	for n := ClimbStart(name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
+		if err == nil {
+			err = s.loop()
+		}
 		if err != nil {
 			res.Err, res.Owner = err, n
 			res.Steps = append(res.Steps, s)
@@ -548,6 +565,9 @@ func Check(req Request, lookup Lookup) Result {
 	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
+		if err == nil {
+			err = s.loop()
+		}
 		if err == nil && req.Mode == ModeLetsEncrypt && s.Rcode == dns.RcodeNameError && ParentName(n) == "." {
 			// Boulder's bdns.LookupCAA reads NXDOMAIN as an empty RRset except at a TLD, "so we
 			// don't issue for gTLDs that have been removed by ICANN".
