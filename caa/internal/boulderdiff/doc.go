@@ -19,10 +19,11 @@
 //
 // # What is stubbed: DNS only
 //
-// Two in-process servers answer from one generated name tree:
+// Two in-process servers answer from one generated name tree (owners with CAA RRsets, empty
+// ones, CNAMEs, chains and loops, DNS wildcards synthesized as RFC 4592 says):
 //   - a recursive resolver for Boulder (Let's Encrypt resolves through Unbound): it follows
 //     CNAME chains to their end, answers SERVFAIL for a CNAME loop or a chain longer than
-//     Unbound's restart limit, and NXDOMAIN with the SOA for names that do not exist;
+//     Unbound's restart limit (11), and NXDOMAIN with the SOA for names that do not exist;
 //   - an authoritative server for caa's DNSLookup (as caacheck asks a zone's own server, such
 //     as knotd): it follows chains inside its zone a few steps, stops at a loop with NOERROR, and
 //     leaves the rest of a long chain for the client to ask for.
@@ -32,8 +33,12 @@
 // against caa.Check's Allowed in ModeLetsEncrypt, for Let's Encrypt's identifier, one account
 // URI and one validation method.
 //
-// TestBoulderCorpus runs a fixed corpus from a fixed seed (CI); FuzzBoulder draws name trees
-// from fuzzer-chosen seeds for longer runs:
+// Requests vary the name (wildcard or not, in any case, under a TLD that does not exist), the
+// validation method, and the records: tags in any case, critical and stray flags, issuers valid
+// and malformed, parameters repeated, empty, unknown, hyphenated, with spaces or without "=".
+//
+// TestBoulderCorpus runs a fixed corpus from a fixed seed (CI) and prints the smallest
+// disagreement; FuzzBoulder draws name trees from fuzzer-chosen seeds for longer runs:
 //
 //	go test -run '^$' -fuzz FuzzBoulder -fuzztime 10m
 package boulderdiff
