@@ -66,7 +66,8 @@ func TestLintWarnings(t *testing.T) {
 		{"unknown validation method", "issue letsencrypt.org validationmethods=http01,ca-tbr-3-2-2-4-7,email",
 			[]string{
 				`Testfile:2: issue validationmethods "http01" is not an ACME validation method, so no CA validates with it; did you mean http-01?`,
-				`Testfile:2: issue validationmethods "email" is neither an ACME validation method (http-01, dns-01, tls-alpn-01, dns-account-01, dns-persist-01) nor a CA/Browser Forum ca-tbr- label, so no CA validates with it`,
+				`Testfile:2: issue validationmethods "ca-tbr-3-2-2-4-7" is not a Baseline Requirements label: ballot SC-098 writes section 3.2.2.4.N as ca-tbr-N (ca-tbr-7 for DNS Change), so no CA validates with it`,
+				`Testfile:2: issue validationmethods "email" is neither an ACME validation method (http-01, dns-01, tls-alpn-01, dns-account-01, dns-persist-01) nor a Baseline Requirements ca-tbr-N label, so no CA validates with it`,
 			}},
 		{"relative name ending in the zone", "issue letsencrypt.org\nname www.example.org {\nissue pki.goog\n}",
 			[]string{"Testfile:3: name www.example.org has no trailing dot, so it is relative and stands for www.example.org.example.org.; did you mean www.example.org.? Write absolute names with their trailing dot"}},
@@ -98,7 +99,7 @@ func TestLintCorrectPolicies(t *testing.T) {
 		"iodef mailto:security@example.org\nname www {\ncontactemail security@example.org\n}",
 		"issue amazon.com\npartners cloudflare aws\ntrigger restrictive",
 		`issue letsencrypt.org` + "\n" + `record 128 issue "sectigo.com"` + "\n" + `record 0 tbs "x"`,
-		"issue sectigo.com validationmethods=ca-tbr-3-2-2-4-7,dns-01\nname www.example.org. {\nissue letsencrypt.org\n}",
+		"issue sectigo.com validationmethods=ca-tbr-7,dns-01\nname www.example.org. {\nissue letsencrypt.org\n}",
 	} {
 		if got := lintBlock(t, body); len(got) != 0 {
 			t.Errorf("%q: unexpected warnings %q", body, got)

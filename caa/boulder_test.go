@@ -58,16 +58,22 @@ func TestLetsEncryptNamedCases(t *testing.T) {
 		{"Bad (critical contactemail, unknown to Boulder)", "contactemail.com", []rr{{128, "contactemail", "a@contactemail.com"}, {0, "issue", "letsencrypt.org"}}, false},
 		// Branches the table leaves out.
 		{"Good (iodef only)", "iodef-only.com", []rr{{0, "iodef", "mailto:a@iodef-only.com"}}, true},
-		{"Bad (iodef only, wildcard)", "*.iodef-only.com", []rr{{0, "iodef", "mailto:a@iodef-only.com"}}, false},
+		{"Good (iodef only, wildcard: no issue or issuewild restricts)", "*.iodef-only.com", []rr{{0, "iodef", "mailto:a@iodef-only.com"}}, true},
+		{"Good (unknown tag only, wildcard)", "*.unknown-only.com", []rr{{0, "foo", "bar"}}, true},
 		{"Good (issuewild only, not a wildcard)", "issuewild-only.com", []rr{{0, "issuewild", "ca.com"}}, true},
 		{"Bad (issuer in uppercase)", "upper.com", []rr{{0, "issue", "LetsEncrypt.org"}}, false},
 		{"Bad (issuer with trailing dot)", "dot.com", []rr{{0, "issue", "letsencrypt.org."}}, false},
 		{"Bad (hyphenated parameter tag)", "hyphen.com", []rr{{0, "issue", "letsencrypt.org; account-uri=" + acct}}, false},
-		{"Good (repeated accounturi, the last one counts)", "repeat.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321; accounturi=" + acct}}, true},
+		{"Bad (repeated accounturi is unsatisfiable)", "repeat.com", []rr{{0, "issue", "letsencrypt.org; accounturi=https://letsencrypt.org/acct/reg/321; accounturi=" + acct}}, false},
+		{"Bad (repeated validationmethods is unsatisfiable)", "repeat-methods.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01; validationmethods=http-01"}}, false},
+		{"Good (repeated unknown parameter)", "repeat-unknown.com", []rr{{0, "issue", "letsencrypt.org; foo=1; foo=2"}}, true},
 		{"Good (parameter tag case: AccountURI is an unknown parameter)", "paramcase.com", []rr{{0, "issue", "letsencrypt.org; AccountURI=https://letsencrypt.org/acct/reg/321"}}, true},
-		{"Good (ca-tbr- label beside http-01 is skipped)", "tbr.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-3-2-2-4-7,http-01"}}, true},
-		{"Bad (only a ca-tbr- label)", "tbr-only.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-3-2-2-4-7"}}, false},
-		{"Bad (empty method in the list)", "emptymethod.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01,"}}, false},
+		{"Good (ca-tbr- label beside http-01 is skipped)", "tbr.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-7,http-01"}}, true},
+		{"Bad (ca-tbr-19 alone: Boulder reads only ACME names)", "tbr-only.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=ca-tbr-19"}}, false},
+		{"Bad (uppercase HTTP-01 is skipped)", "upper-method.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=HTTP-01"}}, false},
+		{"Good (empty label after the matching method goes unseen)", "emptymethod.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01,"}}, true},
+		{"Good (bad label after the matching method goes unseen)", "badmethod.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=http-01,a_b"}}, true},
+		{"Bad (empty label before the matching method)", "emptyfirst.com", []rr{{0, "issue", "letsencrypt.org; validationmethods=,http-01"}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,26 +120,42 @@ func TestIssueMailAndVMC(t *testing.T) {
 	}
 }
 
-// TestTBRLabels: CA/Browser Forum "ca-tbr-" validationmethods labels (ballot SC-098) are well
-// formed, known, and match only themselves.
+// TestTBRLabels: Baseline Requirements labels (ballot SC-098) are ca-tbr-N; in ModeRFC a label
+// and its ACME alias are one method both ways, in any case; Let's Encrypt reads only ACME names.
 func TestTBRLabels(t *testing.T) {
-	const label = "ca-tbr-3-2-2-4-7"
-	if err := CheckValidationMethods(label + ",dns-01"); err != nil {
-		t.Fatal(err)
-	}
-	for m, known := range map[string]bool{label: true, "ca-tbr-": false, "ca-tbr-x": true, "dns-01": true, "dns-persist-01": true, "http01": false, "DNS-01": false} {
-		if KnownMethod(m) != known {
-			t.Errorf("KnownMethod(%q) = %v, want %v", m, !known, known)
-		}
-	}
-	rrset := []dns.CAA{{Tag: "issue", Value: "sectigo.com; validationmethods=" + label}}
-	for method, want := range map[string]bool{label: true, "ca-tbr-3-2-2-4-1": false, "dns-01": false} {
-		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
-			d := Decide(Request{Name: "example.org", CA: "sectigo.com", Method: method, Mode: mode}, "example.org.", rrset)
-			if d.Allowed != want {
-				t.Errorf("method %s (%s): allowed %v, want %v (%s)", method, mode, d.Allowed, want, d.Reason)
+	for m, known := range map[string]bool{"ca-tbr-7": true, "ca-tbr-22": true, "CA-TBR-19": true, "ca-tbr-": false, "ca-tbr-x": false, "ca-tbr-07": false, "ca-tbr-3-2-2-4-7": false, "dns-01": true, "DNS-01": true, "dns-persist-01": true, "http01": false} {
+		t.Run("known "+m, func(t *testing.T) {
+			if KnownMethod(m) != known {
+				t.Errorf("KnownMethod(%q) = %v, want %v", m, !known, known)
 			}
-		}
+		})
+	}
+	tests := []struct {
+		list, method string
+		rfc, le      bool
+	}{
+		{"ca-tbr-7", "dns-01", true, false},
+		{"dns-01", "ca-tbr-7", true, false},
+		{"ca-tbr-19", "http-01", true, false},
+		{"http-01", "ca-tbr-19", true, false},
+		{"ca-tbr-20", "tls-alpn-01", true, false},
+		{"CA-TBR-7", "dns-01", true, false},
+		{"DNS-01", "dns-01", true, false},
+		{"ca-tbr-7,dns-01", "dns-01", true, true},
+		{"ca-tbr-7", "http-01", false, false},
+		{"ca-tbr-3-2-2-4-7", "dns-01", false, false},
+		{"ca-tbr-2", "ca-tbr-2", true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.list+" for "+tc.method, func(t *testing.T) {
+			rrset := []dns.CAA{{Tag: "issue", Value: "letsencrypt.org; validationmethods=" + tc.list}}
+			for mode, want := range map[Mode]bool{ModeRFC: tc.rfc, ModeLetsEncrypt: tc.le} {
+				d := Decide(Request{Name: "example.org", CA: "letsencrypt.org", Method: tc.method, Mode: mode}, "example.org.", rrset)
+				if d.Allowed != want {
+					t.Errorf("%s: allowed %v, want %v (%s)", mode, d.Allowed, want, d.Reason)
+				}
+			}
+		})
 	}
 }
 

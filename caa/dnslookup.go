@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -10,7 +11,8 @@ import (
 )
 
 // DNSLookup climbs over real DNS queries to one server, as a CA's resolver would: UDP with EDNS0,
-// TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup].
+// TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup]. A
+// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile.
 type DNSLookup struct {
 	Server  string // HOST:PORT
 	Timeout time.Duration
@@ -32,12 +34,25 @@ func WithPort(s string) string {
 // Lookup is a [Lookup]: the CAA RRset at name, after following CNAMEs. REFUSED (and
 // NOTAUTH) mean the server does not serve name, which ends the climb; any other failure is an
 // error, on which a CA does not issue.
+//
+// A chain of up to MaxChain CNAMEs is followed, however many answers it spans (Boulder has no
+// limit of its own: it takes whatever its resolver returns). A longer chain, or a CNAME loop,
+// is an error: Let's Encrypt's resolver may answer SERVFAIL for it, so a CA may see a failed
+// lookup and refuse, even where an authoritative server answers the records with NOERROR.
 func (l *DNSLookup) Lookup(name string) (Step, error) {
+	return l.LookupContext(context.Background(), name)
+}
+
+// LookupContext is Lookup with a context that bounds or cancels its queries: a cancelled
+// context is a failed lookup. Use it in a [Lookup] closure, func(n string) (Step, error) {
+// return l.LookupContext(ctx, n) }, to stop a climb with the request it serves.
+func (l *DNSLookup) LookupContext(ctx context.Context, name string) (Step, error) {
 	s := Step{Name: name}
 	target := name
-	for range MaxCNAMEs + 1 {
+	seen := map[string]bool{strings.ToLower(name): true}
+	for range MaxChain + 1 {
 		asked := target
-		r, err := l.query(target)
+		r, err := l.query(ctx, target)
 		if err != nil {
 			return s, err
 		}
@@ -61,9 +76,15 @@ func (l *DNSLookup) Lookup(name string) (Step, error) {
 		}
 		// Follow the chain inside this answer to the CAA RRset where it ends.
 		rrset, cnames, next := AnswerRRset(r.Answer, target)
+		for _, c := range cnames {
+			if seen[strings.ToLower(c)] {
+				return s, &CNAMELoopError{Name: name, At: c}
+			}
+			seen[strings.ToLower(c)] = true
+		}
 		s.RRset, s.CNAMEs, target = rrset, append(s.CNAMEs, cnames...), next
-		if len(s.CNAMEs) > MaxCNAMEs {
-			return s, fmt.Errorf("more than %d CNAMEs from %s", MaxCNAMEs, name)
+		if len(s.CNAMEs) > MaxChain {
+			break
 		}
 		// Done unless the chain left this answer at a target whose records it does not hold
 		// (an authoritative server answers only for its own zones): then ask for the target.
@@ -71,17 +92,36 @@ func (l *DNSLookup) Lookup(name string) (Step, error) {
 			return s, nil
 		}
 	}
-	return s, fmt.Errorf("more than %d CNAMEs from %s", MaxCNAMEs, name)
+	return s, fmt.Errorf("more than %d CNAMEs from %s", MaxChain, name)
 }
 
-func (l *DNSLookup) query(name string) (*dns.Msg, error) {
+// MaxChain is the longest CNAME chain [DNSLookup] follows from one name: Unbound, the resolver
+// Let's Encrypt's Boulder asks, restarts a query at most 11 times (max-query-restarts) and
+// answers SERVFAIL beyond, so a longer chain fails closed here rather than allow where Let's
+// Encrypt could refuse.
+const MaxChain = 11
+
+// CNAMELoopError is a CNAME chain from Name that comes back to At.
+type CNAMELoopError struct{ Name, At string }
+
+func (e *CNAMELoopError) Error() string {
+	return fmt.Sprintf("the CNAME chain from %s loops back to %s; a resolver answers SERVFAIL", e.Name, e.At)
+}
+
+func (l *DNSLookup) query(ctx context.Context, name string) (*dns.Msg, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s CAA not asked: %w", name, err)
+	}
 	m := new(dns.Msg).SetQuestion(name, dns.TypeCAA)
 	m.SetEdns0(1232, false)
 	c := &dns.Client{Net: "udp", Timeout: l.Timeout, UDPSize: 1232}
-	r, _, err := c.Exchange(m, l.Server)
+	r, _, err := c.ExchangeContext(ctx, m, l.Server)
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
-		r, _, err = c.Exchange(m, l.Server)
+		r, _, err = c.ExchangeContext(ctx, m, l.Server)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("no answer from %s for %s CAA: %w", l.Server, name, ctx.Err())
 	}
 	if err != nil {
 		return nil, &UnreachableError{fmt.Errorf("no answer from %s for %s CAA: %v", l.Server, name, err)}

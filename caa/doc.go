@@ -17,23 +17,52 @@
 //
 // [ModeRFC] follows RFC 8659 and RFC 8657 to the letter. [ModeLetsEncrypt] reproduces Let's
 // Encrypt's checker, Boulder v0.20260921.0, va/caa.go (filterCAA, validateCAA, parseCAARecord,
-// caaDomainMatches, caaAccountURIMatches, caaValidationMethodMatches), branch for branch:
+// caaDomainMatches, caaAccountURIMatches, caaValidationMethodMatches), branch for branch, as a
+// differential test against Boulder's own code proves (caa/internal/boulderdiff, a module of its
+// own):
 //   - flag bit 1 counts as critical as well as bit 128;
 //   - known tags are issue, issuewild, iodef, issuemail and issuevmc: a critical contactemail
 //     or contactphone blocks issuance;
 //   - the issuer must equal the CA's identifier byte for byte (no case folding, no trailing dot);
 //   - a parameter tag holding anything but letters and digits (a hyphen, say) makes the whole
 //     record unusable, and so does a parameter value with a space or control byte;
-//   - parameter tags are case-sensitive, and a repeated parameter replaces the earlier one
-//     (RFC 8657 section 5 makes such a record unsatisfiable);
-//   - a wildcard request against an RRset with neither issue nor issuewild properties is refused
-//     (validateCAA returns early only for names that are not wildcards).
+//   - an NXDOMAIN answer at a TLD is a failed lookup (bdns.LookupCAA), so nothing is issued
+//     under a TLD that does not exist;
+//   - parameter tags are case-sensitive (AccountURI is an unknown parameter);
+//   - validationmethods labels are read in order: a malformed one denies, one that is not an
+//     ACME method Boulder implements (a ca-tbr-N label, DNS-01 in uppercase) is skipped, and the
+//     request's method allows, so a malformed label after the matching one goes unseen.
 //
-// The table of named cases in evaluate_test.go follows Boulder's own TestCAAChecking.
+// Both modes agree that a property repeating accounturi or validationmethods is unsatisfiable
+// (RFC 8657 section 5), and that an RRset with neither issue nor issuewild properties (iodef,
+// contact or unknown tags only) does not restrict issuance, for wildcards too.
+//
+// ModeRFC stays stricter than Boulder on one point: a validationmethods list with a malformed
+// label authorizes nobody, wherever the label stands, since RFC 8657 section 4 says "The value
+// of the "validationmethods" parameter MUST comply with the following ABNF" (value =
+// [*(label ",") label]) and a value outside the grammar is no valid binding.
+//
+// # CNAMEs
+//
+// [DNSLookup] follows CNAME chains of up to [MaxChain] (11) CNAMEs, past the 8 resolvers
+// commonly allow: Boulder has no limit of its own and its resolver, Unbound, gives up after 11
+// restarts. Where Boulder's verdict depends on its resolver, caa fails closed: a longer chain
+// or a CNAME loop is a failed lookup and denies (Unbound answers SERVFAIL), even where the
+// zone's own server answers NOERROR.
 //
 // # CA/Browser Forum ballot SC-098
 //
-// From 2027-03-15 every publicly trusted CA must honour accounturi and validationmethods, and
-// validationmethods may name non-ACME methods with labels that start "ca-tbr-". Such a label is
-// accepted by [CheckValidationMethods] and [KnownMethod] and matches only itself.
+// From 2027-03-15 every publicly trusted CA must honour accounturi and validationmethods.
+// validationmethods may name a Baseline Requirements method by its section, ca-tbr-N for
+// 3.2.2.4.N (lowercase is canonical), and a CA should treat a label and its ACME alias as the
+// same method (BR 4.2.2.1.2). In ModeRFC labels compare after [CanonicalMethod]: lowercase, and
+// ca-tbr-7, ca-tbr-19 and ca-tbr-20 read as dns-01, http-01 and tls-alpn-01, both ways. Boulder
+// reads only ACME names, so in ModeLetsEncrypt a ca-tbr-N label matches nothing;
+// [PropertyWarnings] says so.
+//
+// # Concurrency
+//
+// Functions and the values they return may be used from many goroutines at once: they hold no
+// shared mutable state ([NearestCA]'s memory is guarded by a mutex). A [DNSLookup] is safe for
+// concurrent use; a Lookup returned by [Memo] is not.
 package caa

@@ -3,6 +3,7 @@ package caa
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,11 +17,11 @@ const (
 	// ModeRFC follows RFC 8659 and RFC 8657 to the letter.
 	ModeRFC Mode = iota
 	// ModeLetsEncrypt reproduces Let's Encrypt's CAA checker (Boulder, va/caa.go), which
-	// differs from the RFCs where its documentation and code say so: flag bit 1 counts as
-	// critical, only issue, issuewild and iodef are known tags, the issuer is matched byte for
-	// byte, parameter tags must be letters and digits only (a hyphenated tag makes the whole
-	// property unusable), parameter tags are case-sensitive and a repeated parameter silently
-	// replaces the first.
+	// differs from the RFCs where its code does: flag bit 1 counts as critical, contactemail and
+	// contactphone are unknown tags, the issuer is matched byte for byte, parameter tags must be
+	// letters and digits only (a hyphenated tag makes the whole property unusable) and are
+	// case-sensitive, and a validationmethods list is read only up to the matching method. The
+	// package documentation lists every difference.
 	ModeLetsEncrypt
 )
 
@@ -36,10 +37,29 @@ func ParseMode(s string) (Mode, error) {
 }
 
 func (m Mode) String() string {
-	if m == ModeLetsEncrypt {
+	switch m {
+	case ModeRFC:
+		return "rfc"
+	case ModeLetsEncrypt:
 		return "letsencrypt"
 	}
-	return "rfc"
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// Validate returns an error for a Mode outside the enum; [Decide] denies and [Check] fails for
+// such a mode rather than guess whose reading was meant.
+func (m Mode) Validate() error {
+	if m > ModeLetsEncrypt {
+		return &ModeError{m}
+	}
+	return nil
+}
+
+// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt].
+type ModeError struct{ Mode Mode }
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("caa: mode %d is neither ModeRFC nor ModeLetsEncrypt", uint8(e.Mode))
 }
 
 // Request is one question to the evaluator: may CA issue a certificate for Name?
@@ -57,17 +77,64 @@ type Request struct {
 // Wildcard reports whether the request is for a wildcard certificate.
 func (r Request) Wildcard() bool { return strings.HasPrefix(r.Name, "*.") }
 
-// Decision is the evaluator's answer for one Relevant RRset.
+// Decision is the evaluator's answer for one Relevant RRset. Code and Decided say why in a form
+// a program can act on; Reason says it in one line for people.
 type Decision struct {
 	Allowed bool
-	Owner   string    // owner name of the Relevant RRset, "" when there is none
-	RRset   []dns.CAA // the Relevant RRset
-	Decided []dns.CAA // the records that decided
-	Reason  string    // one line
+	Owner   string     // owner name of the Relevant RRset, "" when there is none
+	RRset   []dns.CAA  // the Relevant RRset
+	Code    ReasonCode // why, as a code
+	Decided []dns.CAA  // the records that decided, as Code describes them
+	Reason  string     // one line
+}
+
+// ReasonCode says why a [Decision] went the way it did; 0 is a Decision this package did not make.
+type ReasonCode uint8
+
+const (
+	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue.
+	ReasonNoRRset ReasonCode = iota + 1
+	// ReasonParentsUnchecked: no CAA RRset up to a parent the source does not serve (or a
+	// delegation); Result.Unchecked names it, and its CAA records decide.
+	ReasonParentsUnchecked
+	// ReasonNoRelevantProperty: the Relevant RRset has no issue property (for a wildcard, no
+	// issue or issuewild property), so any CA may issue.
+	ReasonNoRelevantProperty
+	// ReasonAuthorized: the property in Decided authorizes the CA.
+	ReasonAuthorized
+	// ReasonCriticalTag: the critical property in Decided has a tag the CA does not know, so no
+	// CA may issue.
+	ReasonCriticalTag
+	// ReasonNotAuthorized: none of the properties in Decided (those that apply to the request)
+	// authorizes the CA.
+	ReasonNotAuthorized
+	// ReasonLookupFailed: a CAA lookup failed (Result.Err), so a CA must not issue.
+	ReasonLookupFailed
+	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]).
+	ReasonInvalidMode
+)
+
+var reasonNames = [...]string{
+	ReasonNoRRset:            "no-rrset",
+	ReasonParentsUnchecked:   "parents-unchecked",
+	ReasonNoRelevantProperty: "no-relevant-property",
+	ReasonAuthorized:         "authorized",
+	ReasonCriticalTag:        "critical-tag",
+	ReasonNotAuthorized:      "not-authorized",
+	ReasonLookupFailed:       "lookup-failed",
+	ReasonInvalidMode:        "invalid-mode",
+}
+
+func (c ReasonCode) String() string {
+	if int(c) < len(reasonNames) && reasonNames[c] != "" {
+		return reasonNames[c]
+	}
+	return fmt.Sprintf("ReasonCode(%d)", uint8(c))
 }
 
 // knownTags are the property tags a CA knows, by mode: RFC 8659 section 4 with the CA/B Forum's
-// contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows only three.
+// contactemail, contactphone, issuemail and issuevmc; Boulder's filterCAA knows all but the
+// two contact tags.
 var knownTags = [...]map[string]bool{
 	ModeRFC: {TagIssue: true, TagIssueWild: true, TagIodef: true, TagContactEmail: true, TagContactPhone: true, TagIssueMail: true, TagIssueVMC: true},
 	// filterCAA: "We support the iodef property tag insofar as we recognize it", and likewise
@@ -77,8 +144,10 @@ var knownTags = [...]map[string]bool{
 }
 
 // KnownTag reports whether the CA that mode reproduces knows tag, so that a critical property
-// with it does not block issuance.
-func (m Mode) KnownTag(tag string) bool { return knownTags[m][strings.ToLower(tag)] }
+// with it does not block issuance. A Mode outside the enum knows no tag.
+func (m Mode) KnownTag(tag string) bool {
+	return m.Validate() == nil && knownTags[m][strings.ToLower(tag)]
+}
 
 // critical reports whether a property's flags make it critical: bit 128 (RFC 8659 section 4.1),
 // and for Let's Encrypt bit 1 too, which many operators set by mistake.
@@ -94,14 +163,18 @@ func (m Mode) critical(flag uint8) bool {
 func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	d := Decision{Owner: owner, RRset: rrset}
 	ca := req.CA
+	if err := req.Mode.Validate(); err != nil {
+		d.Code, d.Reason = ReasonInvalidMode, err.Error()+", so the evaluator cannot decide and denies"
+		return d
+	}
 	if len(rrset) == 0 {
-		d.Allowed, d.Owner = true, ""
+		d.Allowed, d.Owner, d.Code = true, "", ReasonNoRRset
 		d.Reason = "no CAA records from " + ClimbStart(req.Name) + " up to the root, so any CA may issue"
 		return d
 	}
 	for _, rr := range rrset {
 		if req.Mode.critical(rr.Flag) && !knownTags[req.Mode][strings.ToLower(rr.Tag)] {
-			d.Decided = []dns.CAA{rr}
+			d.Code, d.Decided = ReasonCriticalTag, []dns.CAA{rr}
 			d.Reason = fmt.Sprintf("critical property %q at %s has a tag %s does not know, so no CA may issue", Text(&rr), owner, caName(req))
 			return d
 		}
@@ -120,15 +193,8 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	if wild && len(issuewild) > 0 {
 		set, tag = issuewild, TagIssueWild
 	}
-	if len(set) == 0 && wild && req.Mode == ModeLetsEncrypt {
-		// validateCAA returns early ("no relevant records") only for a name that is not a
-		// wildcard; for a wildcard it goes on to match against the empty issue list, and no
-		// record in it authorizes Let's Encrypt.
-		d.Reason = fmt.Sprintf("the CAA RRset at %s has no issue or issuewild properties; the RFC lets any CA issue, but Let's Encrypt refuses wildcard certificates there", owner)
-		return d
-	}
 	if len(set) == 0 {
-		d.Allowed = true
+		d.Allowed, d.Code = true, ReasonNoRelevantProperty
 		what := "issue properties"
 		if wild {
 			what = "issue or issuewild properties"
@@ -140,7 +206,7 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 	for _, rr := range set {
 		ok, reason := req.authorizes(rr.Value)
 		if ok {
-			d.Allowed, d.Decided = true, []dns.CAA{rr}
+			d.Allowed, d.Code, d.Decided = true, ReasonAuthorized, []dns.CAA{rr}
 			d.Reason = fmt.Sprintf("%s %q at %s authorizes %s", tag, rr.Value, owner, ca)
 			return d
 		}
@@ -148,7 +214,7 @@ func Decide(req Request, owner string, rrset []dns.CAA) Decision {
 			why = append(why, fmt.Sprintf("%s %q %s", tag, rr.Value, reason))
 		}
 	}
-	d.Decided = set
+	d.Code, d.Decided = ReasonNotAuthorized, set
 	d.Reason = fmt.Sprintf("no %s property at %s authorizes %s", tag, owner, ca)
 	if wild && tag == TagIssue {
 		d.Reason = fmt.Sprintf("no issue property at %s authorizes %s (no issuewild there, so issue decides for wildcards)", owner, ca)
@@ -207,11 +273,12 @@ func (req Request) authorizes(value string) (bool, string) {
 	return true, ""
 }
 
-// authorizesLE is authorizes as Boulder's validateCAA reads a value.
+// authorizesLE is authorizes as Boulder's validateCAA reads a value: parseCAARecord, then
+// caaDomainMatches, caaAccountURIMatches and caaValidationMethodMatches in that order.
 func (req Request) authorizesLE(value string) (bool, string) {
 	issuer, rest, _ := strings.Cut(value, ";")
 	issuer = strings.Trim(issuer, " \t")
-	params := map[string]string{}
+	var params []Param
 	if strings.Trim(rest, " \t") != "" {
 		for part := range strings.SplitSeq(rest, ";") {
 			tag, val, ok := strings.Cut(part, "=")
@@ -229,7 +296,7 @@ func (req Request) authorizesLE(value string) (bool, string) {
 					return false, "is malformed for Let's Encrypt (a parameter value holds a space or control byte) and authorizes nobody"
 				}
 			}
-			params[tag] = val
+			params = append(params, Param{Tag: tag, Value: val})
 		}
 	}
 	if issuer != req.CA {
@@ -238,25 +305,61 @@ func (req Request) authorizesLE(value string) (bool, string) {
 		}
 		return false, ""
 	}
-	if a, ok := params["accounturi"]; ok {
-		if _, err := url.Parse(a); err != nil {
+	// Parameter tags are matched case-sensitively: AccountURI is an unknown parameter.
+	accounts, methods := paramValues(params, "accounturi"), paramValues(params, "validationmethods")
+	if len(accounts) > 1 || len(methods) > 1 {
+		return false, "repeats a parameter, which makes it unsatisfiable (RFC 8657 section 5)"
+	}
+	if len(accounts) == 1 {
+		if _, err := url.Parse(accounts[0]); err != nil {
 			return false, "has an accounturi Let's Encrypt cannot parse"
 		}
-		if reason := req.accountMismatch(a); reason != "" {
+		if reason := req.accountMismatch(accounts[0]); reason != "" {
 			return false, reason
 		}
 	}
-	if m, ok := params["validationmethods"]; ok {
-		for method := range strings.SplitSeq(m, ",") {
-			if method == "" || strings.Trim(method, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-				return false, "has a malformed validationmethods list, which Let's Encrypt rejects"
-			}
-		}
-		if reason := req.methodMismatch(m); reason != "" {
-			return false, reason
-		}
+	if len(methods) == 1 {
+		return req.methodMatchesLE(methods[0])
 	}
 	return true, ""
+}
+
+func paramValues(params []Param, tag string) []string {
+	var out []string
+	for _, p := range params {
+		if p.Tag == tag {
+			out = append(out, p.Value)
+		}
+	}
+	return out
+}
+
+// methodMatchesLE reads a validationmethods list as caaValidationMethodMatches does: in order,
+// a malformed label denies, a label that is no ACME method Boulder implements is skipped, and
+// the request's method allows, so a malformed label after the matching one goes unseen.
+func (req Request) methodMatchesLE(list string) (bool, string) {
+	if !req.AnyAccount && req.Method == "" {
+		return false, "allows only the validation methods " + list + " and no method was given"
+	}
+	for m := range strings.SplitSeq(list, ",") {
+		if m == "" || strings.Trim(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false, fmt.Sprintf("has a malformed validationmethods label %q before any that allows %s, which Let's Encrypt rejects", m, req.methodName())
+		}
+		if !slices.Contains(acmeMethods[:], m) {
+			continue
+		}
+		if req.AnyAccount || m == req.Method {
+			return true, ""
+		}
+	}
+	return false, "allows only the validation methods " + list + ", not " + req.methodName()
+}
+
+func (req Request) methodName() string {
+	if req.AnyAccount {
+		return "any method Let's Encrypt implements"
+	}
+	return req.Method
 }
 
 func (req Request) accountMismatch(account string) string {
@@ -278,7 +381,7 @@ func (req Request) methodMismatch(list string) string {
 		return "allows only the validation methods " + list + " and no method was given"
 	}
 	for m := range strings.SplitSeq(list, ",") {
-		if m == req.Method {
+		if SameMethod(m, req.Method) {
 			return ""
 		}
 	}
@@ -315,16 +418,22 @@ func ClimbStart(name string) string {
 }
 
 // AnswerRRset follows the CNAMEs of an answer from name and returns the CAA RRset where the
-// chain ends, the aliases followed and that final name.
+// chain ends, the aliases followed and that final name. A loop in the answer is followed once
+// round: the last alias in cnames is then one met before (or name itself).
 func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string, target string) {
 	target = name
-	for range MaxCNAMEs {
+	seen := map[string]bool{strings.ToLower(name): true}
+	for range len(answer) {
 		cn := CNAMEAt(answer, target)
 		if cn == nil {
 			break
 		}
 		cnames = append(cnames, cn.Target)
 		target = cn.Target
+		if seen[strings.ToLower(target)] {
+			break
+		}
+		seen[strings.ToLower(target)] = true
 	}
 	for _, rr := range answer {
 		if caa, ok := rr.(*dns.CAA); ok && strings.EqualFold(caa.Hdr.Name, target) {
@@ -334,7 +443,8 @@ func AnswerRRset(answer []dns.RR, name string) (rrset []dns.CAA, cnames []string
 	return rrset, cnames, target
 }
 
-// MaxCNAMEs bounds how many CNAMEs are followed from one name, as resolvers do.
+// MaxCNAMEs bounds how many CNAMEs a server chases inside the zone data it serves for one
+// answer; a client following chains ([DNSLookup]) is bounded by [MaxChain] instead.
 const MaxCNAMEs = 8
 
 // CNAMEAt returns the CNAME owned by n (in any case) in rrs, or nil.
@@ -358,6 +468,20 @@ type Step struct {
 	// away to other name servers, whose CAA records the source cannot tell. The climb stops
 	// there, as for Outside.
 	Delegation *Delegation
+}
+
+// loop returns a [CNAMELoopError] when the step's aliases come back to a name met before, as
+// [AnswerRRset] reports a loop inside an answer: whatever Lookup made the step, a loop is a
+// failed lookup (a resolver answers SERVFAIL), never an empty RRset to climb past.
+func (s Step) loop() error {
+	seen := map[string]bool{strings.ToLower(s.Name): true}
+	for _, c := range s.CNAMEs {
+		if seen[strings.ToLower(c)] {
+			return &CNAMELoopError{Name: s.Name, At: c}
+		}
+		seen[strings.ToLower(c)] = true
+	}
+	return nil
 }
 
 // Delegation is a referral met on the climb: the zone cut and the name servers it points to.
@@ -410,6 +534,9 @@ func Relevant(name string, lookup Lookup) Result {
 	var res Result
 	for n := ClimbStart(name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
+		if err == nil {
+			err = s.loop()
+		}
 		if err != nil {
 			res.Err, res.Owner = err, n
 			res.Steps = append(res.Steps, s)
@@ -432,12 +559,24 @@ func Relevant(name string, lookup Lookup) Result {
 // it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
 func Check(req Request, lookup Lookup) Result {
 	var res Result
+	if err := req.Mode.Validate(); err != nil {
+		res.Err, res.Decision = err, Decide(req, "", nil)
+		return res
+	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
 		s, err := lookup(n)
+		if err == nil {
+			err = s.loop()
+		}
+		if err == nil && req.Mode == ModeLetsEncrypt && s.Rcode == dns.RcodeNameError && ParentName(n) == "." {
+			// Boulder's bdns.LookupCAA reads NXDOMAIN as an empty RRset except at a TLD, "so we
+			// don't issue for gTLDs that have been removed by ICANN".
+			err = fmt.Errorf("the TLD %s does not exist (NXDOMAIN), and Let's Encrypt does not issue under it", n)
+		}
 		if err != nil {
 			res.Err = err
 			res.Steps = append(res.Steps, s)
-			res.Decision = Decision{Owner: n, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
+			res.Decision = Decision{Owner: n, Code: ReasonLookupFailed, Reason: fmt.Sprintf("the CAA lookup of %s failed (%v), so a CA must not issue", n, err)}
 			return res
 		}
 		if s.Outside || s.Delegation != nil {
@@ -451,6 +590,9 @@ func Check(req Request, lookup Lookup) Result {
 		}
 	}
 	res.Decision = Decide(req, "", nil)
+	if res.Unchecked != "" {
+		res.Code = ReasonParentsUnchecked
+	}
 	switch {
 	case res.Delegation != nil:
 		res.Reason = fmt.Sprintf("%s is %s, whose CAA records this source cannot see: ask those name servers", res.Unchecked, res.Delegation)
@@ -506,7 +648,7 @@ func Why(d Decision, ca string) string {
 	switch {
 	case d.Allowed:
 		return ""
-	case len(d.Decided) == 1 && strings.Contains(d.Reason, "critical property"):
+	case d.Code == ReasonCriticalTag:
 		return "critical tag"
 	}
 	nobody := len(d.Decided) > 0
@@ -525,7 +667,8 @@ func Why(d Decision, ca string) string {
 }
 
 // Memo returns a Lookup that asks lookup once per name (in any case) and answers again from
-// memory: a scan of many names climbs through the same parents.
+// memory: a scan of many names climbs through the same parents. The Lookup it returns is not
+// safe for concurrent use.
 func Memo(lookup Lookup) Lookup {
 	type answer struct {
 		s   Step

@@ -49,8 +49,8 @@ func TestDecideTable(t *testing.T) {
 		{"issue X issuewild Y", []string{"0 issue " + caX, "0 issuewild " + caY}, "A/D", "A/D"},
 		{"issue Y issuewild X", []string{"0 issue " + caY, "0 issuewild " + caX}, "D/A", "D/A"},
 		{"issuewild none", []string{"0 issue " + caX, "0 issuewild ;"}, "A/D", "A/D"},
-		// Boulder refuses a wildcard where the RRset has neither issue nor issuewild (validateCAA).
-		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/D"},
+		// An RRset with neither issue nor issuewild does not restrict issuance, wildcards included.
+		{"iodef only", []string{"0 iodef mailto:security@example.org"}, "A/A", "A/A"},
 		{"unknown non-critical tag", []string{"0 tbs unknown", "0 issue " + caX}, "A/A", "A/A"},
 		{"critical unknown tag", []string{"128 tbs unknown", "0 issue " + caX}, "D/D", "D/D"},
 		{"critical known tag", []string{"128 issue " + caX}, "A/A", "A/A"},
@@ -109,10 +109,11 @@ func TestDecideParameters(t *testing.T) {
 		{"method match", "letsencrypt.org; validationmethods=http-01,dns-01", acct, "dns-01", true, true, "authorizes"},
 		{"method mismatch", "letsencrypt.org; validationmethods=http-01", acct, "dns-01", false, false, "not dns-01"},
 		{"both match", "letsencrypt.org; accounturi=" + acct + "; validationmethods=dns-01", acct, "dns-01", true, true, "authorizes"},
-		// RFC 8657 section 5: a repeated parameter is unsatisfiable. Boulder keeps the last one.
-		{"duplicate accounturi", "letsencrypt.org; accounturi=" + other + "; accounturi=" + acct, acct, "dns-01", false, true, "unsatisfiable"},
-		{"duplicate validationmethods", "letsencrypt.org; validationmethods=dns-01; validationmethods=dns-01", acct, "dns-01", false, true, "unsatisfiable"},
-		{"malformed method list", "letsencrypt.org; validationmethods=dns-01,,http-01", acct, "dns-01", false, false, "malformed"},
+		// RFC 8657 section 5: a repeated parameter is unsatisfiable, for Boulder too.
+		{"duplicate accounturi", "letsencrypt.org; accounturi=" + other + "; accounturi=" + acct, acct, "dns-01", false, false, "unsatisfiable"},
+		{"duplicate validationmethods", "letsencrypt.org; validationmethods=dns-01; validationmethods=dns-01", acct, "dns-01", false, false, "unsatisfiable"},
+		// Boulder stops reading the list at the matching method; the RFC's ABNF rejects the value.
+		{"malformed method list", "letsencrypt.org; validationmethods=dns-01,,http-01", acct, "dns-01", false, true, "malformed"},
 		{"method with space", "letsencrypt.org; validationmethods=dns-01, http-01", acct, "dns-01", false, false, "malformed"},
 		{"unknown parameter ignored", "letsencrypt.org; policy=ev", acct, "dns-01", true, true, "authorizes"},
 		{"other CA's binding", "sectigo.com; accounturi=" + acct, acct, "dns-01", false, false, "no issue property"},
@@ -230,5 +231,60 @@ func TestParseMode(t *testing.T) {
 	}
 	if _, err := ParseMode("boulder"); err == nil {
 		t.Error("ParseMode(boulder) succeeded")
+	}
+}
+
+// TestReasonCodes: every way a decision goes has its code, with the records that decided.
+func TestReasonCodes(t *testing.T) {
+	tests := []struct {
+		name     string
+		qname    string
+		z        zoneLookup
+		mode     Mode
+		code     ReasonCode
+		decided  int
+		allowed  bool
+		hasError bool
+	}{
+		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, 0, true, false},
+		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, 0, true, false},
+		{"iodef only", "*.example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 iodef mailto:a@example.org")}}, ModeLetsEncrypt, ReasonNoRelevantProperty, 0, true, false},
+		{"authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue ;", "0 issue "+caX)}}, ModeRFC, ReasonAuthorized, 1, true, false},
+		{"critical tag", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "128 tbs x", "0 issue "+caX)}}, ModeRFC, ReasonCriticalTag, 1, false, false},
+		{"not authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caY, "0 issue ;")}}, ModeRFC, ReasonNotAuthorized, 2, false, false},
+		{"lookup failed", "example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, 0, false, true},
+		{"mode outside the enum", "example.org", zoneLookup{}, Mode(7), ReasonInvalidMode, 0, false, true},
+		// Boulder refuses under a TLD that does not exist; the RFC reads NXDOMAIN as no records.
+		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, 0, false, true},
+		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, 0, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
+			if res.Code != tc.code || len(res.Decided) != tc.decided || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
+				t.Errorf("got code %s, %d records, allowed %v, err %v (%s)", res.Code, len(res.Decided), res.Allowed, res.Err, res.Reason)
+			}
+		})
+	}
+}
+
+// TestInvalidMode: a Mode outside the enum is an error, never a panic.
+func TestInvalidMode(t *testing.T) {
+	m := Mode(9)
+	var me *ModeError
+	if err := m.Validate(); !errors.As(err, &me) || me.Mode != m {
+		t.Errorf("Validate() = %v", err)
+	}
+	if m.String() != "Mode(9)" || m.KnownTag("issue") {
+		t.Errorf("String() = %q, KnownTag(issue) = %v", m, m.KnownTag("issue"))
+	}
+	d := Decide(Request{Name: "example.org", CA: caX, Mode: m}, "example.org.", caas(t, "0 issue "+caX))
+	if d.Allowed || d.Code != ReasonInvalidMode {
+		t.Errorf("Decide: %+v", d)
+	}
+	for _, ok := range []Mode{ModeRFC, ModeLetsEncrypt} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }

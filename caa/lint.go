@@ -2,6 +2,7 @@ package caa
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -59,16 +60,43 @@ func PropertyWarnings(flag uint8, tag, value, owner string) []string {
 		}
 		seen[t] = true
 		if t == "validationmethods" {
-			for m := range strings.SplitSeq(p.Value, ",") {
-				if KnownMethod(m) {
-					continue
-				}
-				if near, ok := NearestMethod(m); ok {
-					warn("%s validationmethods %q is not an ACME validation method, so no CA validates with it; did you mean %s?", tag, m, near)
-				} else {
-					warn("%s validationmethods %q is neither an ACME validation method (%s) nor a CA/Browser Forum %s label, so no CA validates with it", tag, m, strings.Join(ACMEMethods, ", "), TBRPrefix)
-				}
+			out = append(out, methodWarnings(tag, p.Value)...)
+		}
+	}
+	return out
+}
+
+// methodWarnings checks the labels of one validationmethods list: each should be an ACME method
+// or a well-formed ca-tbr-N label, in lowercase, and a ca-tbr-N label needs its ACME alias beside
+// it for Let's Encrypt, which reads only ACME names.
+func methodWarnings(tag, list string) []string {
+	var out []string
+	warn := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	labels := strings.Split(list, ",")
+	for _, m := range labels {
+		switch {
+		case strings.HasPrefix(strings.ToLower(m), TBRPrefix) && !IsTBRLabel(m):
+			warn("%s validationmethods %q is not a Baseline Requirements label: ballot SC-098 writes section 3.2.2.4.N as %sN (ca-tbr-7 for DNS Change), so no CA validates with it", tag, m, TBRPrefix)
+			continue
+		case !KnownMethod(m):
+			if near, ok := NearestMethod(m); ok {
+				warn("%s validationmethods %q is not an ACME validation method, so no CA validates with it; did you mean %s?", tag, m, near)
+			} else {
+				warn("%s validationmethods %q is neither an ACME validation method (%s) nor a Baseline Requirements %sN label, so no CA validates with it", tag, m, strings.Join(acmeMethods[:], ", "), TBRPrefix)
 			}
+			continue
+		case m != strings.ToLower(m):
+			warn("%s validationmethods %q has uppercase letters; lowercase is canonical and Let's Encrypt compares labels byte for byte, so write %s", tag, m, strings.ToLower(m))
+		}
+		if !IsTBRLabel(m) {
+			continue
+		}
+		alias, ok := TBRAlias(m)
+		switch {
+		case !ok:
+			warn("%s validationmethods %q names a Baseline Requirements method with no ACME alias: Let's Encrypt skips it and denies unless the list names an ACME method it validates with", tag, m)
+		case !slices.Contains(labels, alias):
+			warn("%s validationmethods %q: Let's Encrypt (Boulder) reads only ACME names and denies a %s request here; CAs following ballot SC-098 treat it as %s. Add %s to the list", tag, m, alias, alias, alias)
 		}
 	}
 	return out

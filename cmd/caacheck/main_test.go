@@ -101,8 +101,8 @@ var table = []row{
 	{name: "wildy.example.org", rfc: "A/D", le: "A/D"},
 	{name: "xwildy.example.org", rfc: "A/D", le: "A/D"},
 	{name: "ywildx.example.org", rfc: "D/A", le: "D/A"},
-	{name: "iodef.example.org", rfc: "A/A", le: "A/D"},
-	{name: "unknown.example.org", rfc: "A/A", le: "A/D"},
+	{name: "iodef.example.org", rfc: "A/A", le: "A/A"}, // no issue/issuewild: wildcards too (Boulder)
+	{name: "unknown.example.org", rfc: "A/A", le: "A/A"},
 	{name: "critical.example.org", rfc: "D/D", le: "D/D"},
 	{name: "critknown.example.org", rfc: "A/A", le: "A/A"},
 	{name: "malformed.example.org", rfc: "D/D", le: "D/D"},
@@ -113,10 +113,10 @@ var table = []row{
 	{name: "acct.example.org", flags: []string{"-account", acct + "0"}, rfc: "D/D", le: "D/D"},
 	{name: "method.example.org", flags: []string{"-method", "http-01"}, rfc: "A/A", le: "A/A"},
 	{name: "method.example.org", flags: []string{"-method", "dns-01"}, rfc: "D/D", le: "D/D"},
-	{name: "dupacct.example.org", flags: []string{"-account", acct}, rfc: "D/D", le: "A/A"},
-	{name: "badmethods.example.org", flags: []string{"-method", "dns-01"}, rfc: "D/D", le: "D/D"},
-	{name: "a.b.issuey.example.org", rfc: "D/D", le: "D/D"}, // empty non-terminal
-	{name: "www.restrict.example.org", rfc: "A/A", le: "A/D"},
+	{name: "dupacct.example.org", flags: []string{"-account", acct}, rfc: "D/D", le: "D/D"},       // unsatisfiable for Boulder too
+	{name: "badmethods.example.org", flags: []string{"-method", "dns-01"}, rfc: "D/D", le: "A/A"}, // Boulder stops at the matching dns-01
+	{name: "a.b.issuey.example.org", rfc: "D/D", le: "D/D"},                                       // empty non-terminal
+	{name: "www.restrict.example.org", rfc: "A/A", le: "A/A"},
 	// Boulder knows issuemail and issuevmc: critical ones do not block; contactemail it does not know.
 	{name: "mail.example.org", rfc: "A/A", le: "A/A"},
 	{name: "vmc.example.org", rfc: "A/A", le: "A/A"},
