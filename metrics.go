@@ -3,6 +3,9 @@ package caapolicy
 import (
 	"sync"
 
+	"github.com/caapolicy/caapolicy/internal/version"
+
+	"github.com/coredns/coredns/coremain"
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +64,16 @@ var (
 		Name:      "log_dropped_total",
 		Help:      "Counter of CAA query records dropped from the query log and check events because the queue was full.",
 	}, []string{"server", "zone", "view"})
+	// buildInfo says which caapolicy and which CoreDNS the server runs; its value is always 1.
+	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "build_info",
+		Help:      "A metric with a constant '1' value labeled by the caapolicy version and the CoreDNS version it is built with.",
+	}, []string{"version", "coredns"})
 )
+
+func init() { buildInfo.WithLabelValues(version.String(), coremain.CoreVersion).Set(1) }
 
 // sourceNames are the answer sources by sourceID.
 var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners, sourceCache}

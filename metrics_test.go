@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/version"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,13 +82,29 @@ func TestMetricNames(t *testing.T) {
 			if err != nil || len(problems) > 0 {
 				t.Errorf("%s: %v %v", mf.GetName(), err, problems)
 			}
-			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 {
+			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 && mf.GetName() != "coredns_caapolicy_build_info" {
 				t.Errorf("%s: labels %v", mf.GetName(), got)
 			}
 		}
 	}
-	if len(ours) != 6 {
-		t.Errorf("metrics %v, want 6", ours)
+	if len(ours) != 7 {
+		t.Errorf("metrics %v, want 7", ours)
+	}
+}
+
+// TestBuildInfo checks the one series of the build-info gauge: this build's version, the CoreDNS
+// version compiled in, value 1.
+func TestBuildInfo(t *testing.T) {
+	if n := testutil.CollectAndCount(buildInfo); n != 1 {
+		t.Fatalf("build_info has %d series, want 1", n)
+	}
+	want := fmt.Sprintf(`
+# HELP coredns_caapolicy_build_info A metric with a constant '1' value labeled by the caapolicy version and the CoreDNS version it is built with.
+# TYPE coredns_caapolicy_build_info gauge
+coredns_caapolicy_build_info{coredns="1.15.0",version=%q} 1
+`, version.String())
+	if err := testutil.CollectAndCompare(buildInfo, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }
 
