@@ -55,7 +55,7 @@ if [ "${1:-}" != tree ] && command -v podman >/dev/null && podman info >/dev/nul
     port=$(freeport)
     echo "run-image: podman run -p 127.0.0.1:$port:53/udp -p 127.0.0.1:$port:53/tcp $image"
     if id=$(podman run -d --rm -p "127.0.0.1:$port:53/udp" -p "127.0.0.1:$port:53/tcp" "$image" 2>"$log"); then
-        cleanup=(podman rm -f "$id")
+        cleanup=(sh -c 'podman rm -f "$0" >/dev/null; rm -rf "$1" "$2"' "$id" "$tree" "$log")
         echo "run-image: dig @127.0.0.1 -p $port example.org CAA"
         ask 127.0.0.1 "$port" || { echo "run-image: the container did not answer its policy"; podman logs "$id"; exit 1; }
         echo "run-image: the image answers"
