@@ -1,8 +1,14 @@
 package caapolicy
 
 import (
+	"net"
+	"slices"
 	"sync"
 
+	"github.com/caapolicy/caapolicy/internal/version"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +67,16 @@ var (
 		Name:      "log_dropped_total",
 		Help:      "Counter of CAA query records dropped from the query log and check events because the queue was full.",
 	}, []string{"server", "zone", "view"})
+	// buildInfo says which caapolicy and which CoreDNS the server runs; its value is always 1.
+	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "caapolicy",
+		Name:      "build_info",
+		Help:      "A metric with a constant '1' value labeled by the caapolicy version and the CoreDNS version it is built with.",
+	}, []string{"version", "coredns"})
 )
+
+func init() { buildInfo.WithLabelValues(version.String(), coremain.CoreVersion).Set(1) }
 
 // sourceNames are the answer sources by sourceID.
 var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners, sourceCache}
@@ -135,4 +150,57 @@ func (c *counters) checkEvent(server, zone, view, ca string) prometheus.Counter 
 func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.Counter {
 	k := counterKey{server: server, zone: zone, view: view}
 	return c.multiPerspective.get(k, multiPerspectiveChecksTotal, func() []string { return []string{server, zone, view} })
+}
+
+// zeroMetrics makes the block's counters present at zero for every label set known at start-up
+// (each address the server block listens on, its view, each zone, each CA of the ca lines and
+// unknown, each answer source), so that dashboards and alerts see 0 rather than no series until
+// the first query. CoreDNS's metrics plugin sets coredns_plugin_enabled the same way, from an
+// OnStartup hook, and so is this meant to be called.
+func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
+	cas := []string{unknownCA}
+	for _, s := range c.cas.byPrefix {
+		if !slices.Contains(cas, s.ca) {
+			cas = append(cas, s.ca)
+		}
+	}
+	sources := sourceNames[:sourceCacheID]
+	if c.seeing == watchInFront { // only the watcher sees answers from the cache
+		sources = sourceNames[:]
+	}
+	checks := c.qlog != nil && c.qlog.cfg.window > 0
+	for _, host := range cfg.ListenHosts {
+		server := serverAddress(cfg, host)
+		view := cfg.ViewName
+		for _, zone := range c.Zones {
+			c.counters.partners(server, zone, view)
+			for _, ca := range cas {
+				for _, src := range sources {
+					c.counters.query(server, zone, view, ca, src)
+				}
+				if checks {
+					c.counters.checkEvent(server, zone, view, ca)
+					if ca != unknownCA { // only a known CA's check is judged
+						unauthorizedChecksTotal.WithLabelValues(server, zone, view, ca)
+					}
+				}
+			}
+			if checks {
+				c.counters.multiPerspectiveCheck(server, zone, view)
+			}
+			if c.qlog != nil {
+				logDroppedTotal.WithLabelValues(server, zone, view)
+			}
+		}
+	}
+}
+
+// serverAddress is the server label of queries to host: the address CoreDNS gives the server
+// that listens there (core/dnsserver's groupConfigsByListenAddr), which metrics.WithServer reads.
+func serverAddress(cfg *dnsserver.Config, host string) string {
+	hp := net.JoinHostPort(host, cfg.Port)
+	if a, err := net.ResolveTCPAddr("tcp", hp); err == nil {
+		hp = a.String()
+	}
+	return cfg.Transport + "://" + hp
 }

@@ -3,6 +3,7 @@ package caapolicy
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/version"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,13 +84,29 @@ func TestMetricNames(t *testing.T) {
 			if err != nil || len(problems) > 0 {
 				t.Errorf("%s: %v %v", mf.GetName(), err, problems)
 			}
-			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 {
+			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 && mf.GetName() != "coredns_caapolicy_build_info" {
 				t.Errorf("%s: labels %v", mf.GetName(), got)
 			}
 		}
 	}
-	if len(ours) != 6 {
-		t.Errorf("metrics %v, want 6", ours)
+	if len(ours) != 7 {
+		t.Errorf("metrics %v, want 7", ours)
+	}
+}
+
+// TestBuildInfo checks the one series of the build-info gauge: this build's version, the CoreDNS
+// version compiled in, value 1.
+func TestBuildInfo(t *testing.T) {
+	if n := testutil.CollectAndCount(buildInfo); n != 1 {
+		t.Fatalf("build_info has %d series, want 1", n)
+	}
+	want := fmt.Sprintf(`
+# HELP coredns_caapolicy_build_info A metric with a constant '1' value labeled by the caapolicy version and the CoreDNS version it is built with.
+# TYPE coredns_caapolicy_build_info gauge
+coredns_caapolicy_build_info{coredns="1.15.0",version=%q} 1
+`, version.String())
+	if err := testutil.CollectAndCompare(buildInfo, strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -172,4 +191,78 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestZeroMetrics checks the series zeroMetrics creates at start-up, each at zero.
+func TestZeroMetrics(t *testing.T) {
+	tests := []struct {
+		name   string
+		extra  string
+		hosts  []string
+		seeing cacheSeeing
+		want   map[string]int // series per metric, across the servers of hosts
+	}{
+		{
+			name: "checks on, two addresses", extra: "ca zero.test 192.0.2.0/24\nchecks 1s", hosts: []string{"127.0.0.1", "::1"},
+			// queries: 2 servers x 2 CAs (zero.test, unknown) x 4 sources
+			want: map[string]int{"queries_total": 16, "partner_records_total": 2, "check_events_total": 4, "unauthorized_checks_total": 2, "multi_perspective_checks_total": 2, "log_dropped_total": 2},
+		},
+		{
+			name: "log none and checks off", extra: "log none\nchecks off", hosts: []string{"127.0.0.1"},
+			want: map[string]int{"queries_total": 4, "partner_records_total": 1},
+		},
+		{
+			name: "queries only logged", extra: "checks off", hosts: []string{"127.0.0.1"},
+			want: map[string]int{"queries_total": 4, "partner_records_total": 1, "log_dropped_total": 1},
+		},
+		{
+			name: "watcher in front counts cache answers", extra: "log none\nchecks off", hosts: []string{"127.0.0.1"}, seeing: watchInFront,
+			want: map[string]int{"queries_total": 5, "partner_records_total": 1},
+		},
+	}
+	vecs := []*prometheus.CounterVec{queriesTotal, partnerRecordsTotal, checkEventsTotal, unauthorizedChecksTotal, multiPerspectiveChecksTotal, logDroppedTotal}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			port := fmt.Sprint(15300 + i) // a port of its own: the series of other tests stay apart
+			servers := map[string]bool{}
+			for _, h := range tc.hosts {
+				servers["dns://"+net.JoinHostPort(h, port)] = true
+			}
+			t.Cleanup(func() {
+				for s := range servers {
+					for _, v := range vecs {
+						v.DeletePartialMatch(prometheus.Labels{"server": s})
+					}
+				}
+			})
+			h := logHandler(t, tc.extra)
+			h.seeing = tc.seeing
+			h.zeroMetrics(&dnsserver.Config{ListenHosts: tc.hosts, Port: port, Transport: "dns", ViewName: "zero"})
+
+			mfs, err := prometheus.DefaultGatherer.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					labels := map[string]string{}
+					for _, l := range m.GetLabel() {
+						labels[l.GetName()] = l.GetValue()
+					}
+					if !servers[labels["server"]] {
+						continue
+					}
+					name := strings.TrimPrefix(mf.GetName(), "coredns_caapolicy_")
+					got[name]++
+					if v := m.GetCounter().GetValue(); v != 0 || labels["zone"] != "example.org." || labels["view"] != "zero" {
+						t.Errorf("%s%v = %v, want 0 in zone example.org., view zero", name, labels, v)
+					}
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("series per metric %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -134,7 +134,7 @@ func TestReadmeSections(t *testing.T) {
 	}
 	text := string(b)
 	at := 0
-	for _, s := range []string{"go run ./cmd/coredns -conf Corefile.example", "go test ./...", "## Name", "## Description", "## Syntax", "## Examples", "## Metrics", "## Ready", "## Bugs", "## See Also"} {
+	for _, s := range []string{"go run -v ./cmd/coredns -conf Corefile.example", "go test ./...", "## Name", "## Description", "## Syntax", "## Examples", "## Metrics", "## Ready", "## Bugs", "## See Also"} {
 		i := strings.Index(text[at:], s)
 		if i < 0 {
 			t.Fatalf("README.md lacks %q after byte %d (order: commands, Name, Description, Syntax, Examples, Metrics, Ready, Bugs, See Also)", s, at)

@@ -1,7 +1,7 @@
 // Command caacheck answers "may this CA issue a certificate for this name, and why?" the way a CA
 // decides (RFC 8659, RFC 8657, or Let's Encrypt's reading): offline against the policy a
 // Corefile declares, or live by climbing over real DNS queries to a server. With -lint it prints
-// the start-up warnings of a Corefile without starting a server.
+// the start-up warnings of a Corefile without starting a server; -version prints its version.
 //
 // Exit status: 0 the CA may issue (or -lint found nothing), 1 it may not (or -lint warned),
 // 2 the question could not be answered (bad flags, unreadable Corefile, unreachable server, or a
@@ -23,6 +23,7 @@ import (
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/version"
 
 	"github.com/miekg/dns"
 )
@@ -43,6 +44,7 @@ type options struct {
 	conf, account, method, mode string
 	cas, servers                serverList
 	wildcard, lint, json, ns    bool
+	version                     bool // -version: print the version and nothing else
 	modeSet                     bool // -mode was given
 	nsPort                      string
 	timeout                     time.Duration
@@ -59,6 +61,28 @@ func (l *serverList) Set(s string) error {
 	*l = append(*l, s)
 	return nil
 }
+
+// usage lists every form of the command, as README's caacheck section does.
+const usage = `usage: caacheck -conf Corefile [-ca letsencrypt.org] [-wildcard] [-account URI] [-method dns-01] [-mode rfc|letsencrypt] [-json] NAME
+       caacheck -server HOST:PORT [-server HOST:PORT...] [same flags] NAME
+       caacheck -ns -server RESOLVER [-ns-port 53] [same flags] NAME
+       caacheck -cert FILE | -tls HOST:PORT [-sni NAME] [-ccadb FILE] (-server HOST:PORT | -conf Corefile) [-json]
+       caacheck -zone ZONE -server HOST:PORT [-names FILE] (-ca CA... | -conf Corefile) [-json]
+       caacheck -lint -conf Corefile [-json]
+       caacheck -version
+
+flags:
+`
+
+// exitCodes closes the usage text: what the exit status says.
+const exitCodes = `
+exit status:
+  0  the CA may issue (every name, for -cert, -tls and -zone), or -lint found nothing
+  1  it may not (for at least one name), or -lint warned
+  2  the question could not be answered: bad flags, unreadable Corefile, unreachable server,
+     or a delegation met on the climb (the answer is on name servers that were not asked)
+  3  the servers given (several -server, or -ns) disagree
+`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
@@ -82,12 +106,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.lint, "lint", false, "print the start-up warnings of the Corefile given by -conf")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Second, "time allowed for each live query")
+	fs.BoolVar(&o.version, "version", false, "print caacheck's version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: caacheck -conf Corefile [flags] NAME\n       caacheck -server HOST:PORT [-server HOST:PORT...] [flags] NAME\n       caacheck -ns -server RESOLVER [flags] NAME\n       caacheck -lint -conf Corefile\n\nflags:\n")
+		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, exitCodes)
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitError
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "caacheck", version.String())
+		return exitAllow
 	}
 	fs.Visit(func(f *flag.Flag) { o.modeSet = o.modeSet || f.Name == "mode" })
 	for i, s := range o.servers {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/version"
 
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/errors"
@@ -393,4 +394,38 @@ func wantLines(t *testing.T, what, out string, wants ...string) {
 			t.Errorf("%s lacks %q:\n%s", what, want, out)
 		}
 	}
+}
+
+// TestVersionAndUsage checks -version and that -h lists every form and the exit codes.
+func TestVersionAndUsage(t *testing.T) {
+	t.Run("version", func(t *testing.T) {
+		code, out, errs := runCheck("-version")
+		if want := "caacheck " + version.String() + "\n"; code != exitAllow || out != want || errs != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errs, want)
+		}
+	})
+	t.Run("help", func(t *testing.T) {
+		code, out, errs := runCheck("-h")
+		if code != exitError || out != "" {
+			t.Fatalf("exit %d, stdout %q; want exit 2 and the usage on stderr", code, out)
+		}
+		for _, want := range []string{
+			"usage: caacheck -conf Corefile ",
+			"\n       caacheck -server HOST:PORT ",
+			"\n       caacheck -ns -server RESOLVER ",
+			"\n       caacheck -cert FILE | -tls HOST:PORT ",
+			"\n       caacheck -zone ZONE -server HOST:PORT ",
+			"\n       caacheck -lint -conf Corefile [-json]\n",
+			"\n       caacheck -version\n",
+			"\n  -version\n",
+			"\nexit status:\n  0  the CA may issue",
+			"\n  1  it may not",
+			"\n  2  the question could not be answered",
+			"\n  3  the servers given (several -server, or -ns) disagree\n",
+		} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("usage lacks %q:\n%s", want, errs)
+			}
+		}
+	})
 }

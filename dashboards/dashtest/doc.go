@@ -1,0 +1,5 @@
+// Package dashtest checks the Grafana dashboard (dashboards/caapolicy.json) and the alert rules
+// (alerts/caapolicy.yml) against a running CoreDNS with caapolicy: every PromQL expression parses
+// with Prometheus's own parser, and every metric it queries is exported on /metrics. It is a
+// module of its own so that caapolicy's module does not depend on Prometheus's server code.
+package dashtest
