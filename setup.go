@@ -47,6 +47,7 @@ func setup(c *caddy.Controller) error {
 			}
 			h.findSigner(cfg)
 			h.startTransfers(cfg)
+			h.zeroMetrics(cfg)
 			for _, b := range blocks {
 				if b != h {
 					h.siblings = append(h.siblings, b)
