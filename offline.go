@@ -1,103 +1,191 @@
 package caapolicy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/coredns/caddy"
-	"github.com/coredns/caddy/caddyfile"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
 )
 
-// Policies are the caapolicy blocks of a Corefile, read without starting a server: what
-// caacheck evaluates offline and lints.
-type Policies []*CAAPolicy
-
-// LoadCorefile reads every caapolicy block of the Corefile at path (imports and environment
-// variables expanded as CoreDNS does) and builds its policy exactly as the server would. Errors
-// name the file and line, as at start-up.
-func LoadCorefile(path string) (Policies, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	blocks, err := caddyfile.Parse(path, f, nil)
-	if err != nil {
-		return nil, err
-	}
-	var ps Policies
-	for _, sb := range blocks {
-		tokens := sb.Tokens[name]
-		if len(tokens) == 0 {
-			continue
-		}
-		c := &caddy.Controller{Dispenser: caddyfile.NewDispenserTokens(path, tokens), ServerBlockKeys: sb.Keys}
-		for c.Next() {
-			h, err := parse(c)
-			if err != nil {
-				return nil, plugin.Error(name, err)
-			}
-			ps = append(ps, h)
-		}
-	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("%s has no caapolicy block", path)
-	}
-	return ps, nil
+// Corefile is a Corefile loaded as CoreDNS loads it, without serving: caddy parses it (imports
+// and environment variables expanded), every directive's own setup function runs in the
+// server's plugin order, and each server block that holds caapolicy gets its handler chain
+// built as the server builds it, with the zone data read from the files its plugins name
+// (file's zone files, auto's directory). Nothing listens and no start-up hook runs: no query
+// log, no transfers, no NOTIFY.
+//
+// Its Lookup asks those handler chains, so `caacheck -conf` gets the answers the server would
+// give, computed by the same code: every plugin of the block (cache, rewrite, dnssec...), the
+// zone data, caapolicy's merge, partners, CNAMEs, delegations and fallthrough. Zone data that
+// exists only at run time (secondary's transfers, a backend such as etcd) is empty offline.
+type Corefile struct {
+	Path   string
+	blocks []*offlineBlock // the server blocks holding caapolicy, in Corefile order
 }
 
-// Warnings returns the start-up warnings of every block, in Corefile order.
-func (ps Policies) Warnings() []string {
+// offlineBlock is one server block of a Corefile loaded offline.
+type offlineBlock struct {
+	zones    []string // the server block's zones
+	cfg      *dnsserver.Config
+	chain    plugin.Handler
+	policies []*CAAPolicy
+}
+
+var (
+	// loadMu makes Corefile loads one at a time: setup reports the blocks it builds to loading.
+	loadMu  sync.Mutex
+	loading atomic.Pointer[Corefile]
+)
+
+// noteOffline records, while LoadCorefile runs, the server block a setup call built. Setup runs
+// in LoadCorefile's goroutine; a server that starts or reloads in the same process during a load
+// (only tests do both) would be recorded too.
+func noteOffline(cfg *dnsserver.Config, zones []string, blocks []*CAAPolicy) {
+	if cf := loading.Load(); cf != nil {
+		cf.blocks = append(cf.blocks, &offlineBlock{zones: zones, cfg: cfg, policies: blocks})
+	}
+}
+
+// LoadCorefile reads the Corefile at path as CoreDNS would (see Corefile). It fails where
+// CoreDNS would refuse to start, with the same error: a Corefile mistake names file and line.
+// The binary must have caapolicy's directive in place (InsertDirective), as the server has.
+func LoadCorefile(path string) (*Corefile, error) {
+	contents, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	cf := &Corefile{Path: path}
+	loading.Store(cf)
+	err = caddy.ValidateAndExecuteDirectives(caddy.CaddyfileInput{Contents: contents, Filepath: path, ServerTypeName: "dns"}, nil, true)
+	loading.Store(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(cf.blocks) == 0 {
+		return nil, fmt.Errorf("%s has no caapolicy block", path)
+	}
+	for _, b := range cf.blocks {
+		if err := b.build(); err != nil {
+			return nil, err
+		}
+	}
+	return cf, nil
+}
+
+// build chains the block's plugins as dnsserver.NewServer does, loads the zone data that a
+// plugin loads at start-up (auto walks its directory), and runs caapolicy's own start-up checks.
+func (b *offlineBlock) build() error {
+	var stack plugin.Handler
+	for _, p := range slices.Backward(b.cfg.Plugin) {
+		stack = p(stack)
+		if w, ok := stack.(interface{ Walk() error }); ok { // auto: the zones of its directory
+			if err := w.Walk(); err != nil {
+				return plugin.Error(stack.Name(), err)
+			}
+		}
+	}
+	b.chain = stack
+	for _, h := range b.policies {
+		if err := h.checkNext(); err != nil {
+			return plugin.Error(name, err)
+		}
+		h.qlog = nil // nothing is logged offline
+		for _, o := range b.policies {
+			if o != h {
+				h.siblings = append(h.siblings, o)
+			}
+		}
+	}
+	return nil
+}
+
+// Warnings returns the start-up warnings of every caapolicy block, in Corefile order.
+func (cf *Corefile) Warnings() []string {
 	var out []string
-	for _, h := range ps {
-		out = append(out, h.warnings...)
+	for _, b := range cf.blocks {
+		for _, h := range b.policies {
+			out = append(out, h.warnings...)
+		}
 	}
 	return dedupe(out)
 }
 
-// serving returns the block whose zones hold the name most specifically, or nil.
-func (ps Policies) serving(n string) (*CAAPolicy, string) {
-	var best *CAAPolicy
+// serverBlock returns the server block that answers n, the one whose zone holds it most
+// specifically, as CoreDNS picks it; nil if none does.
+func (cf *Corefile) serverBlock(n string) *offlineBlock {
+	var best *offlineBlock
 	zone := ""
-	for _, h := range ps {
-		if z := plugin.Zones(h.Zones).Matches(n); z != "" && len(z) > len(zone) {
-			best, zone = h, z
+	for _, b := range cf.blocks {
+		if z := plugin.Zones(b.zones).Matches(n); z != "" && len(z) > len(zone) {
+			best, zone = b, z
 		}
 	}
-	return best, zone
+	return best
 }
 
-// Lookup answers a climb from the Corefile policy alone: the records a policy owner serves
-// (partners included), nothing elsewhere in the zones, and Outside above them.
-func (ps Policies) Lookup(n string) (caa.Step, error) {
-	s := caa.Step{Name: n}
-	h, _ := ps.serving(n)
-	if h == nil {
-		s.Outside = true
-		return s, nil
+// policy returns the caapolicy block whose zones hold n most specifically, or nil.
+func (cf *Corefile) policy(n string) *CAAPolicy {
+	var best *CAAPolicy
+	zone := ""
+	for _, b := range cf.blocks {
+		for _, h := range b.policies {
+			if z := plugin.Zones(h.Zones).Matches(n); z != "" && len(z) > len(zone) {
+				best, zone = h, z
+			}
+		}
 	}
-	if o := h.ownerOf(n); o != nil {
-		s.RRset = o.records
-	}
-	return s, nil
+	return best
 }
 
-// ZoneData returns the zone of the block serving n when that block merges zone data, whose CAA
-// records the offline check cannot see; "" otherwise.
-func (ps Policies) ZoneData(n string) string {
-	if h, zone := ps.serving(n); h != nil && h.merge {
-		return zone
+// Serves reports whether n lies in the zones of a caapolicy block of the Corefile.
+func (cf *Corefile) Serves(n string) bool { return cf.policy(dns.Fqdn(n)) != nil }
+
+// Exchange answers the query m as the server would: the server block holding its name runs
+// its handler chain; a name in no server block with caapolicy is REFUSED, as CoreDNS refuses a
+// name in none of its zones. A chain that writes nothing answers with the code it returned.
+func (cf *Corefile) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	if len(m.Question) != 1 {
+		return nil, errors.New("one question per query")
 	}
-	return ""
+	b := cf.serverBlock(m.Question[0].Name)
+	if b == nil {
+		return new(dns.Msg).SetRcode(m, dns.RcodeRefused), nil
+	}
+	w := &captureWriter{}
+	rcode, err := b.chain.ServeDNS(ctx, w, m)
+	if w.msg != nil {
+		return w.msg, nil
+	}
+	if plugin.ClientWrite(rcode) {
+		return nil, fmt.Errorf("the plugins wrote no answer (%s, %v)", dns.RcodeToString[rcode], err)
+	}
+	return new(dns.Msg).SetRcode(m, rcode), nil
 }
 
-// Partners returns the partner CAs of the block serving n, as their issue values
+// Lookup is a caa.Lookup over the answers the server would give (Exchange), read as the
+// climb reads a live server's: the same caa.DNSLookup, with Exchange in place of the network.
+func (cf *Corefile) Lookup(n string) (caa.Step, error) {
+	l := caa.DNSLookup{Server: cf.Path, Exchange: cf.Exchange}
+	return l.Lookup(n)
+}
+
+// Partners returns the partner CAs of the caapolicy block serving n, as their issue values
 // ("letsencrypt.org", "letsencrypt.org; accounturi=..."), in Corefile order.
-func (ps Policies) Partners(n string) []string {
-	h, _ := ps.serving(n)
+func (cf *Corefile) Partners(n string) []string {
+	h := cf.policy(dns.Fqdn(n))
 	if h == nil {
 		return nil
 	}

@@ -65,6 +65,7 @@ func setup(c *caddy.Controller) error {
 			return h
 		})
 	}
+	noteOffline(dnsserver.GetConfig(c), serverZones, blocks)
 	return nil
 }
 

@@ -23,6 +23,8 @@ import (
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/caa"
+	// The plugins of cmd/coredns, in its plugin order: -conf reads a Corefile as that server does.
+	_ "github.com/caapolicy/caapolicy/cmd/internal/plugins"
 	"github.com/caapolicy/caapolicy/internal/version"
 
 	"github.com/miekg/dns"
@@ -179,14 +181,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail("%v", err)
 		}
-		rep := newReport(req, caa.Check(req, ps.Lookup), "offline, the Corefile policy "+o.conf)
-		if zone := ps.ZoneData(dns.Fqdn(strings.TrimPrefix(name, "*."))); zone != "" {
-			rep.Notes = append(rep.Notes, "zonedata merge is on for "+zone+": CAA records in the zone data are served too and could change this answer; check live with -server")
-		}
-		if len(rep.Steps) == 0 && rep.Unchecked != "" {
+		if !ps.Serves(strings.TrimPrefix(name, "*.")) {
 			return fail("%s is in no zone of a caapolicy block in %s", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.conf)
 		}
-		return finish(rep, o.json, stdout)
+		return finish(newReport(req, caa.Check(req, ps.Lookup), offlineSource(o.conf)), o.json, stdout)
 	}
 	servers := []string(o.servers)
 	if o.ns {
@@ -270,6 +268,10 @@ func hostname(s string) bool {
 	}
 	return true
 }
+
+// offlineSource names the answers of -conf: the Corefile's server blocks, loaded and asked as
+// CoreDNS would serve them (caapolicy.LoadCorefile).
+func offlineSource(conf string) string { return "offline, the Corefile policy " + conf }
 
 func lint(o options, stdout, stderr io.Writer) int {
 	ps, err := caapolicy.LoadCorefile(o.conf)

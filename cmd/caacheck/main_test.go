@@ -11,27 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
-	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 	"github.com/caapolicy/caapolicy/internal/version"
-
-	_ "github.com/coredns/coredns/plugin/bind"
-	_ "github.com/coredns/coredns/plugin/errors"
-	_ "github.com/coredns/coredns/plugin/file"
-	_ "github.com/coredns/coredns/plugin/log"
 )
 
-func init() {
-	clog.Discard()
-	d, err := caapolicy.InsertDirective(dnsserver.Directives)
-	if err != nil {
-		panic(err)
-	}
-	dnsserver.Directives = d
-}
+// The plugins and their order are cmd/coredns's (cmd/internal/plugins, imported by main.go).
+func init() { clog.Discard() }
 
 const acct = "https://acme-v02.api.letsencrypt.org/acme/acct/1"
 
@@ -230,7 +217,6 @@ decided:
           xwildy.example.org.	300	IN	CAA	0 issuewild "sectigo.com"
 climb (offline, the Corefile policy ` + conf + `, mode rfc):
           xwildy.example.org.            NOERROR  2 CAA
-note:     zonedata merge is on for example.org.: CAA records in the zone data are served too and could change this answer; check live with -server
 `
 	if code != exitDeny || out != want {
 		t.Errorf("exit %d, output\n%s\nwant\n%s", code, out, want)
@@ -323,7 +309,7 @@ func TestExitErrors(t *testing.T) {
 func TestLint(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "Corefile.bad")
-	os.WriteFile(bad, []byte("example.org {\n caapolicy {\n  issue letsencrypt.com\n  issuewild none\n }\n}\n"), 0o644)
+	os.WriteFile(bad, []byte("example.org {\n caapolicy {\n  issue letsencrypt.com\n  issuewild none\n  zonedata ignore\n }\n}\n"), 0o644)
 	code, out, _ := runCheck("-lint", "-conf", bad)
 	want := bad + ":3: issue letsencrypt.com is not a known CA identifier; did you mean letsencrypt.org? A misspelt identifier locks the CA out\n"
 	if code != exitDeny || out != want {

@@ -142,7 +142,7 @@ func caaSource(o options) (caa.Lookup, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return ps.Lookup, "offline, the Corefile policy " + o.conf, nil
+		return caa.Memo(ps.Lookup), offlineSource(o.conf), nil
 	}
 	l := &caa.DNSLookup{Server: o.servers[0], Timeout: o.timeout}
 	return caa.Memo(l.Lookup), "live, server " + o.servers[0], nil
