@@ -32,13 +32,12 @@ import (
 type Corefile struct {
 	Path   string
 	blocks []*offlineBlock // the server blocks holding caapolicy, in Corefile order
+	server *dnsserver.Server
 }
 
 // offlineBlock is one server block of a Corefile loaded offline.
 type offlineBlock struct {
-	zones    []string // the server block's zones
-	cfg      *dnsserver.Config
-	chain    plugin.Handler
+	configs  []*dnsserver.Config // one per key of the server block, as CoreDNS makes them
 	policies []*CAAPolicy
 }
 
@@ -48,13 +47,24 @@ var (
 	loading atomic.Pointer[Corefile]
 )
 
-// noteOffline records, while LoadCorefile runs, the server block a setup call built. Setup runs
-// in LoadCorefile's goroutine; a server that starts or reloads in the same process during a load
+// noteOffline records, while LoadCorefile runs, the server block a setup call built: the
+// configuration of each of its keys (setup runs for the first key only; CoreDNS gives the others
+// the first one's plugins when it makes the servers) and its caapolicy blocks. Setup runs in
+// LoadCorefile's goroutine; a server that starts or reloads in the same process during a load
 // (only tests do both) would be recorded too.
-func noteOffline(cfg *dnsserver.Config, zones []string, blocks []*CAAPolicy) {
-	if cf := loading.Load(); cf != nil {
-		cf.blocks = append(cf.blocks, &offlineBlock{zones: zones, cfg: cfg, policies: blocks})
+func noteOffline(c *caddy.Controller, blocks []*CAAPolicy) {
+	cf := loading.Load()
+	if cf == nil {
+		return
 	}
+	b := &offlineBlock{policies: blocks}
+	first := c.ServerBlockKeyIndex
+	for i := range c.ServerBlockKeys {
+		c.ServerBlockKeyIndex = i
+		b.configs = append(b.configs, dnsserver.GetConfig(c))
+	}
+	c.ServerBlockKeyIndex = first
+	cf.blocks = append(cf.blocks, b)
 }
 
 // LoadCorefile reads the Corefile at path as CoreDNS would (see Corefile). It fails where
@@ -77,35 +87,46 @@ func LoadCorefile(path string) (*Corefile, error) {
 	if len(cf.blocks) == 0 {
 		return nil, fmt.Errorf("%s has no caapolicy block", path)
 	}
-	for _, b := range cf.blocks {
-		if err := b.build(); err != nil {
-			return nil, err
-		}
+	if err := cf.build(); err != nil {
+		return nil, err
 	}
 	return cf, nil
 }
 
-// build chains the block's plugins as dnsserver.NewServer does, loads the zone data that a
-// plugin loads at start-up (auto walks its directory), and runs caapolicy's own start-up checks.
-func (b *offlineBlock) build() error {
-	var stack plugin.Handler
-	for _, p := range slices.Backward(b.cfg.Plugin) {
-		stack = p(stack)
-		if w, ok := stack.(interface{ Walk() error }); ok { // auto: the zones of its directory
-			if err := w.Walk(); err != nil {
-				return plugin.Error(stack.Name(), err)
+// build makes the server CoreDNS would run, without its listeners: dnsserver.NewServer chains
+// each block's plugins and picks the block for a name as the running server does. It then loads
+// the zone data a plugin loads at start-up (auto walks its directory) and runs caapolicy's own
+// start-up checks.
+func (cf *Corefile) build() error {
+	var configs []*dnsserver.Config
+	for _, b := range cf.blocks {
+		for _, c := range b.configs[1:] {
+			c.Plugin = b.configs[0].Plugin
+		}
+		configs = append(configs, b.configs...)
+	}
+	s, err := dnsserver.NewServer("offline:"+cf.Path, configs)
+	if err != nil {
+		return err
+	}
+	cf.server = s
+	for _, b := range cf.blocks {
+		for _, p := range b.configs[0].Handlers() {
+			if w, ok := p.(interface{ Walk() error }); ok { // auto: the zones of its directory
+				if err := w.Walk(); err != nil {
+					return plugin.Error(p.Name(), err)
+				}
 			}
 		}
-	}
-	b.chain = stack
-	for _, h := range b.policies {
-		if err := h.checkNext(); err != nil {
-			return plugin.Error(name, err)
-		}
-		h.qlog = nil // nothing is logged offline
-		for _, o := range b.policies {
-			if o != h {
-				h.siblings = append(h.siblings, o)
+		for _, h := range b.policies {
+			if err := h.checkNext(); err != nil {
+				return plugin.Error(name, err)
+			}
+			h.qlog = nil // nothing is logged offline
+			for _, o := range b.policies {
+				if o != h {
+					h.siblings = append(h.siblings, o)
+				}
 			}
 		}
 	}
@@ -121,19 +142,6 @@ func (cf *Corefile) Warnings() []string {
 		}
 	}
 	return dedupe(out)
-}
-
-// serverBlock returns the server block that answers n, the one whose zone holds it most
-// specifically, as CoreDNS picks it; nil if none does.
-func (cf *Corefile) serverBlock(n string) *offlineBlock {
-	var best *offlineBlock
-	zone := ""
-	for _, b := range cf.blocks {
-		if z := plugin.Zones(b.zones).Matches(n); z != "" && len(z) > len(zone) {
-			best, zone = b, z
-		}
-	}
-	return best
 }
 
 // policy returns the caapolicy block whose zones hold n most specifically, or nil.
@@ -153,26 +161,20 @@ func (cf *Corefile) policy(n string) *CAAPolicy {
 // Serves reports whether n lies in the zones of a caapolicy block of the Corefile.
 func (cf *Corefile) Serves(n string) bool { return cf.policy(dns.Fqdn(n)) != nil }
 
-// Exchange answers the query m as the server would: the server block holding its name runs
-// its handler chain; a name in no server block with caapolicy is REFUSED, as CoreDNS refuses a
-// name in none of its zones. A chain that writes nothing answers with the code it returned.
+// Exchange answers the query m as the server would: dnsserver.Server's ServeDNS picks the
+// server block, runs its handler chain and answers errors and names in none of its zones (a
+// name in no server block with caapolicy is REFUSED) as CoreDNS does. The context carries the
+// server, as a listener's does, so that plugins that ask the server again (file's CNAME targets)
+// work as they do live.
 func (cf *Corefile) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	if len(m.Question) != 1 {
-		return nil, errors.New("one question per query")
-	}
-	b := cf.serverBlock(m.Question[0].Name)
-	if b == nil {
-		return new(dns.Msg).SetRcode(m, dns.RcodeRefused), nil
-	}
+	ctx = context.WithValue(ctx, dnsserver.Key{}, cf.server)
+	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
 	w := &captureWriter{}
-	rcode, err := b.chain.ServeDNS(ctx, w, m)
-	if w.msg != nil {
-		return w.msg, nil
+	cf.server.ServeDNS(ctx, w, m)
+	if w.msg == nil {
+		return nil, errors.New("the server wrote no answer")
 	}
-	if plugin.ClientWrite(rcode) {
-		return nil, fmt.Errorf("the plugins wrote no answer (%s, %v)", dns.RcodeToString[rcode], err)
-	}
-	return new(dns.Msg).SetRcode(m, rcode), nil
+	return w.msg, nil
 }
 
 // Lookup is a caa.Lookup over the answers the server would give (Exchange), read as the
@@ -194,4 +196,20 @@ func (cf *Corefile) Partners(n string) []string {
 		out = append(out, p.value)
 	}
 	return out
+}
+
+// Owners returns the zones and the policy owner names of every caapolicy block, lowercase and
+// sorted: the names a policy speaks about, which a check of the Corefile starts from.
+func (cf *Corefile) Owners() []string {
+	var out []string
+	for _, b := range cf.blocks {
+		for _, h := range b.policies {
+			out = append(out, h.Zones...)
+			for n := range h.owners {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

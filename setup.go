@@ -65,7 +65,7 @@ func setup(c *caddy.Controller) error {
 			return h
 		})
 	}
-	noteOffline(dnsserver.GetConfig(c), serverZones, blocks)
+	noteOffline(c, blocks)
 	return nil
 }
 
