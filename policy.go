@@ -3,6 +3,8 @@ package caapolicy
 import (
 	"strings"
 
+	"github.com/caapolicy/caapolicy/caa"
+
 	"github.com/miekg/dns"
 )
 
@@ -31,6 +33,9 @@ type owner struct {
 	nPolicy int // records[:nPolicy] is the policy, the rest partner records
 	pos     string
 	notes   partnerNotes // what stops partner certificates at the policy alone
+	// lockIssue and lockWild: the policy locks issue (issuewild) down, every value of the tag
+	// naming no CA. Zone data never reopens what the operator locked (zonedata.go, mergeRecord).
+	lockIssue, lockWild bool
 }
 
 // newOwner builds the records served at name for p, with partner records from ps.
@@ -39,12 +44,33 @@ func newOwner(name string, p policy, ttl uint32, ps *partnerSet) *owner {
 	for _, pr := range p.props {
 		o.records = append(o.records, dns.CAA{Flag: pr.flag, Tag: pr.tag, Value: pr.value})
 	}
+	var issue, wild caaKind
+	for i := range o.records {
+		switch strings.ToLower(o.records[i].Tag) {
+		case caa.TagIssue:
+			issue.add(o.records[i].Value)
+		case caa.TagIssueWild:
+			wild.add(o.records[i].Value)
+		}
+	}
+	o.lockIssue, o.lockWild = issue.present && !issue.authorizes, wild.present && !wild.authorizes
 	add, notes := ps.additions(o.records)
 	o.records, o.notes = append(o.records, add...), notes
 	for i := range o.records {
 		o.records[i].Hdr = dns.RR_Header{Name: name, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: ttl}
 	}
 	return o
+}
+
+// locks reports whether the policy of o locks the tag (issue or issuewild) down.
+func (o *owner) locks(tag string) bool {
+	switch strings.ToLower(tag) {
+	case caa.TagIssue:
+		return o.lockIssue
+	case caa.TagIssueWild:
+		return o.lockWild
+	}
+	return false
 }
 
 // policy returns the policy records of o, without partner records.

@@ -137,8 +137,18 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 
 // mergeRecord adds a zone-data CAA record to block, the policy RRset of to being built, in merge
 // mode and unless block carries its property already. It reports whether it was added.
+//
+// The operator's lock-down wins: where the policy locks issue (or issuewild) down, the zone
+// data's records of that tag are not served, whatever CA they name, and a warning (once per
+// owner) names what was withheld. Zone data is often the customer's own, and a customer must
+// not grant itself what the operator withholds; the RRset stays locked, so no partner record is
+// added to it either.
 func (c *CAAPolicy) mergeRecord(block []dns.CAA, to *owner, caa *dns.CAA) ([]dns.CAA, bool) {
 	if !c.merge || holdsProperty(block, caa) {
+		return block, false
+	}
+	if to.locks(caa.Tag) {
+		c.warnOnce("locked "+to.name, "zone data at %s has %s %q, which the policy's lock-down of %s (declared at %s) withholds: it is not served", to.name, caa.Tag, caa.Value, strings.ToLower(caa.Tag), to.pos)
 		return block, false
 	}
 	x := *caa
