@@ -576,28 +576,21 @@ func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) checkRecord {
 // zones is answered by the same code that answers queries; names outside end the climb.
 func (c *CAAPolicy) localLookup(n string) (caa.Step, error) {
 	s := caa.Step{Name: n}
-	var buf [256]byte
-	lname := lowerName(buf[:0], n)
-	if _, ok := c.zoneOf(lname); !ok {
+	if !c.holds(n) {
 		s.Outside = true
 		return s, nil
 	}
-	cw := &captureWriter{}
 	r := new(dns.Msg).SetQuestion(dns.Fqdn(n), dns.TypeCAA)
-	_, rcode, err := c.serve(context.Background(), cw, r, c.owners[string(lname)])
-	if cw.msg == nil {
-		if err == nil {
-			err = fmt.Errorf("no answer (%s)", dns.RcodeToString[rcode])
-		}
-		s.Rcode = rcode
+	m, err := c.exchange(context.Background(), r)
+	if err != nil {
 		return s, err
 	}
-	s.Rcode = cw.msg.Rcode
+	s.Rcode = m.Rcode
 	if s.Rcode != dns.RcodeSuccess && s.Rcode != dns.RcodeNameError {
 		return s, fmt.Errorf("answer %s", dns.RcodeToString[s.Rcode])
 	}
-	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(cw.msg.Answer, r.Question[0].Name)
-	s.Delegation = caa.Referral(cw.msg)
+	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(m.Answer, r.Question[0].Name)
+	s.Delegation = caa.Referral(m)
 	return s, nil
 }
 

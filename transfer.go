@@ -63,7 +63,7 @@ func (c *CAAPolicy) rewriteTransfer(zone string, serial uint32, src <-chan []dns
 		for range src { // let the zone data's goroutine finish if we stop early
 		}
 	}()
-	x := transferRewrite{c: c, zone: zone, zoneCAA: map[string][]*dns.CAA{}, seen: map[string]bool{}, cname: map[string]bool{}}
+	x := transferRewrite{c: c, zone: zone, zoneCAA: map[string][]*dns.CAA{}, cname: map[string]bool{}}
 	opened := false
 	for rrs := range src {
 		if len(rrs) == 0 {
@@ -96,26 +96,17 @@ type transferRewrite struct {
 	zone    string
 	zoneCAA map[string][]*dns.CAA // the zone data's CAA records held back, by lowercase owner
 	names   []string              // the owners of zoneCAA, in the order met
-	seen    map[string]bool       // lowercase owner names met in the stream
 	cname   map[string]bool       // names holding a CNAME
 	cuts    []string              // delegation points (NS records below the apex)
 }
 
 // hold returns one group of the stream without its CAA records and their signatures, which it
-// keeps, and notes the policy owners, CNAMEs and delegations the group holds. A group with none
+// keeps, and notes the CNAMEs and delegations the group holds. A group with none
 // of those passes through as it is, with no allocation.
 func (x *transferRewrite) hold(rrs []dns.RR) []dns.RR {
 	keep := true
-	var buf [256]byte
-	last := ""
 	for _, rr := range rrs {
 		h := rr.Header()
-		if h.Name != last { // a group is mostly one name: look each up once
-			last = h.Name
-			if _, owner := x.c.owners[string(lowerName(buf[:0], h.Name))]; owner {
-				x.seen[lowerString(h.Name)] = true
-			}
-		}
 		switch h.Rrtype {
 		case dns.TypeCAA:
 			keep = false
@@ -152,50 +143,34 @@ func (x *transferRewrite) hold(rrs []dns.RR) []dns.RR {
 	return out
 }
 
-// caaRRsets returns every CAA RRset of the zone as caapolicy serves it: at each policy owner,
-// the policy (with the zone data's records in merge mode) and its partner records; at every other
-// name with zone-data CAA, those records and their partner records. Policy owners that a CNAME
-// or a delegation overrides get nothing, as in answers, and so do owners the zone data lacks
-// where fallthrough says they do not exist.
+// caaRRsets returns every CAA RRset of the zone as caapolicy serves it: for each policy owner
+// and each name with zone-data CAA, the RRset a CAA query there is answered with (the served
+// view, view.go), so that a transfer can never disagree with the answers. Names where the zone
+// data overrides CAA (a CNAME, or a delegation at or above them) keep the zone data's records as
+// they are, as the zone data's own transfer carries them; a name the served view gives no RRset
+// (a policy owner that fallthrough leaves out) gets none. A name whose answer fails keeps the
+// zone data's records, and the failure is logged.
 func (x *transferRewrite) caaRRsets() []dns.RR {
 	c := x.c
 	var out []dns.RR
-	emit := func(n string, block []dns.CAA) {
-		for i := range block {
-			block[i].Hdr.Name = n
-			out = append(out, &block[i])
-		}
-	}
-	done := map[string]bool{}
+	names := append([]string(nil), x.names...)
 	for _, n := range c.ownersIn(x.zone) {
-		o := c.owners[n]
-		if x.overridden(n) || (!x.seen[n] && c.Fall.Through(n)) {
-			continue
+		if _, ok := x.zoneCAA[n]; !ok {
+			names = append(names, n)
 		}
-		block := append([]dns.CAA(nil), o.policy()...)
-		merged := 0
-		for _, caa := range x.zoneCAA[n] {
-			var added bool
-			if block, added = c.mergeRecord(block, o, caa); added {
-				merged++
-			}
-		}
-		block, _ = c.withOwnerPartners(block, o, merged)
-		emit(n, block)
-		done[n] = true
 	}
-	for _, n := range x.names {
-		if done[n] {
-			continue
-		}
-		block := make([]dns.CAA, 0, len(x.zoneCAA[n])+len(c.partners.list))
-		for _, caa := range x.zoneCAA[n] {
-			block = append(block, *caa)
-		}
+	for _, n := range names {
 		if !x.overridden(n) {
-			block, _ = c.addPartners(block, block[0].Hdr, n, "zone data")
+			rrset, err := c.servedRRset(context.Background(), n)
+			if err == nil {
+				out = append(out, rrset...)
+				continue
+			}
+			log.Warningf("transfer of %s: %v; the zone data's CAA records at %s are sent as they are", x.zone, err, n)
 		}
-		emit(n, block)
+		for _, r := range x.zoneCAA[n] {
+			out = append(out, r)
+		}
 	}
 	return out
 }
