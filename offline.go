@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,14 +31,16 @@ import (
 // zone data, caapolicy's merge, partners, CNAMEs, delegations and fallthrough. Zone data that
 // exists only at run time (secondary's transfers, a backend such as etcd) is empty offline.
 type Corefile struct {
-	Path   string
-	blocks []*offlineBlock // the server blocks holding caapolicy, in Corefile order
-	server *dnsserver.Server
+	Path    string
+	blocks  []*offlineBlock // the server blocks holding caapolicy, in Corefile order
+	context caddy.Context   // the load's, which makes the servers
+	servers []*dnsserver.Server
 }
 
-// offlineBlock is one server block of a Corefile loaded offline.
+// offlineBlock is one server block of a Corefile loaded offline that holds caapolicy.
 type offlineBlock struct {
-	configs  []*dnsserver.Config // one per key of the server block, as CoreDNS makes them
+	zones    []string // the server block's zones
+	cfg      *dnsserver.Config
 	policies []*CAAPolicy
 }
 
@@ -47,24 +50,17 @@ var (
 	loading atomic.Pointer[Corefile]
 )
 
-// noteOffline records, while LoadCorefile runs, the server block a setup call built: the
-// configuration of each of its keys (setup runs for the first key only; CoreDNS gives the others
-// the first one's plugins when it makes the servers) and its caapolicy blocks. Setup runs in
-// LoadCorefile's goroutine; a server that starts or reloads in the same process during a load
-// (only tests do both) would be recorded too.
-func noteOffline(c *caddy.Controller, blocks []*CAAPolicy) {
+// noteOffline records, while LoadCorefile runs, a server block a setup call built and the
+// context of the load, which makes the servers. Setup runs in LoadCorefile's goroutine; a server
+// that starts or reloads in the same process during a load (only tests do both) would be
+// recorded too.
+func noteOffline(c *caddy.Controller, zones []string, blocks []*CAAPolicy) {
 	cf := loading.Load()
 	if cf == nil {
 		return
 	}
-	b := &offlineBlock{policies: blocks}
-	first := c.ServerBlockKeyIndex
-	for i := range c.ServerBlockKeys {
-		c.ServerBlockKeyIndex = i
-		b.configs = append(b.configs, dnsserver.GetConfig(c))
-	}
-	c.ServerBlockKeyIndex = first
-	cf.blocks = append(cf.blocks, b)
+	cf.context = c.Context()
+	cf.blocks = append(cf.blocks, &offlineBlock{zones: zones, cfg: dnsserver.GetConfig(c), policies: blocks})
 }
 
 // LoadCorefile reads the Corefile at path as CoreDNS would (see Corefile). It fails where
@@ -93,25 +89,23 @@ func LoadCorefile(path string) (*Corefile, error) {
 	return cf, nil
 }
 
-// build makes the server CoreDNS would run, without its listeners: dnsserver.NewServer chains
-// each block's plugins and picks the block for a name as the running server does. It then loads
-// the zone data a plugin loads at start-up (auto walks its directory) and runs caapolicy's own
-// start-up checks.
+// build makes the servers CoreDNS would run, without their listeners: the load's context makes
+// them as at start-up (each block's plugins chained, its configuration copied to each of its
+// keys, zones and addresses checked for overlap, views). It then loads the zone data a plugin
+// loads at start-up (auto walks its directory) and runs caapolicy's own start-up checks.
 func (cf *Corefile) build() error {
-	var configs []*dnsserver.Config
-	for _, b := range cf.blocks {
-		for _, c := range b.configs[1:] {
-			c.Plugin = b.configs[0].Plugin
-		}
-		configs = append(configs, b.configs...)
-	}
-	s, err := dnsserver.NewServer("offline:"+cf.Path, configs)
+	made, err := cf.context.MakeServers()
 	if err != nil {
 		return err
 	}
-	cf.server = s
+	for _, s := range made {
+		if d, ok := s.(*dnsserver.Server); ok {
+			cf.servers = append(cf.servers, d)
+		}
+	}
+	slices.SortFunc(cf.servers, func(a, b *dnsserver.Server) int { return strings.Compare(a.Address(), b.Address()) })
 	for _, b := range cf.blocks {
-		for _, p := range b.configs[0].Handlers() {
+		for _, p := range b.cfg.Handlers() {
 			if w, ok := p.(interface{ Walk() error }); ok { // auto: the zones of its directory
 				if err := w.Walk(); err != nil {
 					return plugin.Error(p.Name(), err)
@@ -161,20 +155,41 @@ func (cf *Corefile) policy(n string) *CAAPolicy {
 // Serves reports whether n lies in the zones of a caapolicy block of the Corefile.
 func (cf *Corefile) Serves(n string) bool { return cf.policy(dns.Fqdn(n)) != nil }
 
-// Exchange answers the query m as the server would: dnsserver.Server's ServeDNS picks the
-// server block, runs its handler chain and answers errors and names in none of its zones (a
-// name in no server block with caapolicy is REFUSED) as CoreDNS does. The context carries the
+// Exchange answers the query m as the server would. A name in the zones of a server block
+// holding caapolicy is asked of the servers (dnsserver.Server's ServeDNS picks the block, runs
+// its handler chain and answers errors as CoreDNS does; a server refuses names it does not
+// serve, and the next one listening elsewhere is asked); any other name is REFUSED: offline
+// answers stop where caapolicy's server blocks end, rather than forward. The context carries the
 // server, as a listener's does, so that plugins that ask the server again (file's CNAME targets)
 // work as they do live.
 func (cf *Corefile) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	ctx = context.WithValue(ctx, dnsserver.Key{}, cf.server)
-	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
-	w := &captureWriter{}
-	cf.server.ServeDNS(ctx, w, m)
-	if w.msg == nil {
-		return nil, errors.New("the server wrote no answer")
+	refused := new(dns.Msg).SetRcode(m, dns.RcodeRefused)
+	if len(m.Question) != 1 || !cf.inServerBlocks(m.Question[0].Name) {
+		return refused, nil
 	}
-	return w.msg, nil
+	for _, s := range cf.servers {
+		sctx := context.WithValue(ctx, dnsserver.Key{}, s)
+		sctx = context.WithValue(sctx, dnsserver.LoopKey{}, 0)
+		w := &captureWriter{}
+		s.ServeDNS(sctx, w, m)
+		if w.msg == nil {
+			return nil, errors.New("the server wrote no answer")
+		}
+		if w.msg.Rcode != dns.RcodeRefused {
+			return w.msg, nil
+		}
+	}
+	return refused, nil
+}
+
+// inServerBlocks reports whether n lies in the zones of a server block holding caapolicy.
+func (cf *Corefile) inServerBlocks(n string) bool {
+	for _, b := range cf.blocks {
+		if plugin.Zones(b.zones).Matches(n) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup is a caa.Lookup over the answers the server would give (Exchange), read as the

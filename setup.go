@@ -65,7 +65,7 @@ func setup(c *caddy.Controller) error {
 			return h
 		})
 	}
-	noteOffline(c, blocks)
+	noteOffline(c, serverZones, blocks)
 	return nil
 }
 
