@@ -69,8 +69,6 @@ func TestLintWarnings(t *testing.T) {
 				`Testfile:2: issue validationmethods "ca-tbr-3-2-2-4-7" is not a Baseline Requirements label: ballot SC-098 writes section 3.2.2.4.N as ca-tbr-N (ca-tbr-7 for DNS Change), so no CA validates with it`,
 				`Testfile:2: issue validationmethods "email" is neither an ACME validation method (http-01, dns-01, tls-alpn-01, dns-account-01, dns-persist-01) nor a Baseline Requirements ca-tbr-N label, so no CA validates with it`,
 			}},
-		{"relative name ending in the zone", "issue letsencrypt.org\nname www.example.org {\nissue pki.goog\n}",
-			[]string{"Testfile:3: name www.example.org has no trailing dot, so it is relative and stands for www.example.org.example.org.; did you mean www.example.org.? Write absolute names with their trailing dot"}},
 		{"issue none beside an issuer", "issue none\nissue letsencrypt.org",
 			[]string{`Testfile:2: issue none at example.org. is ignored beside issue "letsencrypt.org" (Testfile:3): CAA properties add up, so that CA may still issue; remove one of them`}},
 		{"issuewild none beside an issuer in a name block", "issue letsencrypt.org\nname www {\nissue letsencrypt.org\nissuewild sectigo.com\nissuewild none\n}",

@@ -283,6 +283,17 @@ func sameProperties(a, b []dns.CAA) bool {
 	return true
 }
 
+// nearestPreset returns the preset a misspelt one most likely means (two edits at most), or "".
+func nearestPreset(s string) string {
+	best, bestD := "", 3
+	for p := range presets {
+		if d := caa.EditDistance(strings.ToLower(s), p); d < bestD || (d == bestD && p < best) {
+			best, bestD = p, d
+		}
+	}
+	return best
+}
+
 // parsePartner turns one argument of a partners line into partners: a preset, or
 // CA[;KEY=VALUE...] checked like an issue value.
 func parsePartner(arg string) ([]string, error) {
@@ -296,6 +307,9 @@ func parsePartner(arg string) ([]string, error) {
 		return nil, fmt.Errorf("partner %q: parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456", arg)
 	}
 	if issuer, _, _ := strings.Cut(arg, ";"); !strings.Contains(strings.TrimSuffix(issuer, "."), ".") {
+		if near := nearestPreset(issuer); near != "" {
+			return nil, fmt.Errorf("partner %q is neither a preset nor a CA domain; did you mean the preset %s?", arg, near)
+		}
 		return nil, fmt.Errorf("partner %q is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org", arg)
 	}
 	v, err := issueValueFromArgs([]string{arg})

@@ -3,6 +3,7 @@ package caapolicy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -215,6 +216,11 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	if cfg.fallSet && !cfg.merge {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
+	if len(cfg.apex.props) > 0 && slices.Contains(cfg.zones, ".") {
+		// A CA's climb asks the real root servers for ".", never this server: a policy there
+		// protects nothing, while the operator believes it covers every zone of the block.
+		return nil, errAt(cfg.apex.pos, "a policy at the root zone . is never asked by any CA (the root servers answer for .), so it protects nothing; list the zones the policy is for (caapolicy example.org example.net { ... }), or write it in name blocks with absolute names")
+	}
 	h := newHandler(cfg)
 	for _, o := range h.owners {
 		if err := checkRRsetSize(o); err != nil {
@@ -419,7 +425,7 @@ func issueValueFromArgs(args []string) (string, error) {
 		var err error
 		switch strings.ToLower(p.Tag) {
 		case "accounturi":
-			err = caa.CheckAccountURI(p.Value)
+			err = caa.CheckACMEAccountURI(p.Value)
 		case "validationmethods":
 			err = caa.CheckValidationMethods(p.Value)
 		}
@@ -460,7 +466,9 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 		if err != nil {
 			return c.Err(err.Error())
 		}
-		cfg.warnRelative(at, a, o)
+		if err := cfg.checkRelative(a, o); err != nil {
+			return c.Err(err.Error())
+		}
 		owners = append(owners, o...)
 	}
 	if !c.NextArg() || c.Val() != "{" {
@@ -546,18 +554,24 @@ func notInName(r rune) bool {
 	return r < 0x21 || r == 0x7f || r == '{' || r == '}' || r == '"' || r == ';'
 }
 
-// warnRelative warns about a relative name that ends with its zone's name: name www.example.org
-// in zone example.org stands for www.example.org.example.org., which is rarely meant.
-func (cfg *blockConfig) warnRelative(pos, arg string, owners []string) {
+// checkRelative refuses a relative name that ends with its zone's name: name www.example.org in
+// zone example.org stands for www.example.org.example.org., which is never meant. The error
+// shows both ways to write the name that was meant.
+func (cfg *blockConfig) checkRelative(arg string, owners []string) error {
 	if dns.IsFqdn(arg) {
-		return
+		return nil
 	}
 	for i, z := range cfg.zones {
 		apex := strings.TrimSuffix(z, ".")
 		if apex != "" && (strings.EqualFold(arg, apex) || strings.HasSuffix(strings.ToLower(arg), "."+apex)) && i < len(owners) {
-			cfg.warnf(pos, "name %s has no trailing dot, so it is relative and stands for %s; did you mean %s.? Write absolute names with their trailing dot", arg, owners[i], arg)
+			rel := strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(arg), apex), ".")
+			if rel == "" {
+				return fmt.Errorf("name %s has no trailing dot, so it is relative and stands for %s; the apex policy of %s is written at the top level of the block", arg, owners[i], z)
+			}
+			return fmt.Errorf("name %s has no trailing dot, so it is relative and stands for %s; write name %s (relative) or name %s. (absolute)", arg, owners[i], rel, arg)
 		}
 	}
+	return nil
 }
 
 // errAt is c.Err for a token read earlier, at pos.

@@ -118,6 +118,9 @@ func withoutTLD(s string) string {
 	return s
 }
 
+// EditDistance is the Levenshtein distance between a and b, in bytes: how misspelt a name is.
+func EditDistance(a, b string) int { return editDistance(a, b) }
+
 // editDistance is the Levenshtein distance between a and b, in bytes.
 func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)

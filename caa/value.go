@@ -154,6 +154,18 @@ func CheckAccountURI(s string) error {
 	return nil
 }
 
+// CheckACMEAccountURI is CheckAccountURI for a value written by hand: ACME account URIs are
+// https URLs (RFC 8555 section 7.3), so any other scheme is a mistake, one no CA would match.
+func CheckACMEAccountURI(s string) error {
+	if err := CheckAccountURI(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); !strings.EqualFold(u.Scheme, "https") || u.Host == "" {
+		return fmt.Errorf("accounturi %q is not an https URL; ACME account URIs are https URLs such as https://acme-v02.api.letsencrypt.org/acme/acct/123456 (RFC 8555 section 7.3)", s)
+	}
+	return nil
+}
+
 // CheckValidationMethods checks the RFC 8657 validationmethods parameter: a comma-separated list
 // of method names such as dns-01,http-01 (label syntax, no spaces).
 func CheckValidationMethods(s string) error {
