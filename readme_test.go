@@ -31,29 +31,35 @@ ns1 3600 IN A 127.0.0.1
 `
 )
 
-// readmeBlocks returns the fenced blocks of README.md in the given language, in order.
+// readmes are the READMEs whose examples the tests run: the plugin's, then caacheck's (whose
+// caacheck sessions cmd/caacheck's TestREADMESessions runs).
+var readmes = []string{"README.md", filepath.Join("cmd", "caacheck", "README.md")}
+
+// readmeBlocks returns the fenced blocks of the READMEs in the given language, in order.
 func readmeBlocks(t *testing.T, lang string) []string {
 	t.Helper()
-	f, err := os.Open("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var blocks []string
-	var cur strings.Builder
-	in := false
-	for s := bufio.NewScanner(f); s.Scan(); {
-		line := strings.TrimSpace(s.Text())
-		switch {
-		case !in && line == "~~~ "+lang:
-			in = true
-			cur.Reset()
-		case in && line == "~~~":
-			in = false
-			blocks = append(blocks, cur.String())
-		case in:
-			cur.WriteString(s.Text() + "\n")
+	for _, readme := range readmes {
+		f, err := os.Open(readme)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var cur strings.Builder
+		in := false
+		for s := bufio.NewScanner(f); s.Scan(); {
+			line := strings.TrimSpace(s.Text())
+			switch {
+			case !in && line == "~~~ "+lang:
+				in = true
+				cur.Reset()
+			case in && line == "~~~":
+				in = false
+				blocks = append(blocks, cur.String())
+			case in:
+				cur.WriteString(s.Text() + "\n")
+			}
+		}
+		f.Close()
 	}
 	return blocks
 }
@@ -76,8 +82,8 @@ func bindLoopback(cf string) string {
 	return b.String()
 }
 
-// TestReadme starts a real server from every corefile block in README.md, as CoreDNS's own readme
-// test does, checks the sections, and checks that the first example answers what the README shows.
+// TestReadme starts a real server from every corefile block in the READMEs, as CoreDNS's own
+// readme test does, and checks that the first example answers what the README shows.
 func TestReadme(t *testing.T) {
 	zone, err := os.ReadFile("example.org.zone")
 	if err != nil {
@@ -126,7 +132,8 @@ func TestReadme(t *testing.T) {
 	}
 }
 
-// TestReadmeSections checks the CoreDNS plugin README order and the two set-up commands.
+// TestReadmeSections checks the CoreDNS plugin README order, with the two set-up commands and the
+// compile recipe (which .ci/run extracts after its marker) first, and the link to caacheck's README.
 func TestReadmeSections(t *testing.T) {
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -134,12 +141,15 @@ func TestReadmeSections(t *testing.T) {
 	}
 	text := string(b)
 	at := 0
-	for _, s := range []string{"go run -v ./cmd/coredns -conf Corefile.example", "go test ./...", "## Name", "## Description", "## Syntax", "## Examples", "## Metrics", "## Ready", "## Bugs", "## See Also"} {
+	for _, s := range []string{"go run -v ./cmd/coredns -conf Corefile.example", "go test ./...", "<!-- ci: plugin.cfg recipe -->\n~~~ sh\n", "## Name\n", "## Description\n", "## Syntax\n", "## Examples\n", "## Metrics\n", "## Ready\n", "## Metadata\n", "## Bugs\n", "## See Also\n"} {
 		i := strings.Index(text[at:], s)
 		if i < 0 {
-			t.Fatalf("README.md lacks %q after byte %d (order: commands, Name, Description, Syntax, Examples, Metrics, Ready, Bugs, See Also)", s, at)
+			t.Fatalf("README.md lacks %q after byte %d (order: commands, plugin.cfg recipe, Name, Description, Syntax, Examples, Metrics, Ready, Metadata, Bugs, See Also)", s, at)
 		}
 		at += i + len(s)
+	}
+	if !strings.Contains(text, "](cmd/caacheck/README.md") {
+		t.Error("README.md does not link cmd/caacheck/README.md")
 	}
 }
 
