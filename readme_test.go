@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/coredns/coredns/core/dnsserver"
 
@@ -151,6 +153,66 @@ func TestReadmeSections(t *testing.T) {
 	if !strings.Contains(text, "](cmd/caacheck/README.md") {
 		t.Error("README.md does not link cmd/caacheck/README.md")
 	}
+}
+
+// mdLink finds the target of a Markdown link, [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestReadmeLinks checks that every link of the READMEs that is not a URL points at a file of the
+// repository, and that every #anchor names a heading of the file it points into.
+func TestReadmeLinks(t *testing.T) {
+	for _, readme := range readmes {
+		b, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			file := readme
+			if path != "" {
+				file = filepath.Join(filepath.Dir(readme), path)
+				if _, err := os.Stat(file); err != nil {
+					t.Errorf("%s links %s, which is not in the repository", readme, target)
+					continue
+				}
+			}
+			if anchor != "" && !slices.Contains(headingAnchors(t, file), anchor) {
+				t.Errorf("%s links %s, but %s has no heading with that anchor", readme, target, file)
+			}
+		}
+	}
+}
+
+// headingAnchors returns the anchors GitHub gives the headings of a Markdown file: lowercase,
+// punctuation other than '-' and '_' dropped, spaces turned into '-'.
+func headingAnchors(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var anchors []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var a strings.Builder
+		for _, r := range h {
+			switch {
+			case r == ' ':
+				a.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				a.WriteRune(r)
+			}
+		}
+		anchors = append(anchors, a.String())
+	}
+	return anchors
 }
 
 // TestCorefileExample serves Corefile.example (on a free port instead of 1053) and checks the
