@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/coredns/coredns/core/dnsserver"
 
+	"github.com/caapolicy/caapolicy/caa"
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
@@ -213,6 +215,73 @@ func headingAnchors(t *testing.T, file string) []string {
 		anchors = append(anchors, a.String())
 	}
 	return anchors
+}
+
+// TestReadmeFreeze serves README's freeze example with the repository's example.org.zone and checks
+// what the README says of it: the shop answers the critical property it shows, blog (a CNAME to
+// the shop) the CNAME and the same RRset, names below the shop stay NXDOMAIN, and the apex and www
+// keep the zone file's CAA; no CA may issue for the shop, its wildcard or blog, pki.goog still may
+// for www.
+func TestReadmeFreeze(t *testing.T) {
+	var cf string
+	for _, b := range readmeBlocks(t, "corefile") {
+		if strings.Contains(b, "record 128 frozen") {
+			cf = b
+		}
+	}
+	var shown []dns.RR
+	for _, b := range readmeBlocks(t, "txt") {
+		if strings.HasPrefix(b, "shop.example.org.") {
+			shown = rrs(strings.Split(strings.TrimSpace(b), "\n")...)
+		}
+	}
+	if cf == "" || len(shown) == 0 {
+		t.Fatal("README.md has no freeze example with its answer at shop.example.org.")
+	}
+	zone, err := os.ReadFile("example.org.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "example.org.zone"), string(zone))
+	t.Chdir(dir)
+	defer func(p string) { dnsserver.Port = p }(dnsserver.Port)
+	dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
+	_, udp, _ := corednstest.Start(t, bindLoopback(cf))
+
+	answers := []struct {
+		name  string
+		rcode int
+		want  []dns.RR
+	}{
+		{"shop.example.org.", dns.RcodeSuccess, shown},
+		{"blog.example.org.", dns.RcodeSuccess, append(rrs("blog.example.org. 3600 IN CNAME shop.example.org."), shown...)},
+		{"x.shop.example.org.", dns.RcodeNameError, nil},
+		{"www.example.org.", dns.RcodeSuccess, nil},
+		{"example.org.", dns.RcodeSuccess, rrs(`example.org. 3600 IN CAA 0 issue "pki.goog"`)},
+	}
+	for _, a := range answers {
+		r := exchange(t, "udp", udp, caaQuery(a.name, false, 1232))
+		if got, want := rrStrings(r.Answer), rrStrings(a.want); r.Rcode != a.rcode || !slices.Equal(got, want) {
+			t.Errorf("%s CAA: %s %q, want %s %q", a.name, dns.RcodeToString[r.Rcode], got, dns.RcodeToString[a.rcode], want)
+		}
+	}
+
+	lookup := (&caa.DNSLookup{Server: udp, Timeout: 2 * time.Second}).Lookup
+	for _, c := range []struct {
+		name, ca string
+		allowed  bool
+	}{
+		{"shop.example.org", "pki.goog", false},
+		{"*.shop.example.org", "pki.goog", false},
+		{"x.shop.example.org", "letsencrypt.org", false},
+		{"blog.example.org", "pki.goog", false},
+		{"www.example.org", "pki.goog", true},
+	} {
+		if res := caa.Check(caa.Request{Name: c.name, CA: c.ca}, lookup); res.Err != nil || res.Allowed != c.allowed {
+			t.Errorf("%s may issue for %s: %v (%s, %v), want %v", c.ca, c.name, res.Allowed, res.Reason, res.Err, c.allowed)
+		}
+	}
 }
 
 // TestCorefileExample serves Corefile.example (on a free port instead of 1053) and checks the
