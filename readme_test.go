@@ -160,15 +160,20 @@ func TestReadmeSections(t *testing.T) {
 // mdLink finds the target of a Markdown link, [text](target).
 var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
 
-// TestReadmeLinks checks that every link of the READMEs that is not a URL points at a file of the
-// repository, and that every #anchor names a heading of the file it points into.
+// TestReadmeLinks checks that every link of the READMEs, CHANGELOG.md and docs/ that is not a URL
+// points at a file of the repository, and that every #anchor names a heading of the file it points
+// into.
 func TestReadmeLinks(t *testing.T) {
-	for _, readme := range readmes {
+	docs, err := filepath.Glob(filepath.Join("docs", "*.md"))
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("docs/*.md: %v, %d files", err, len(docs))
+	}
+	for _, readme := range append(append([]string{"CHANGELOG.md"}, readmes...), docs...) {
 		b, err := os.ReadFile(readme)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+		for _, m := range mdLink.FindAllStringSubmatch(prose(string(b)), -1) {
 			target := m[1]
 			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 				continue
@@ -189,6 +194,24 @@ func TestReadmeLinks(t *testing.T) {
 	}
 }
 
+// prose returns the Markdown text without its fenced blocks, whose brackets are code, not links.
+func prose(text string) string {
+	var b strings.Builder
+	fence := ""
+	for line := range strings.SplitSeq(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case fence == "" && (strings.HasPrefix(trimmed, "~~~") || strings.HasPrefix(trimmed, "```")):
+			fence = trimmed[:3]
+		case fence != "" && trimmed == fence:
+			fence = ""
+		case fence == "":
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
 // headingAnchors returns the anchors GitHub gives the headings of a Markdown file: lowercase,
 // punctuation other than '-' and '_' dropped, spaces turned into '-'.
 func headingAnchors(t *testing.T, file string) []string {
@@ -198,7 +221,7 @@ func headingAnchors(t *testing.T, file string) []string {
 		t.Fatal(err)
 	}
 	var anchors []string
-	for line := range strings.SplitSeq(string(b), "\n") {
+	for line := range strings.SplitSeq(prose(string(b)), "\n") {
 		if !strings.HasPrefix(line, "#") {
 			continue
 		}
