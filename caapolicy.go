@@ -1,5 +1,3 @@
-// Package caapolicy is a CoreDNS plugin that serves CAA records (RFC 8659, RFC 8657) from a
-// declarative policy in the Corefile, merged with the CAA records the zone data already holds.
 package caapolicy
 
 import (

@@ -17,9 +17,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Check events (PRODUCT.md section 6): a CA checks CAA for a name by querying every label from
-// the name up, often from several vantage points at once. Queries for labels of one name within
-// the window from the first of them form one event, logged when it closes.
+// Check events (README.md, "Watching CAA queries"): a CA checks CAA for a name by querying
+// every label from the name up, often from several vantage points at once. Queries for labels
+// of one name within the window from the first of them form one event, logged when it closes.
 //
 // An attributed CA's queries form the CA's own events. No CA publishes its resolvers' addresses,
 // so most queries come from unknown sources; a CA checking from several perspectives (5 from

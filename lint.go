@@ -10,8 +10,9 @@ import (
 	"github.com/caapolicy/caapolicy/caa"
 )
 
-// lint returns the warnings for likely mistakes in a parsed block (PRODUCT.md section 7), each
-// "file:line: what is wrong and what to write". They never stop start-up.
+// lint returns the warnings for likely mistakes in a parsed block (README.md, "Start-up
+// warnings", lists every one), each "file:line: what is wrong and what to write". They never
+// stop start-up.
 func lint(cfg *blockConfig, h *CAAPolicy) []string {
 	var out []string
 	warn := func(pos, format string, args ...any) {

@@ -14,8 +14,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Negative answers must never hide CAA (PRODUCT.md section 4). Two resolver behaviours make a
-// CAA RRset that caapolicy serves disappear unless the answers for other types agree with it:
+// Negative answers must never hide CAA: a CA that meets a denial where caapolicy serves CAA
+// climbs past the policy to a parent's RRset, or to none, and may issue against the policy
+// (README.md, Description: "Policy owners exist for every type" and "Signed denials list CAA";
+// Bugs: "DS denials in stock dnssec"). Two resolver behaviours make a CAA RRset that caapolicy
+// serves disappear unless the answers for other types agree with it:
 //
 //   - A resolver caches an NXDOMAIN for a name, whatever the type asked (RFC 2308 section 5),
 //     and may deny everything below it (RFC 8020). A policy owner the zone data lacks, and every

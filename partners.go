@@ -23,7 +23,11 @@ var presets = map[string][]string{
 	// amazontrust.com, awstrust.com or amazonaws.com lets ACM issue; amazon.com is the one listed first.
 	"aws": {"amazon.com"},
 	// Google-managed certificates (Cloud Load Balancing, Certificate Manager), which Google
-	// obtains from Google Trust Services or Let's Encrypt; the list is PRODUCT.md section 3's.
+	// obtains from Google Trust Services (pki.goog) and, where that CA cannot issue, from Let's
+	// Encrypt: "How Certificate Manager works",
+	// cloud.google.com/certificate-manager/docs/how-it-works, and the CAA section of "Use
+	// Google-managed SSL certificates",
+	// cloud.google.com/load-balancing/docs/ssl-certificates/google-managed-certs#caa.
 	"google": {"pki.goog", "letsencrypt.org"},
 }
 
@@ -141,8 +145,9 @@ func (n partnerNotes) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// additions returns the partner records to add to the CAA RRset rrset, following PRODUCT.md
-// section 5, and what stops partner certificates there. Headers are left for the caller.
+// additions returns the partner records to add to the CAA RRset rrset, following the partner
+// rules of README.md ("Partner CAs", numbered as the Rule comments below), and what stops
+// partner certificates there. Headers are left for the caller.
 func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 	var notes partnerNotes
 	if len(ps.list) == 0 || len(rrset) == 0 {

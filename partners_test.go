@@ -46,7 +46,8 @@ func partnersOf(t *testing.T, trig trigger, values ...string) *partnerSet {
 	return ps
 }
 
-// TestPartnerRules checks each rule of PRODUCT.md section 5 on its own, under both triggers.
+// TestPartnerRules checks each partner rule of README.md ("Partner CAs") on its own, under both
+// triggers.
 func TestPartnerRules(t *testing.T) {
 	le, sectigo := "letsencrypt.org", "sectigo.com"
 	tests := []struct {

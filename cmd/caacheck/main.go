@@ -64,7 +64,7 @@ func (l *serverList) Set(s string) error {
 	return nil
 }
 
-// usage lists every form of the command, as README's caacheck section does.
+// usage lists every form of the command, as the Synopsis of cmd/caacheck/README.md does.
 const usage = `usage: caacheck -conf Corefile [-ca letsencrypt.org] [-wildcard] [-account URI] [-method dns-01] [-mode rfc|letsencrypt] [-json] NAME
        caacheck -server HOST:PORT [-server HOST:PORT...] [same flags] NAME
        caacheck -ns -server RESOLVER [-ns-port 53] [same flags] NAME

@@ -328,8 +328,9 @@ func TestLint(t *testing.T) {
 	}
 }
 
-// TestREADMESessions runs every caacheck session shown in README.md, from the repository root,
-// against Corefile.example served as in the quick start, and compares the output and exit status.
+// TestREADMESessions runs every caacheck session shown in cmd/caacheck/README.md and in the
+// plugin's README.md, from the repository root, against Corefile.example served as in the quick
+// start, and compares the output and exit status.
 func TestREADMESessions(t *testing.T) {
 	t.Chdir(filepath.Join("..", ".."))
 	cf, err := os.ReadFile("Corefile.example")
@@ -337,27 +338,29 @@ func TestREADMESessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, udp, _ := corednstest.Start(t, strings.Replace(string(cf), "example.org:1053", "example.org:0", 1))
-	f, err := os.Open("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var sessions [][]string
-	in := false
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		line := sc.Text()
-		switch {
-		case line == "~~~ caacheck":
-			in = true
-			sessions = append(sessions, nil)
-		case in && line == "~~~":
-			in = false
-		case in:
-			sessions[len(sessions)-1] = append(sessions[len(sessions)-1], strings.ReplaceAll(line, "127.0.0.1:1053", udp))
+	for _, readme := range []string{"cmd/caacheck/README.md", "README.md"} {
+		f, err := os.Open(readme)
+		if err != nil {
+			t.Fatal(err)
 		}
+		in := false
+		for sc := bufio.NewScanner(f); sc.Scan(); {
+			line := sc.Text()
+			switch {
+			case line == "~~~ caacheck":
+				in = true
+				sessions = append(sessions, nil)
+			case in && line == "~~~":
+				in = false
+			case in:
+				sessions[len(sessions)-1] = append(sessions[len(sessions)-1], strings.ReplaceAll(line, "127.0.0.1:1053", udp))
+			}
+		}
+		f.Close()
 	}
-	if len(sessions) < 6 {
-		t.Fatalf("README.md shows %d caacheck sessions, want at least 6", len(sessions))
+	if len(sessions) < 8 {
+		t.Fatalf("the READMEs show %d caacheck sessions, want at least 8 (-conf, -server, -lint, -cert, -zone)", len(sessions))
 	}
 	for _, lines := range sessions {
 		cmd, ok := strings.CutPrefix(lines[0], "$ caacheck ")

@@ -1,0 +1,31 @@
+// Package caapolicy is a CoreDNS plugin that serves CAA records (RFC 8659, RFC 8657) from a
+// declarative policy in the Corefile, merged with the CAA records the zone data already holds.
+//
+// README.md is the plugin's manual, and it states the rules the code relies on; a comment that
+// implements one of them names the README section. Where each rule is stated, and where it is
+// implemented today:
+//
+//   - What is served at a name (policy owners, merging with the zone data, CNAMEs, delegations,
+//     fallthrough): README.md, "Description" and "Syntax" (caapolicy.go, zonedata.go).
+//   - Negative answers never hide CAA (policy owners exist for every type, signed denials list
+//     CAA, DS denials prove only real cuts): README.md, "Description" and "Bugs"; the rules for
+//     each NSEC bitmap are in negative.go's comment, and the flaw of stock dnssec, with a patch,
+//     in docs/dnssec-ds-denial.md.
+//   - Partner CAs, their presets and the six partner rules: README.md, "Partner CAs" and
+//     "Syntax" (partners.go; the presets' sources are beside them there).
+//   - Zone transfers, the served serial and NOTIFY: README.md, "Zone transfers and secondaries"
+//     (transfer.go, serial.go).
+//   - The query log, check events, CA attribution, metrics and metadata: README.md, "Watching
+//     CAA queries", "Metrics" and "Metadata" (querylog.go, checkevents.go, attribution.go,
+//     metrics.go, metadata.go).
+//   - Start-up errors and warnings: README.md, "Start-up warnings" (setup.go, guards.go,
+//     lint.go).
+//   - The place in CoreDNS's plugin order: README.md, "Compiling caapolicy into CoreDNS"
+//     (directive.go).
+//   - Speed: README.md, "Performance"; each target and its measurement are in bench/README.md
+//     and bench/dnsperf.sh.
+//
+// Package caa (caa/doc.go) decides CAA as CAs do, Let's Encrypt's reading included, and
+// imports no CoreDNS code; cmd/caacheck (cmd/caacheck/README.md) is the command-line checker
+// built on it.
+package caapolicy
