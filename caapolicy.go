@@ -40,7 +40,8 @@ type CAAPolicy struct {
 
 	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
-	offsets     map[string]uint32     // zone -> served serial offset (serial.go), set at start-up
+	serial      uint32                // the policy serial (serial.go): served serial = zone's + serial
+	offsets     map[string]uint32     // zone -> served serial offset, the policy serial; empty when 0
 	stopped     chan struct{}         // closed at shutdown, once
 	stopOnce    sync.Once
 
@@ -51,7 +52,7 @@ type CAAPolicy struct {
 
 // newHandler prepares everything a query needs from a parsed block.
 func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}}
+	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}, serial: cfg.serial}
 	for _, z := range cfg.zones {
 		h.zoneSet[z] = z
 	}
@@ -86,14 +87,15 @@ type served struct {
 // here, so this function does the type check and little else: its stack frame stays small, and
 // each query's goroutine, which starts on a small stack, is less likely to have to grow it.
 // Other types take a detour (negative.go) only for SOA, at names the policy makes exist (one
-// array lookup on the name's length rules out most names), and where dnssec signs the zone.
+// array lookup on the name's length rules out most names), where dnssec signs the zone, and
+// where a policy serial is set (negative answers carry the served serial).
 func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if len(r.Question) != 1 || r.Question[0].Qclass != dns.ClassINET {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
 	if qt := r.Question[0].Qtype; qt == dns.TypeCAA {
 		return c.serveCAA(ctx, w, r)
-	} else if qt == dns.TypeSOA || c.signer != nil || c.existLens[len(r.Question[0].Name)&0xff] {
+	} else if qt == dns.TypeSOA || c.signer != nil || c.serial != 0 || c.existLens[len(r.Question[0].Name)&0xff] {
 		return c.serveOther(ctx, w, r)
 	}
 	return plugin.NextOrFailure(name, c.Next, ctx, w, r)

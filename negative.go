@@ -121,7 +121,7 @@ func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname s
 
 // serveOther passes a query of another type than CAA to the zone data, through a writer that
 // keeps the names the policy makes exist in existence, lists CAA in signed denials, and gives an
-// apex SOA the served serial (serial.go), where any of them applies.
+// apex SOA and the SOA of negative answers the served serial (serial.go), where any applies.
 func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
 	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
@@ -136,10 +136,13 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 			nw.cut = c.isZoneCut(ctx, w, qname)
 		}
 	}
-	if qtype == dns.TypeSOA && len(c.offsets) > 0 {
-		_, nw.soa = c.offsets[lowerString(qname)]
+	if len(c.offsets) > 0 {
+		nw.neg = c.holds(qname)
+		if qtype == dns.TypeSOA {
+			_, nw.soa = c.offsets[lowerString(qname)]
+		}
 	}
-	if !nw.exists && !nw.signed && !nw.soa {
+	if !nw.exists && !nw.signed && !nw.soa && !nw.neg {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
 	return plugin.NextOrFailure(name, c.Next, ctx, &nw, r)
@@ -154,6 +157,7 @@ type otherWriter struct {
 	exists bool // the question name exists because of the policy
 	signed bool // a DO query in a zone the block's dnssec may sign
 	soa    bool // an SOA query at a zone apex: the answer gets the served serial
+	neg    bool // a name in the zones, which have a policy serial: a negative answer's SOA gets it
 	cut    bool // a DS query at a delegation point of the zone data
 }
 
@@ -168,6 +172,9 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 			}
 		}
 		m = &served
+	}
+	if w.neg {
+		m = w.c.servedNegative(m)
 	}
 	if w.exists && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 && holdsType(m.Ns, dns.TypeSOA) {
 		// The policy makes this name exist: NODATA, with the zone data's SOA.

@@ -2,33 +2,42 @@ package caapolicy
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 )
 
 // The SOA serial of a zone must move whenever what caapolicy adds to it changes, or secondaries
-// fed by zone transfer keep serving the old CAA records. caapolicy has no storage, so the rule
-// (README, "Zone transfers and secondaries") is:
+// fed by zone transfer keep serving the old CAA records; and every node of a fleet must serve the
+// same serial for the same data, or monitoring (Zonemaster's MULTIPLE_SOA_SERIALS) and
+// secondaries that compare name servers see a split. caapolicy has no storage and nodes share
+// nothing, so the serial is a function of what is served (README, "Zone transfers and
+// secondaries"):
 //
-//	served serial = zone data's serial + offset            (RFC 1982 arithmetic, modulo 2^32)
-//	offset        = seconds from serialEpoch to the moment this process last loaded a changed
-//	                policy for the zone (a first load counts as changed)
+//	served serial = zone data's serial + policy serial     (RFC 1982 arithmetic, modulo 2^32)
 //
-// A policy edit, partners on or off, or any reload that changes the zone's fingerprint moves the
-// offset forward by the seconds since the last change; a zone-data change moves the zone's own
-// serial. Both only grow, so the sum only grows, by far less than 2^31 at a time. A restart
-// cannot tell whether the policy changed and counts as a change: one harmless extra transfer.
-// Negative answers keep the zone data's SOA.
-var serialEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// The policy serial is the block's `serial N` (0 when not written: the zone's own serial, as
+// stock CoreDNS serves it). The operator raises it with each policy change that secondaries must
+// see, as a zone serial is raised with each zone change; the same Corefile and zone data give
+// the same serial on every node and after every restart. Every SOA the server sends carries it:
+// SOA answers, the authority section of negative answers, transfers and IXFR.
+//
+// A process remembers each zone's policy across reloads (serials below). Where secondaries
+// exist (the block has the transfer plugin), a reload that changes the policy without raising
+// the serial, or that lowers it, is refused with an error, and the old policy keeps serving:
+// secondaries would otherwise keep the old CAA records, or stop transferring.
+
+// maxPolicySerial is the largest policy serial: adding it to a zone's serial stays within the
+// RFC 1982 window (a change of less than 2^31) whatever that serial is.
+const maxPolicySerial = 1<<31 - 1
 
 // serialState is what this process remembers of a zone's policy across reloads.
 type serialState struct {
 	fingerprint uint64
-	offset      uint32
+	serial      uint32
 }
 
 var serials = struct {
@@ -36,21 +45,24 @@ var serials = struct {
 	m map[string]serialState // zone and server -> state
 }{m: map[string]serialState{}}
 
-// loadSerial records the policy fingerprint fp of the zone at key, loaded at now, and returns the
-// zone's offset and whether it moved.
-func loadSerial(key string, fp uint64, now time.Time) (offset uint32, moved bool) {
+// loadSerial records the policy fingerprint fp and the policy serial of the zone at key. moved
+// says the served serial may have changed for secondaries (a first load, or a new serial).
+// Where secondaries exist, a changed policy under the same serial, or a lower serial, is an
+// error, and nothing is recorded.
+func loadSerial(key, zone string, fp uint64, serial uint32, secondaries bool) (moved bool, err error) {
 	serials.Lock()
 	defer serials.Unlock()
 	prev, seen := serials.m[key]
-	if seen && prev.fingerprint == fp {
-		return prev.offset, false
+	if seen && secondaries {
+		switch {
+		case serial < prev.serial:
+			return false, fmt.Errorf("the policy serial of %s went down from %d to %d: secondaries would stop transferring the zone (RFC 1982); keep it at %d or raise it", zone, prev.serial, serial, prev.serial)
+		case serial == prev.serial && fp != prev.fingerprint:
+			return false, fmt.Errorf("the policy for %s changed but its serial is still %d, so secondaries would keep the old CAA records; raise it: serial %d", zone, serial, serial+1)
+		}
 	}
-	offset = uint32(max(now.Sub(serialEpoch)/time.Second, 1))
-	if seen && offset <= prev.offset {
-		offset = prev.offset + 1 // two changes within a second still move the serial
-	}
-	serials.m[key] = serialState{fingerprint: fp, offset: offset}
-	return offset, true
+	serials.m[key] = serialState{fingerprint: fp, serial: serial}
+	return !seen || serial != prev.serial, nil
 }
 
 // fingerprint hashes everything caapolicy adds to zone: its owners' records (flags, tags, values,
@@ -107,6 +119,23 @@ func (c *CAAPolicy) servedSOA(soa *dns.SOA) *dns.SOA {
 	}
 	x := *soa
 	x.Serial += off
+	return &x
+}
+
+// servedNegative returns m, a negative answer (no answer records), with each SOA of its authority
+// section at one of the block's zones carrying the served serial: a copy when one changes. The
+// zone data's records are never changed.
+func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
+	if len(c.offsets) == 0 || len(m.Answer) > 0 || !holdsType(m.Ns, dns.TypeSOA) {
+		return m
+	}
+	x := *m
+	x.Ns = slices.Clone(m.Ns)
+	for i, rr := range x.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			x.Ns[i] = c.servedSOA(soa)
+		}
+	}
 	return &x
 }
 

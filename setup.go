@@ -47,7 +47,9 @@ func setup(c *caddy.Controller) error {
 				return plugin.Error(name, err)
 			}
 			h.findSigner(cfg)
-			h.startTransfers(cfg)
+			if err := h.startTransfers(cfg); err != nil {
+				return plugin.Error(name, err)
+			}
 			h.zeroMetrics(cfg)
 			for _, b := range blocks {
 				if b != h {
@@ -74,7 +76,7 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
+const settingNames = "ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
@@ -93,6 +95,8 @@ type blockConfig struct {
 	triggerSet  bool
 	ttlSet      bool
 	zoneSeen    bool
+	serial      uint32 // the policy serial (serial.go)
+	serialSet   bool
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
 
@@ -192,6 +196,16 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if err := parseCA(&cfg.cas, c.RemainingArgs(), pos(c)); err != nil {
 				return nil, c.Err(err.Error())
 			}
+		case "serial":
+			if err := once(c, &cfg.serialSet); err != nil {
+				return nil, err
+			}
+			v := c.RemainingArgs()
+			n, err := strconv.ParseUint(strings.Join(v, " "), 10, 32)
+			if len(v) != 1 || err != nil || n > maxPolicySerial {
+				return nil, c.Errf("serial takes one number from 0 to %d, raised with each policy change that secondaries must see: serial 1", maxPolicySerial)
+			}
+			cfg.serial = uint32(n)
 		case "trigger":
 			if err := once(c, &cfg.triggerSet); err != nil {
 				return nil, err

@@ -189,28 +189,35 @@ func (x *transferRewrite) overridden(n string) bool {
 	return false
 }
 
-// startTransfers runs at start-up: it finds the zone data's Transferers, loads the served serial
-// offsets and, for each zone whose offset moved, sends NOTIFY to the transfer plugin's targets
-// once this instance answers SOA with the new serial.
-func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) {
+// startTransfers runs at start-up: it finds the zone data's Transferers, sets the served serial
+// offsets (the policy serial, serial.go) and checks them against this process's last load and,
+// for each zone whose served serial may have moved, sends NOTIFY to the transfer plugin's
+// targets once this instance answers SOA with the new serial. It fails where secondaries would
+// be left with the old policy (serial.go): the start-up or reload is refused.
+func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) error {
 	c.transferers = nil
 	for _, p := range cfg.Handlers() {
 		if t, ok := p.(transfer.Transferer); ok && p.Name() != name {
 			c.transferers = append(c.transferers, t)
 		}
 	}
+	t, _ := cfg.Handler("transfer").(*transfer.Transfer)
 	c.offsets = map[string]uint32{}
 	var moved []string
 	for _, z := range c.Zones {
-		off, m := loadSerial(z+"@"+cfg.Port, c.fingerprint(z), time.Now())
-		c.offsets[z] = off
+		m, err := loadSerial(z+"@"+cfg.Port, z, c.fingerprint(z), c.serial, t != nil)
+		if err != nil {
+			return errAt(c.pos, err.Error())
+		}
+		if c.serial != 0 {
+			c.offsets[z] = c.serial
+		}
 		if m {
 			moved = append(moved, z)
 		}
 	}
-	t, _ := cfg.Handler("transfer").(*transfer.Transfer)
 	if t == nil || len(moved) == 0 {
-		return
+		return nil
 	}
 	// The serial this instance will serve, from the zone data asked now, while the other
 	// plugins' start-up hooks run one after the other: the waiting goroutine must not touch
@@ -223,6 +230,7 @@ func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) {
 	}
 	addr := net.JoinHostPort(loopbackFor(cfg.ListenHosts), cfg.Port)
 	go c.notifyWhenServing(t, addr, want)
+	return nil
 }
 
 // expectedSerial is the serial this instance serves for zone: the zone data's SOA serial plus

@@ -33,8 +33,9 @@ sub      3600 IN NS    ns.sub
 ns.sub   3600 IN A     192.0.2.53
 `
 
-func transferPolicy(issuer string) string {
+func transferPolicy(issuer string, serial int) string {
 	return `caapolicy {
+		serial ` + fmt.Sprint(serial) + `
 		issue ` + issuer + `
 		iodef mailto:security@example.org
 		partners letsencrypt.org sectigo.com
@@ -117,7 +118,7 @@ func TestTransferCarriesPolicy(t *testing.T) {
 	zonePath := filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, transferZone)
 	port := corednstest.FreePort(t)
-	corednstest.Start(t, transferCorefile(port, corednstest.FreePort(t), zonePath, transferPolicy("letsencrypt.org")))
+	corednstest.Start(t, transferCorefile(port, corednstest.FreePort(t), zonePath, transferPolicy("letsencrypt.org", 1)))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	rrs := axfr(t, addr, "example.org.")
@@ -270,13 +271,14 @@ func waitSerial(t *testing.T, addr string, ok func(uint32) bool, what string) ui
 
 // TestKnotSecondary: a Knot secondary fed by AXFR from a CoreDNS + caapolicy primary answers
 // every CAA query as the primary does; a policy change and reload reach it through NOTIFY with
-// a higher serial within seconds; a restart of the primary never moves the serial backwards.
+// a higher serial within seconds once the policy serial is raised (a change without it is
+// refused); a restart of the primary serves the same serial.
 func TestKnotSecondary(t *testing.T) {
 	dir := t.TempDir()
 	zonePath := filepath.Join(dir, "example.org.zone")
 	write(t, zonePath, transferZone)
 	port, knotPort := corednstest.FreePort(t), corednstest.FreePort(t)
-	inst, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("letsencrypt.org")))
+	inst, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("letsencrypt.org", 1)))
 	primary := fmt.Sprintf("127.0.0.1:%d", port)
 	served := soaSerial(t, primary, "example.org.")
 	knot := startKnot(t, knotPort, knotZoneConf(port))
@@ -308,37 +310,43 @@ func TestKnotSecondary(t *testing.T) {
 		t.Errorf("secondary policyonly: %q, want the lock-down", got)
 	}
 
-	// A policy change and reload: NOTIFY brings the secondary up to date with a higher serial.
-	next, err := inst.Restart(corednstest.Corefile(transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com"))))
+	// A policy change without a higher serial: the reload is refused, the old policy serves on.
+	before := caaSetAt(t, primary, "example.org.")
+	if _, err := inst.Restart(corednstest.Corefile(transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com", 1)))); err == nil ||
+		!strings.Contains(err.Error(), "the policy for example.org. changed but its serial is still 1, so secondaries would keep the old CAA records; raise it: serial 2") {
+		t.Fatalf("reload with a changed policy under the same serial: %v, want it refused", err)
+	}
+	if got := caaSetAt(t, primary, "example.org."); !slices.Equal(got, before) {
+		t.Errorf("the refused reload changed the primary's answer: %q, was %q", got, before)
+	}
+
+	// A policy change and reload with serial 2: NOTIFY brings the secondary up to date.
+	next, err := inst.Restart(corednstest.Corefile(transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com", 2))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { next.Stop() })
 	start := time.Now()
-	newSerial := waitSerial(t, knot, func(s uint32) bool { return serialLess(served, s) }, "after the reload")
+	newSerial := waitSerial(t, knot, func(s uint32) bool { return s == served+1 }, "after the reload")
 	t.Logf("the secondary had serial %d %v after the reload (was %d)", newSerial, time.Since(start).Round(time.Millisecond), served)
 	same("after the reload")
 	if got := caaSetAt(t, knot, "example.org."); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "sectigo.com") }) {
 		t.Errorf("secondary apex after the reload: %q", got)
 	}
 
-	// A restart: a new process remembers nothing (serials is cleared to stand for it), and the
-	// serial it serves is not below the one before. (The offset counts seconds: a restart within
-	// the second of the last change is the limit README states.)
+	// A restart: a new process remembers nothing (serials is cleared to stand for it) and serves
+	// the same serial for the same Corefile and zone data.
 	next.Stop()
-	time.Sleep(time.Until(serialEpoch.Add(time.Duration(newSerial-2026112601+1) * time.Second)))
 	serials.Lock()
 	clear(serials.m)
 	serials.Unlock()
-	restarted, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com")))
+	restarted, _, _ := corednstest.Start(t, transferCorefile(port, knotPort, zonePath, transferPolicy("sectigo.com", 2)))
 	defer restarted.Stop()
-	if s := soaSerial(t, primary, "example.org."); !serialLess(newSerial, s) {
-		t.Errorf("after a restart the primary serves serial %d, not above %d", s, newSerial)
+	if s := soaSerial(t, primary, "example.org."); s != newSerial {
+		t.Errorf("after a restart the primary serves serial %d, want %d as before", s, newSerial)
 	}
 }
 
-// serialLess is a < b in RFC 1982 serial number arithmetic.
-func serialLess(a, b uint32) bool { return a != b && int32(b-a) > 0 }
 
 // TestReadmeSecondaries runs README's hidden primary with README's Knot and NSD secondaries
 // (addresses made loopback ones): both answer every CAA query as the primary does.

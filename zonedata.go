@@ -55,6 +55,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	default:
 		m, s = c.mergeAt(zm, answer, target, to)
 	}
+	m = c.servedNegative(m)
 	// Written here, once the reply is built, so that building it takes no stack while writing.
 	w.WriteMsg(m)
 	s.msg = m
