@@ -113,15 +113,21 @@ func (e *CNAMELoopError) Error() string {
 }
 
 func (l *DNSLookup) query(ctx context.Context, name string) (*dns.Msg, error) {
+	return l.queryType(ctx, name, dns.TypeCAA)
+}
+
+// queryType asks the server for name and qtype, over Exchange when it is set.
+func (l *DNSLookup) queryType(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	t := dns.TypeToString[qtype]
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s CAA not asked: %w", name, err)
+		return nil, fmt.Errorf("%s %s not asked: %w", name, t, err)
 	}
-	m := new(dns.Msg).SetQuestion(name, dns.TypeCAA)
+	m := new(dns.Msg).SetQuestion(name, qtype)
 	m.SetEdns0(1232, false)
 	if l.Exchange != nil {
 		r, err := l.Exchange(ctx, m)
 		if err != nil {
-			return nil, fmt.Errorf("%s for %s CAA: %w", l.Server, name, err)
+			return nil, fmt.Errorf("%s for %s %s: %w", l.Server, name, t, err)
 		}
 		return r, nil
 	}
@@ -132,10 +138,10 @@ func (l *DNSLookup) query(ctx context.Context, name string) (*dns.Msg, error) {
 		r, _, err = c.ExchangeContext(ctx, m, l.Server)
 	}
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("no answer from %s for %s CAA: %w", l.Server, name, ctx.Err())
+		return nil, fmt.Errorf("no answer from %s for %s %s: %w", l.Server, name, t, ctx.Err())
 	}
 	if err != nil {
-		return nil, &UnreachableError{fmt.Errorf("no answer from %s for %s CAA: %v", l.Server, name, err)}
+		return nil, &UnreachableError{fmt.Errorf("no answer from %s for %s %s: %v", l.Server, name, t, err)}
 	}
 	return r, nil
 }

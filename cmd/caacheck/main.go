@@ -184,7 +184,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !ps.Serves(strings.TrimPrefix(name, "*.")) {
 			return fail("%s is in no zone of a caapolicy block in %s", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.conf)
 		}
-		return finish(newReport(req, caa.Check(req, ps.Lookup), offlineSource(o.conf)), o.json, stdout)
+		rep := newReport(req, caa.Check(req, ps.Lookup), offlineSource(o.conf))
+		l := &caa.DNSLookup{Server: o.conf, Exchange: ps.Exchange}
+		if rep.Persist, err = persistFindings(l, ps.Lookup, strings.TrimPrefix(name, "*."), mode, time.Now()); err != nil {
+			return fail("%v", err)
+		}
+		return finish(rep, o.json, stdout)
 	}
 	servers := []string(o.servers)
 	if o.ns {
@@ -229,7 +234,9 @@ func liveReport(req caa.Request, server string, timeout time.Duration) (report, 
 	if len(rep.Steps) == 0 && rep.Unchecked != "" && rep.Delegation == nil {
 		return rep, fmt.Errorf("%s is not served by %s (it answers REFUSED)", dns.Fqdn(strings.TrimPrefix(req.Name, "*.")), server)
 	}
-	return rep, nil
+	var err error
+	rep.Persist, err = persistFindings(l, caa.Memo(l.Lookup), strings.TrimPrefix(req.Name, "*."), req.Mode, time.Now())
+	return rep, err
 }
 
 // finish adds the notes on what was not checked, prints the report and returns the exit status.
@@ -317,7 +324,9 @@ type report struct {
 	// Delegation is the referral that stopped the climb: the answer is on those name servers.
 	Delegation *caa.Delegation `json:"delegation,omitempty"`
 	Notes      []string        `json:"notes,omitempty"`
-	Error      string          `json:"error,omitempty"`
+	// Persist lists the dns-persist-01 records of the name that a CA would not honour.
+	Persist []string `json:"persist_conflicts,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 type step struct {
@@ -407,5 +416,8 @@ func (r report) text(w io.Writer) {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note:     %s\n", n)
+	}
+	for _, p := range r.Persist {
+		fmt.Fprintf(w, "persist:  %s\n", p)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/caa"
@@ -52,6 +53,8 @@ type zoneReport struct {
 	Groups  []zoneGroup `json:"relevant_rrsets"`
 	Blocked []blocked   `json:"blocked"`
 	Hints   []string    `json:"hints,omitempty"`
+	// Persist lists the dns-persist-01 records of the zone's names that a CA would not honour.
+	Persist []string `json:"persist_conflicts"`
 }
 
 // scanZone audits a zone: every name of it (from AXFR, or -names) and its wildcard, for every CA
@@ -88,7 +91,9 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 	for _, c := range cas {
 		rep.CAs = append(rep.CAs, c.ID)
 	}
-	lookup := caa.Memo((&caa.DNSLookup{Server: o.servers[0], Timeout: o.timeout}).Lookup)
+	dl := &caa.DNSLookup{Server: o.servers[0], Timeout: o.timeout}
+	lookup := caa.Memo(dl.Lookup)
+	rep.Persist = []string{}
 	groups := map[string]int{}
 	var results []caa.Result
 	for _, fq := range names {
@@ -128,6 +133,17 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	// Every name's dns-persist-01 records, judged in the audit's mode.
+	for _, fq := range names {
+		if strings.HasPrefix(fq, caa.PersistLabel+".") {
+			continue // a validation record's own name, checked from the name it validates
+		}
+		found, err := persistFindings(dl, lookup, fq, mode, time.Now())
+		if err != nil {
+			return fail("%v", err)
+		}
+		rep.Persist = append(rep.Persist, found...)
+	}
 	ids := slices.Clone(rep.CAs)
 	rep.Hints = hints(results, ids)
 	if o.json {
@@ -135,7 +151,7 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 	} else {
 		rep.text(stdout)
 	}
-	if len(rep.Blocked) > 0 {
+	if len(rep.Blocked) > 0 || len(rep.Persist) > 0 {
 		return exitDeny
 	}
 	return exitAllow
@@ -256,12 +272,18 @@ func (r zoneReport) text(w io.Writer) {
 	for _, b := range r.Blocked {
 		fmt.Fprintf(w, "BLOCKED %-28s %-18s %s: %s\n", b.Name, b.CA, b.Why, b.Reason)
 	}
+	for _, p := range r.Persist {
+		fmt.Fprintf(w, "PERSIST %s\n", p)
+	}
 	for _, h := range r.Hints {
 		fmt.Fprintf(w, "hint:   %s\n", h)
 	}
-	if len(r.Blocked) == 0 {
+	switch {
+	case len(r.Blocked) == 0 && len(r.Persist) > 0:
+		fmt.Fprintf(w, "%d dns-persist-01 records that CAs would not honour\n", len(r.Persist))
+	case len(r.Blocked) == 0:
 		fmt.Fprintf(w, "OK      every CA given may issue for every name and wildcard\n")
-	} else {
+	default:
 		fmt.Fprintf(w, "%d names or wildcards where a CA given may not issue: managed renewals there will fail\n", len(r.Blocked))
 	}
 }
