@@ -35,6 +35,7 @@ func setup(c *caddy.Controller) error {
 			return plugin.Error(name, err)
 		}
 		blocks = append(blocks, h)
+		h.cas = shareCATable(c, h.cas)
 		if h.qlog != nil {
 			if err := joinInstance(c, h.qlog); err != nil {
 				return plugin.Error(name, err)
