@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
@@ -96,7 +97,12 @@ func TestScaleChild(t *testing.T) {
 	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(allocs)
 	start := time.Now()
-	inst, _, _ := corednstest.Start(t, cf)
+	// Not corednstest.Start: its clean-up would keep the first instance reachable.
+	caddy.Quiet, dnsserver.Quiet = true, true
+	inst, err := caddy.Start(corednstest.Corefile(cf))
+	if err != nil {
+		t.Fatal(err)
+	}
 	res.StartSeconds = time.Since(start).Seconds()
 	before := allocs[0].Value.Uint64()
 	metrics.Read(allocs)
