@@ -131,11 +131,16 @@ func (s *socketWriter) dial() error {
 	return nil
 }
 
-// unwrapNet drops the operation and address from a *net.OpError, which the message names already.
+// unwrapNet drops the operation and address from a *net.OpError, which the message names already,
+// and the system call's name.
 func unwrapNet(err error) error {
 	var oe *net.OpError
 	if errors.As(err, &oe) {
-		return unwrapPath(oe.Err)
+		err = unwrapPath(oe.Err)
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
 	}
 	return err
 }
@@ -156,6 +161,7 @@ func (s *socketWriter) Write(p []byte) (int, error) {
 	if err != nil {
 		s.conn.Close()
 		s.conn = nil
+		err = unwrapNet(err)
 	}
 	return n, err
 }

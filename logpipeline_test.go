@@ -352,6 +352,67 @@ func TestLogDestinations(t *testing.T) {
 			t.Fatal("no line on the socket")
 		}
 	})
+	t.Run("unix socket after the collector restarts", func(t *testing.T) {
+		buf := captureLog(t)
+		sock := filepath.Join(dir, "restarting.sock")
+		lines := make(chan string, 64)
+		listen := func() (net.Listener, chan net.Conn) {
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conns <- c
+				for s := bufio.NewScanner(c); s.Scan(); {
+					lines <- normalLine(s.Text())
+				}
+			}()
+			return ln, conns
+		}
+		ln, conns := listen()
+		port := corednstest.FreePort(t)
+		server := "dns://127.0.0.1:" + strconv.Itoa(port)
+		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log json unix:"+sock+"\n        checks off\n"))
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("before.example.org.", false, 1232))
+		if got := <-lines; got != nxQueryJSON("before.example.org.", server) {
+			t.Fatalf("first line %s", got)
+		}
+		// The collector restarts: its connection and socket go, a new one listens.
+		(<-conns).Close()
+		ln.Close()
+		ln, _ = listen()
+		defer ln.Close()
+		deadline := time.After(5 * time.Second)
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("after%d.example.org.", i)
+			exchange(t, "udp", udp, caaQuery(name, false, 1232))
+			select {
+			case got := <-lines:
+				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`"}`) {
+					t.Errorf("first line after the restart: %s", got)
+				}
+			case <-time.After(100 * time.Millisecond):
+				continue
+			case <-deadline:
+				t.Fatalf("no line after the collector restarted; log:\n%s", buf.String())
+			}
+			break
+		}
+		want := "[WARNING] plugin/caapolicy: writing the query log to unix:" + sock + ": broken pipe; lines are lost until it works again\n" +
+			"[INFO] plugin/caapolicy: writing the query log to unix:" + sock + " works again\n"
+		for end := time.Now().Add(5 * time.Second); buf.String() != want && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond) // the writer logs that it works again after the write
+		}
+		if buf.String() != want {
+			t.Errorf("CoreDNS's log holds\n%s\nwant\n%s", buf.String(), want)
+		}
+	})
 	t.Run("two blocks share one file", func(t *testing.T) {
 		port := corednstest.FreePort(t)
 		zone := filepath.Join(dir, "example.org.zone")
