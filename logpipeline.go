@@ -384,7 +384,8 @@ func (p *logPipeline) serve() bool {
 	// Blocks that were never retired (records handed to a pipeline no instance started, as
 	// tests do) have their events written too.
 	for _, l := range p.active {
-		l.retire()
+		l.closeEvents(l.checks.flush())
+		l.idle()
 	}
 	p.active = nil
 	p.flushAll()

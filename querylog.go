@@ -147,10 +147,15 @@ func (l *queryLog) expire(now time.Time) bool {
 	return false
 }
 
-// retire closes every open event of the block: its instance is shutting down.
+// retire hands the block's open events to the block of a newer instance serving the same
+// zones (loghandover.go), or else closes them: its instance is shutting down.
 func (l *queryLog) retire() {
 	if l.checks != nil {
-		l.closeEvents(l.checks.flush())
+		if next := l.pipe.successor(l); next != nil {
+			next.adopt(l.checks)
+		} else {
+			l.closeEvents(l.checks.flush())
+		}
 	}
 	l.idle()
 }
