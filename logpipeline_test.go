@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	_ "github.com/coredns/coredns/plugin/root" // for the log path relative to root
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
@@ -318,6 +319,21 @@ func TestLogDestinations(t *testing.T) {
 		exchange(t, "udp", udp, caaQuery("www.example.org.", false, 0))
 		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`
 		if lines := waitLines(t, 1, filepath.Join(dir, "logs", "caa.log")); len(lines) != 1 || lines[0] != want {
+			t.Errorf("got %q\nwant %q", lines, want)
+		}
+	})
+	t.Run("relative to root", func(t *testing.T) {
+		root := t.TempDir()
+		if err := os.Mkdir(filepath.Join(root, "logs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		port := corednstest.FreePort(t)
+		cf := strings.Replace(logCorefile(port, dir, "        log json logs/caa.json\n        checks off\n"), "    bind 127.0.0.1\n", "    bind 127.0.0.1\n    root "+root+"\n", 1)
+		inst, udp, _ := corednstest.Start(t, cf)
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
+		want := nxQueryJSON("nx.example.org.", "dns://127.0.0.1:"+strconv.Itoa(port))
+		if lines := waitLines(t, 1, filepath.Join(root, "logs", "caa.json")); len(lines) != 1 || lines[0] != want {
 			t.Errorf("got %q\nwant %q", lines, want)
 		}
 	})
