@@ -208,10 +208,10 @@ func benchWriterRecords(b *testing.B, lines string, names []string) {
 	golog.SetOutput(writes)
 	b.Cleanup(func() { golog.SetOutput(out) })
 	h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n"+lines+"\n}", zone)
-	h.qlog.out = writes
+	privateLog(h, writes)
 	r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
 	h.ServeDNS(context.Background(), &benchWriter{}, r)
-	e := h.qlog.queue.take(nil)[0]
+	e := h.qlog.pipe.queue.take(nil)[0]
 	e.time = time.Now()
 	b.ReportAllocs()
 	n := 0

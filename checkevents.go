@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	clog "github.com/coredns/coredns/plugin/pkg/log"
-
 	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
@@ -359,7 +357,7 @@ func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 	switch {
 	case l.cfg.json:
 		l.writeJSON(checkJSON(ev, v, unauthorized))
-	case clog.IsJSON(): // CoreDNS's own JSON logging formats each line
+	case l.viaCoreDNSJSON(): // CoreDNS's own JSON logging formats each line
 		l.flush()
 		if unauthorized {
 			log.Warning(string(appendCheckText(nil, ev, v)))
@@ -372,7 +370,7 @@ func (c *CAAPolicy) closeCheck(ev *checkEvent) {
 			prefix = warningPrefix
 		}
 		v.relevantText = l.relevantText(v.relevant)
-		l.batch = append(appendCheckText(append(l.batch, prefix...), ev, v), '\n')
+		l.sink.batch = append(appendCheckText(append(l.sink.batch, prefix...), ev, v), '\n')
 	}
 }
 

@@ -182,7 +182,7 @@ func TestCheckVerdicts(t *testing.T) {
 func TestCheckVerdictJSON(t *testing.T) {
 	h := verdictHandler(t, "log all json")
 	var out bytes.Buffer
-	h.qlog.out = &out
+	logTo(h, &out)
 	tr := newCheckTracker(defaultWindow, maxOpenChecks)
 	tr.observe(entry("sectigo.com", "172.16.0.1", "www.example.org.", 0))
 	tr.observe(entry("sectigo.com", "172.16.0.9", "example.org.", 250*time.Millisecond))
@@ -281,7 +281,7 @@ func TestRelevantOfMatchesRelevant(t *testing.T) {
 		for _, n := range climb {
 			query(t, h, client, n, 0, false)
 		}
-		for _, e := range h.qlog.queue.take(nil) {
+		for _, e := range h.qlog.pipe.queue.take(nil) {
 			e.time = t0.Add(time.Duration(i) * time.Minute) // each climb its own event
 			evs = append(evs, tr.observe(&e)...)
 		}

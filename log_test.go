@@ -45,3 +45,22 @@ func captureLog(t *testing.T) *syncBuffer {
 	t.Cleanup(func() { golog.SetOutput(io.Discard); golog.SetFlags(golog.LstdFlags) })
 	return buf
 }
+
+// privateLog gives h's query log a pipeline of its own, and its lines a destination of their
+// own: out, or CoreDNS's log or standard output when out is nil. A test that takes the queue or
+// runs the writer is then not disturbed by the servers other tests leave running.
+func privateLog(h *CAAPolicy, out io.Writer) *logPipeline {
+	p := newLogPipeline()
+	h.qlog.pipe = p
+	h.qlog.sink = p.sink(h.qlog.cfg.dest)
+	h.qlog.live.Store(true) // its records are queued before it starts, for the test to take
+	if out != nil {
+		logTo(h, out)
+	}
+	return p
+}
+
+// logTo sends h's log lines to w.
+func logTo(h *CAAPolicy, w io.Writer) {
+	h.qlog.sink = &logSink{key: "test", w: w}
+}

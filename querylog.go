@@ -3,11 +3,7 @@ package caapolicy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	golog "log"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,8 +18,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// queueSize bounds the query records waiting for the log writer; beyond it records are dropped
-// and counted, so that logging never slows answers.
+// queueSize bounds the query records waiting for the log writer, in the one queue of the process
+// (logpipeline.go); beyond it records are dropped and counted, so that logging never slows
+// answers.
 const queueSize = 4096
 
 // The writer wakes every flushInterval, or sooner once wakeAt records wait, takes everything
@@ -37,13 +34,16 @@ const (
 // logConfig is what the log and checks lines of a block ask for.
 type logConfig struct {
 	queries bool          // log every CAA query ("log all", the default)
-	json    bool          // one JSON object per line on standard output
+	json    bool          // one JSON object per line (on standard output without a destination)
 	window  time.Duration // check events group queries this long; 0 turns them off
+	dest    string        // where lines go: destCoreDNS, destStdout, or a file's or socket's key
+	destPos string        // where the destination is named, "file:line"
 }
 
 // queryEntry is one CAA query as ServeDNS saw it. It holds no formatted text: formatting
 // happens on the writer goroutine, off the serving path.
 type queryEntry struct {
+	log          *queryLog // the block that answered
 	time         time.Time
 	client       netip.AddrPort
 	transport    string
@@ -57,70 +57,47 @@ type queryEntry struct {
 	server, view string
 }
 
-// queryLog carries query records from ServeDNS through a bounded queue to one writer goroutine,
-// which writes the query log and groups queries into check events. The goroutine runs from
-// OnStartup to OnShutdown.
+// queryLog is a block's part of the log pipeline (logpipeline.go): its configuration, where its
+// lines go, and, while it has open check events, their tracker. ServeDNS hands its records to the
+// pipeline's queue; the pipeline's writer goroutine formats them, writes the query lines and
+// groups queries into check events.
 type queryLog struct {
-	cfg    logConfig
-	h      *CAAPolicy
-	queue  entryQueue
-	out    io.Writer // JSON lines
-	checks *checkTracker
+	cfg  logConfig
+	h    *CAAPolicy
+	pipe *logPipeline
+	inst *logInstance // the blocks of the same Corefile load
+	sink *logSink     // set when the instance starts, for a file or socket
 
-	batch []byte              // the lines of one wake-up, written together
-	memo  map[string]caa.Step // lookups for check verdicts, cleared every window (checkevents.go)
+	dropped atomic.Int64
+	live    atomic.Bool // its instance started: records have a writer (caacheck's never do)
 
-	relevant     map[string]caa.Result // Relevant RRsets of names, cleared with memo
-	lastRelevant struct {              // the text of the last Relevant RRset logged
+	stopped, retiring bool // guarded by pipe.mu
+
+	// The writer's own. The tracker and the memo exist while events are open: an idle block
+	// holds none of them.
+	checks    *checkTracker
+	maxOpen   int                   // the open events the tracker allows
+	active    bool                  // in the pipeline's list of blocks with open events
+	memoSince time.Time             // when memo and relevant were last cleared
+	memo      map[string]caa.Step   // lookups for check verdicts, cleared every window (checkevents.go)
+	relevant  map[string]caa.Result // Relevant RRsets of names, cleared with memo
+
+	lastRelevant struct { // the text of the last Relevant RRset logged
 		owner string
 		first *dns.CAA // the RRset's first record: the same array is the same RRset
 		n     int
 		text  []byte
 	}
-
-	dropped  atomic.Int64
-	once     sync.Once
-	stopping chan struct{}
-	done     chan struct{}
-	started  atomic.Bool
 }
 
-func newQueryLog(cfg logConfig, h *CAAPolicy, size int) *queryLog {
-	l := &queryLog{cfg: cfg, h: h, queue: newEntryQueue(size), out: os.Stdout, stopping: make(chan struct{}), done: make(chan struct{}), memo: map[string]caa.Step{}, relevant: map[string]caa.Result{}}
-	if cfg.window > 0 {
-		l.checks = newCheckTracker(cfg.window, maxOpenChecks)
+func newQueryLog(cfg logConfig, h *CAAPolicy, p *logPipeline) *queryLog {
+	cfg.dest = cfg.destination()
+	l := &queryLog{cfg: cfg, h: h, pipe: p, maxOpen: maxOpenChecks, memo: map[string]caa.Step{}, relevant: map[string]caa.Result{}}
+	if cfg.dest == destCoreDNS || cfg.dest == destStdout {
+		l.sink = p.sink(cfg.dest)
 	}
+	l.inst = &logInstance{blocks: []*queryLog{l}} // its own until setup joins it to its Corefile load's
 	return l
-}
-
-// start runs the writer; it is the block's OnStartup hook.
-func (l *queryLog) start() error {
-	if l.started.CompareAndSwap(false, true) {
-		go l.run()
-	}
-	return nil
-}
-
-// stop tells the writer to write what is queued, close the open check events and end, and
-// returns at once: it is the block's OnShutdown hook, so a reload does not wait for the old
-// instance's events (thousands during a flood) to be judged and written.
-func (l *queryLog) stop() error {
-	l.once.Do(func() { close(l.stopping) })
-	return nil
-}
-
-// shutdown stops the writer and waits until it has written everything, for at most
-// finalWait: it is the block's OnFinalShutdown hook, when the process is about to exit.
-func (l *queryLog) shutdown() error {
-	l.stop()
-	if l.started.Load() {
-		select {
-		case <-l.done:
-		case <-time.After(finalWait):
-			return fmt.Errorf("the query log writer did not finish within %s; some check events are not logged", finalWait)
-		}
-	}
-	return nil
 }
 
 // finalWait bounds how long the process's exit waits for the query log.
@@ -128,69 +105,72 @@ const finalWait = 5 * time.Second
 
 // enqueue hands a record to the writer, or drops and counts it when the queue is full.
 func (l *queryLog) enqueue(e *queryEntry) {
-	if !l.queue.push(e) {
+	if !l.live.Load() {
+		return
+	}
+	e.log = l
+	if !l.pipe.queue.push(e) {
 		l.dropped.Add(1)
 		logDroppedTotal.WithLabelValues(e.server, e.zone, e.view).Inc()
 	}
 }
 
-func (l *queryLog) run() {
-	defer close(l.done)
-	interval := flushInterval
-	if l.checks != nil {
-		interval = min(interval, max(l.cfg.window/4, 10*time.Millisecond))
+// tick is how often the writer looks at the block's open events.
+func (l *queryLog) tick() time.Duration {
+	return min(flushInterval, max(l.cfg.window/4, 10*time.Millisecond))
+}
+
+// closeEvents logs and counts closed events, and hands them back to the tracker.
+func (l *queryLog) closeEvents(evs []*checkEvent) {
+	for _, ev := range evs {
+		l.h.closeCheck(ev)
+		l.checks.recycle(ev)
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var spare []queryEntry
-	memoSince := time.Now()
-	for {
-		select {
-		case <-l.queue.wake:
-			spare = l.drain(spare)
-		case now := <-t.C:
-			spare = l.drain(spare)
-			if now.Sub(memoSince) >= l.cfg.window {
-				l.clearMemo() // verdicts see a policy or zone-data change within a window
-				memoSince = now
-			}
-			if l.checks != nil {
-				for _, ev := range l.checks.expire(now) {
-					l.h.closeCheck(ev)
-					l.checks.recycle(ev)
-				}
-				l.flush()
-			}
-		case <-l.stopping:
-			l.drain(spare)
-			if l.checks != nil {
-				for _, ev := range l.checks.flush() {
-					l.h.closeCheck(ev)
-					l.checks.recycle(ev)
-				}
-				l.flush()
-			}
-			return
+	if len(evs) > 0 && l.sink != nil {
+		l.pipe.add(l.sink)
+	}
+}
+
+// expire closes the block's events whose window has passed at now, and clears the memo every
+// window (verdicts see a policy or zone-data change within a window). It reports whether
+// events are still open; if none are, the block lets go of its tracker and memo.
+func (l *queryLog) expire(now time.Time) bool {
+	l.closeEvents(l.checks.expire(now))
+	if now.Sub(l.memoSince) >= l.cfg.window {
+		l.clearMemo()
+		l.memoSince = now
+	}
+	if l.checks.n > 0 {
+		return true
+	}
+	l.idle()
+	return false
+}
+
+// retire hands the block's open events to the block of a newer instance serving the same
+// zones (loghandover.go), or else closes them: its instance is shutting down.
+func (l *queryLog) retire() {
+	if l.checks != nil {
+		if next := l.pipe.successor(l); next != nil {
+			next.adopt(l.checks)
+		} else {
+			l.closeEvents(l.checks.flush())
 		}
 	}
+	l.idle()
+}
+
+// idle lets go of the tracker, the memo and the last Relevant RRset's text.
+func (l *queryLog) idle() {
+	l.checks, l.active = nil, false
+	l.memo, l.relevant = nil, nil
+	l.lastRelevant.owner, l.lastRelevant.first, l.lastRelevant.text = "", nil, nil
 }
 
 // clearMemo forgets the lookups and Relevant RRsets remembered for check verdicts.
 func (l *queryLog) clearMemo() {
 	clear(l.memo)
 	clear(l.relevant)
-}
-
-// drain handles every queued record and writes their lines. It returns the emptied slice, to
-// be handed back to the queue next time.
-func (l *queryLog) drain(spare []queryEntry) []queryEntry {
-	entries := l.queue.take(spare)
-	for i := range entries {
-		l.handle(&entries[i])
-	}
-	l.flush()
-	clear(entries) // let the replies go
-	return entries[:0]
 }
 
 // entryQueue is a bounded queue of query records: ServeDNS appends under a mutex held for a
@@ -229,7 +209,7 @@ func sourceSlot(a netip.Addr) int {
 }
 
 func newEntryQueue(size int) entryQueue {
-	return entryQueue{pending: make([]queryEntry, 0, size), size: size, share: max(size/2, 1), wake: make(chan struct{}, 1)}
+	return entryQueue{size: size, share: max(size/2, 1), wake: make(chan struct{}, 1)}
 }
 
 // push queues a copy of e; it reports false if the queue is full, or holds the share of e's
@@ -243,6 +223,9 @@ func (q *entryQueue) push(e *queryEntry) bool {
 		return false
 	}
 	q.perSource[slot]++
+	if q.pending == nil {
+		q.pending = make([]queryEntry, 0, q.size) // the first record: the process's queue
+	}
 	q.pending = append(q.pending, *e)
 	q.mu.Unlock()
 	if n+1 == min(wakeAt, q.size) {
@@ -276,26 +259,39 @@ func (q *entryQueue) len() int {
 
 // handle writes one record's log line and adds it to the check events.
 func (l *queryLog) handle(e *queryEntry) {
+	s := l.sink
+	if s == nil { // a file block that never started: nothing can be written
+		return
+	}
 	if l.cfg.queries {
 		switch {
 		case l.cfg.json:
-			l.batch = append(appendQueryJSON(l.batch, e), '\n')
-		case clog.IsJSON():
+			s.batch = append(appendQueryJSON(s.batch, e), '\n')
+		case l.viaCoreDNSJSON():
 			log.Info(queryText(e)) // CoreDNS's own JSON logging formats each line
 		default:
-			l.batch = append(appendQueryText(append(l.batch, textPrefix...), e), '\n')
+			s.batch = append(appendQueryText(append(s.batch, textPrefix...), e), '\n')
 		}
+		l.pipe.add(s)
 	}
-	if l.checks != nil {
+	if l.cfg.window > 0 {
+		if l.checks == nil {
+			l.checks = newCheckTracker(l.cfg.window, l.maxOpen)
+			l.memoSince = e.time
+			if l.memo == nil {
+				l.memo, l.relevant = map[string]caa.Step{}, map[string]caa.Result{}
+			}
+		}
 		// Closed events' lines join the batch after the query lines (closeCheck writes what is
 		// batched first where it must write a line by itself).
-		for _, ev := range l.checks.observe(e) {
-			l.h.closeCheck(ev)
-			l.checks.recycle(ev)
+		l.closeEvents(l.checks.observe(e))
+		if !l.active && l.checks.n > 0 {
+			l.active = true
+			l.pipe.activate(l)
 		}
 	}
-	if len(l.batch) >= 64<<10 {
-		l.flush()
+	if len(s.batch) >= 64<<10 {
+		s.flush()
 	}
 }
 
@@ -309,27 +305,27 @@ const (
 	warningPrefix = "[WARNING] plugin/" + name + ": "
 )
 
-// flush writes the batched lines: JSON lines to standard output, text lines to CoreDNS's log
-// output, exactly as log.Info would write each of them.
+// flush writes the lines batched for the block's destination, and those of the other blocks
+// writing there.
 func (l *queryLog) flush() {
-	if len(l.batch) == 0 {
-		return
+	if l.sink != nil {
+		l.sink.flush()
 	}
-	if l.cfg.json {
-		l.out.Write(l.batch)
-	} else {
-		golog.Writer().Write(l.batch)
-	}
-	l.batch = l.batch[:0]
 }
 
-// writeJSON adds v as a JSON line to the batch, which goes to standard output in JSON mode.
+// viaCoreDNSJSON reports whether the block's text lines go through CoreDNS's log one by one,
+// because CoreDNS formats its log as JSON.
+func (l *queryLog) viaCoreDNSJSON() bool {
+	return l.sink != nil && l.sink.coreLog && clog.IsJSON()
+}
+
+// writeJSON adds v as a JSON line to the batch of the block's destination.
 func (l *queryLog) writeJSON(v any) {
 	b, err := json.Marshal(v)
-	if err != nil {
+	if err != nil || l.sink == nil {
 		return
 	}
-	l.batch = append(append(l.batch, b...), '\n')
+	l.sink.batch = append(append(l.sink.batch, b...), '\n')
 }
 
 // setSource sets the caapolicy/source metadata of the query to where its answer came from.

@@ -59,7 +59,11 @@ func logHandler(t *testing.T, extra string) *CAAPolicy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTestHandler(t, "caapolicy example.org {\n issue letsencrypt.org\n partners letsencrypt.org sectigo.com\n name pol { issue digicert.com }\n"+extra+"\n}", z)
+	h := newTestHandler(t, "caapolicy example.org {\n issue letsencrypt.org\n partners letsencrypt.org sectigo.com\n name pol { issue digicert.com }\n"+extra+"\n}", z)
+	if h.qlog != nil {
+		privateLog(h, nil)
+	}
+	return h
 }
 
 // query sends a CAA query through h from the client w describes.
@@ -76,7 +80,7 @@ func query(t *testing.T, h *CAAPolicy, w *test.ResponseWriter, qname string, buf
 
 // drain takes every queued record, with its time set to at, as the writer would see it.
 func drain(h *CAAPolicy, at time.Time) []queryEntry {
-	out := h.qlog.queue.take(nil)
+	out := h.qlog.pipe.queue.take(nil)
 	for i := range out {
 		out[i].time = at
 	}
@@ -89,7 +93,7 @@ var t0 = time.Date(2026, 11, 23, 10, 0, 0, 123e6, time.UTC)
 func TestQueryLogLines(t *testing.T) {
 	h := logHandler(t, "ca letsencrypt.org 10.240.0.0/16")
 	var jsonOut bytes.Buffer
-	h.qlog.out = &jsonOut
+	logTo(h, &jsonOut)
 
 	udp := &test.ResponseWriter{}
 	tcp := &test.ResponseWriter{TCP: true, RemoteIP: "192.0.2.9"}
@@ -205,7 +209,7 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 func TestQueryLogStalledWriter(t *testing.T) {
 	h := logHandler(t, "log all json\nchecks off")
 	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
-	h.qlog.out = w
+	logTo(h, w)
 	h.qlog.start()
 
 	rw := &test.ResponseWriter{RemoteIP: "198.51.100.77"}
@@ -235,7 +239,7 @@ func TestQueryLogStalledWriter(t *testing.T) {
 	}
 	close(w.release)
 	h.qlog.shutdown()
-	if n := h.qlog.queue.len(); n != 0 {
+	if n := h.qlog.pipe.queue.len(); n != 0 {
 		t.Errorf("%d records left after shutdown", n)
 	}
 }
@@ -243,21 +247,39 @@ func TestQueryLogStalledWriter(t *testing.T) {
 // TestQueryLogLifecycle starts and stops the writer as CoreDNS does on start-up, reload and
 // shutdown, and checks that no goroutine outlives it.
 func TestQueryLogLifecycle(t *testing.T) {
-	h := logHandler(t, "log none")
-	h.qlog.shutdown() // a block that never started stops cleanly
-	for range 3 {
-		h := logHandler(t, "")
-		h.qlog.start()
-		h.qlog.start() // a second start is ignored
-		query(t, h, &test.ResponseWriter{}, "pol.example.org.", 0, false)
-		h.qlog.shutdown()
-		h.qlog.shutdown()
-		select {
-		case <-h.qlog.done:
-		default:
-			t.Fatal("writer still running after shutdown")
+	t.Run("never started", func(t *testing.T) {
+		h := logHandler(t, "log none")
+		if err := h.qlog.shutdown(); err != nil {
+			t.Fatal(err)
 		}
-	}
+		if h.qlog.pipe.running || len(h.qlog.pipe.requests) != 0 {
+			t.Errorf("a block that never started left the writer running (%v) or requests (%d)", h.qlog.pipe.running, len(h.qlog.pipe.requests))
+		}
+	})
+	t.Run("start twice, shut down twice", func(t *testing.T) {
+		for round := range 3 {
+			var out syncBuffer
+			h := logHandler(t, "log all json\nchecks off")
+			logTo(h, &out)
+			p := h.qlog.pipe
+			h.qlog.start()
+			h.qlog.start() // a second start is ignored
+			done := p.done
+			query(t, h, &test.ResponseWriter{}, "pol.example.org.", 0, false)
+			if err := h.qlog.shutdown(); err != nil {
+				t.Fatal(err)
+			}
+			h.qlog.shutdown()
+			select {
+			case <-done:
+			default:
+				t.Fatalf("round %d: writer still running after shutdown", round)
+			}
+			if got := strings.Count(out.String(), `"name":"pol.example.org."`); got != 1 {
+				t.Errorf("round %d: the query is logged %d times, want once:\n%s", round, got, out.String())
+			}
+		}
+	})
 }
 
 func TestEscapeName(t *testing.T) {
@@ -481,7 +503,7 @@ func TestFloodDoesNotHideACheck(t *testing.T) {
 	h := logHandler(t, "log none json\nchecks 50ms")
 	w := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
 	var out syncBuffer
-	h.qlog.out = io.MultiWriter(w, &out)
+	logTo(h, io.MultiWriter(w, &out))
 	h.qlog.start()
 	flooder := &test.ResponseWriter{RemoteIP: "198.51.100.77"}
 	query(t, h, flooder, "first.example.org.", 0, false)
@@ -534,17 +556,17 @@ func TestFloodWritesInBatches(t *testing.T) {
 		var out bytes.Buffer
 		writes := &countingWriter{}
 		w := io.MultiWriter(&out, writes)
-		h.qlog.out = w
+		logTo(h, w)
 		golog.SetOutput(w)
 		t.Cleanup(func() { golog.SetOutput(io.Discard) })
-		h.qlog.checks.max = 100
+		h.qlog.maxOpen = 100
 
 		const n = 1000
 		client := &test.ResponseWriter{RemoteIP: "198.51.100.77"}
 		for i := range n {
 			query(t, h, client, fmt.Sprintf("r%d.example.org.", i), 0, false)
 			if i%100 == 99 {
-				h.qlog.drain(nil) // as the writer takes the queue
+				h.qlog.pipe.drain() // as the writer takes the queue
 			}
 		}
 		queries, events := 0, 0

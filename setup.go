@@ -36,10 +36,15 @@ func setup(c *caddy.Controller) error {
 			return plugin.Error(name, err)
 		}
 		blocks = append(blocks, h)
+		h.cas = shareCATable(c, h.cas)
 		if h.qlog != nil {
+			if err := joinInstance(c, h.qlog); err != nil {
+				return plugin.Error(name, err)
+			}
 			c.OnStartup(h.qlog.start)
 			c.OnShutdown(h.qlog.stop)
 			c.OnFinalShutdown(h.qlog.shutdown)
+			c.OnRestartFailed(h.qlog.restartFailed)
 		}
 		cfg := dnsserver.GetConfig(c)
 		c.OnStartup(func() error {
@@ -175,6 +180,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if err := parseLog(c.RemainingArgs(), &cfg.log); err != nil {
 				return nil, c.Err(err.Error())
 			}
+			cfg.log.destPos = pos(c)
 		case "checks":
 			if err := once(c, &cfg.checksSet); err != nil {
 				return nil, err
@@ -243,7 +249,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	}
 	h.cas = cfg.cas
 	if cfg.log.queries || cfg.log.window > 0 {
-		h.qlog = newQueryLog(cfg.log, h, queueSize)
+		h.qlog = newQueryLog(cfg.log, h, processLog)
 	}
 	h.warnings = byPosition(append(cfg.warnings, lint(&cfg, h)...))
 	for _, w := range h.warnings {
@@ -262,7 +268,7 @@ func once(c *caddy.Controller, seen *bool) error {
 	return nil
 }
 
-// parseLog reads "log [all|none] [json]".
+// parseLog reads "log [all|none] [json] [FILE|unix:SOCKET]".
 func parseLog(args []string, l *logConfig) error {
 	var seenLevel, seenJSON bool
 	for _, a := range args {
@@ -271,8 +277,10 @@ func parseLog(args []string, l *logConfig) error {
 			seenLevel, l.queries = true, a == "all"
 		case a == "json" && !seenJSON:
 			seenJSON, l.json = true, true
+		case l.dest == "" && (strings.Contains(a, "/") || strings.HasPrefix(a, "unix:")):
+			l.dest = a
 		default:
-			return fmt.Errorf("log takes all or none, and json: log all json")
+			return fmt.Errorf("log takes all or none, json, and a file path (with a /, as ./caapolicy.json) or unix:SOCKET to write to: log all json /var/log/coredns/caapolicy.json")
 		}
 	}
 	return nil

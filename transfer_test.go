@@ -347,7 +347,6 @@ func TestKnotSecondary(t *testing.T) {
 	}
 }
 
-
 // TestReadmeSecondaries runs README's hidden primary with README's Knot and NSD secondaries
 // (addresses made loopback ones): both answer every CAA query as the primary does.
 func TestReadmeSecondaries(t *testing.T) {

@@ -1,0 +1,510 @@
+package caapolicy
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	_ "github.com/coredns/coredns/plugin/root" // for the log path relative to root
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+
+	"github.com/miekg/dns"
+)
+
+// logCorefile is a server block for example.org on port whose caapolicy block holds the lines
+// of block after "issue letsencrypt.org" (Corefile line 4); the zone data is exampleOrg in dir.
+func logCorefile(port int, dir, block string) string {
+	zone := filepath.Join(dir, "example.org.zone")
+	if _, err := os.Stat(zone); err != nil {
+		os.WriteFile(zone, []byte(exampleOrg), 0o600)
+	}
+	return fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    caapolicy {\n        issue letsencrypt.org\n%s    }\n    file %s\n}\n", port, block, zone)
+}
+
+var (
+	logTimeField   = regexp.MustCompile(`"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"`)
+	logClientField = regexp.MustCompile(`"client":"127\.0\.0\.1:[0-9]+"`)
+	logTextStamp   = regexp.MustCompile(`^(\[INFO\] plugin/caapolicy: )[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z 127\.0\.0\.1:[0-9]+ `)
+	logDuration    = regexp.MustCompile(`"duration_ms":[0-9]+`)
+)
+
+// normalLine replaces what changes from run to run in a log line (times, client ports,
+// durations) with fixed text, so that tests compare whole lines.
+func normalLine(l string) string {
+	l = logTimeField.ReplaceAllString(l, `"time":"T"`)
+	l = logClientField.ReplaceAllString(l, `"client":"127.0.0.1:P"`)
+	l = logDuration.ReplaceAllString(l, `"duration_ms":D`)
+	return logTextStamp.ReplaceAllString(l, "${1}T 127.0.0.1:P ")
+}
+
+// nxQueryJSON is the JSON line of a CAA query from 127.0.0.1 for a name of the zone data that
+// does not exist, answered by server.
+func nxQueryJSON(name, server string) string {
+	return `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"` + name + `","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":` +
+		strconv.Itoa(len(name)+112) + `,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"` + server + `"}`
+}
+
+// nxCheckJSON is the JSON check event of one query from 127.0.0.1 for such a name.
+func nxCheckJSON(name, server string) string {
+	return `{"type":"check","level":"info","time":"T","ca":"unknown","name":"` + name + `","zone":"example.org.","queries":1,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["127.0.0.0/24"],"duration_ms":D,"relevant_owner":"example.org.","relevant_rrset":["0 issue \"letsencrypt.org\"","0 issue \"pki.goog\""],"server":"` + server + `"}`
+}
+
+// readLines returns the lines of the files, in order, normalised.
+func readLines(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var lines []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for l := range strings.SplitSeq(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l != "" {
+				lines = append(lines, normalLine(l))
+			}
+		}
+	}
+	return lines
+}
+
+// waitLines waits, for at most 5 seconds, until the files hold n lines, and returns them.
+func waitLines(t *testing.T, n int, paths ...string) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := readLines(t, paths...)
+		if len(lines) >= n || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// caapolicyGoroutines returns, by goroutine id, the top caapolicy function of every goroutine
+// running caapolicy code (the log writer's run, for the writer), besides the caller's and those
+// answering a query.
+func caapolicyGoroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := map[string]string{}
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		header, stack, _ := strings.Cut(g, "\n")
+		id := strings.Fields(header)[1]
+		if strings.Contains(stack, "caapolicy.caapolicyGoroutines") || strings.Contains(stack, "github.com/miekg/dns.(*Server).serve") {
+			continue // the caller, and a query still being answered
+		}
+		if strings.Contains(stack, "\ngithub.com/caapolicy/caapolicy.(*logPipeline).run(") {
+			out[id] = "github.com/caapolicy/caapolicy.(*logPipeline).run"
+			continue
+		}
+		for f := range strings.SplitSeq(stack, "\n") {
+			if strings.HasPrefix(f, "github.com/caapolicy/caapolicy.") {
+				out[id] = f[:strings.LastIndex(f, "(")]
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestLogGoroutinesConstant: however many logging blocks a Corefile holds, caapolicy runs one
+// writer goroutine for the process, and no goroutine per block; a reload keeps that one.
+func TestLogGoroutinesConstant(t *testing.T) {
+	dir := t.TempDir()
+	for _, blocks := range []int{1, 10, 100} {
+		t.Run(fmt.Sprintf("%d blocks", blocks), func(t *testing.T) {
+			before := caapolicyGoroutines()
+			port := corednstest.FreePort(t)
+			var b strings.Builder
+			fmt.Fprintf(&b, ".:%d {\n bind 127.0.0.1\n", port)
+			for i := range blocks {
+				fmt.Fprintf(&b, " caapolicy c%d.test {\n  issue letsencrypt.org\n  log all json %s\n }\n", i, filepath.Join(dir, "caa.json"))
+			}
+			b.WriteString(" whoami\n}\n")
+			inst, udp, _ := corednstest.Start(t, b.String())
+			check := func(when string) {
+				t.Helper()
+				writers := 0
+				for id, f := range caapolicyGoroutines() {
+					if f == "github.com/caapolicy/caapolicy.(*logPipeline).run" {
+						writers++
+					} else if _, old := before[id]; !old {
+						t.Errorf("%s: a new goroutine runs %s", when, f)
+					}
+				}
+				if writers != 1 {
+					t.Errorf("%s: %d log writers run, want 1", when, writers)
+				}
+			}
+			exchange(t, "udp", udp, caaQuery(fmt.Sprintf("c%d.test.", blocks-1), false, 1232))
+			check("after start-up")
+			next, err := inst.Restart(corednstest.Corefile(b.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { next.ShutdownCallbacks() })
+			exchange(t, "udp", udp, caaQuery("c0.test.", false, 1232))
+			check("after a reload")
+		})
+	}
+}
+
+// TestLogReloadKeepsEveryLine: queries answered while CoreDNS reloads, over and over, are each
+// logged once, with their check events once, in the file named on the log line; the file is
+// reopened at each reload, so lines after logrotate's rename go to the new file.
+func TestLogReloadKeepsEveryLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "caa.json")
+	port := corednstest.FreePort(t)
+	cf := logCorefile(port, dir, "        log all json "+path+"\n        checks 100ms\n")
+	inst, udp, _ := corednstest.Start(t, cf)
+	server := "dns://127.0.0.1:" + strconv.Itoa(port)
+
+	var (
+		mu       sync.Mutex
+		answered []string
+	)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		c := &dns.Client{Net: "udp"}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("q%05d.example.org.", i)
+			if r, _, err := c.Exchange(caaQuery(name, false, 1232), udp); err == nil && r.Rcode == dns.RcodeNameError {
+				mu.Lock()
+				answered = append(answered, name)
+				mu.Unlock()
+			}
+		}
+	}()
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(answered)
+	}
+	// wait until n more queries are answered, for at most 5 seconds
+	await := func(n int) {
+		t.Helper()
+		want := count() + n
+		for deadline := time.Now().Add(5 * time.Second); count() < want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d queries answered, want %d", count(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	rotated := filepath.Join(dir, "caa.json.1")
+	for reload := range 4 {
+		await(50)
+		if reload == 2 {
+			if err := os.Rename(path, rotated); err != nil { // as logrotate does before the reload
+				t.Fatal(err)
+			}
+		}
+		next, err := inst.Restart(corednstest.Corefile(cf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst = next
+	}
+	await(50)
+	close(stop)
+	<-done
+	want := map[string]bool{}
+	for _, name := range answered {
+		want[nxQueryJSON(name, server)] = true
+		want[nxCheckJSON(name, server)] = true
+	}
+	// The server writes a reply before it queues its record: the last records are awaited
+	// before the final shutdown, which does not wait for queries still in flight.
+	waitLines(t, len(want), rotated, path)
+	inst.ShutdownCallbacks()
+	lines := readLines(t, rotated, path)
+	seen := map[string]int{}
+	for _, l := range lines {
+		if seen[l]++; !want[l] {
+			t.Errorf("unexpected line %s", l)
+		}
+	}
+	for l := range want {
+		if seen[l] != 1 {
+			t.Errorf("logged %d times, want once: %s", seen[l], l)
+		}
+	}
+	if len(readLines(t, path)) == 0 {
+		t.Error("nothing was written to the file reopened after the rename")
+	}
+	t.Logf("%d queries over 4 reloads, %d lines", len(answered), len(lines))
+}
+
+// TestLogBadReload: a reload whose log file cannot be opened fails with the Corefile line and
+// the fix, and one that fails after caapolicy's start-up hooks lets go of the file it opened;
+// either way the old instance keeps logging to its file.
+func TestLogBadReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "caa.json")
+	port := corednstest.FreePort(t)
+	cf := logCorefile(port, dir, "        log all json "+path+"\n        checks off\n")
+	inst, udp, _ := corednstest.Start(t, cf)
+	t.Cleanup(func() { inst.ShutdownCallbacks() })
+	server := "dns://127.0.0.1:" + strconv.Itoa(port)
+
+	t.Run("file cannot be opened", func(t *testing.T) {
+		missing := filepath.Join(dir, "missing", "caa.json")
+		_, err := inst.Restart(corednstest.Corefile(logCorefile(port, dir, "        log all json "+missing+"\n")))
+		want := "plugin/caapolicy: Corefile:5 - Error during parsing: log file " + missing + ": directory " + filepath.Dir(missing) + " does not exist; create it (writable by CoreDNS's user) or name a file in an existing directory"
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("reload: %v\nwant %s", err, want)
+		}
+	})
+	t.Run("start-up fails after caapolicy's", func(t *testing.T) {
+		other := filepath.Join(dir, "other.json")
+		bare := strings.Replace(logCorefile(port, dir, "        log all json "+other+"\n"), "    file ", "    #file ", 1)
+		_, err := inst.Restart(corednstest.Corefile(bare))
+		if err == nil || !strings.Contains(err.Error(), "zonedata merge needs the zone data after caapolicy") {
+			t.Fatalf("reload without zone data: %v", err)
+		}
+		processLog.mu.Lock()
+		_, held := processLog.sinks[other]
+		processLog.mu.Unlock()
+		if held {
+			t.Errorf("the failed instance's log file %s is still held", other)
+		}
+	})
+	t.Run("old instance logs", func(t *testing.T) {
+		exchange(t, "udp", udp, caaQuery("after.example.org.", false, 1232))
+		want := nxQueryJSON("after.example.org.", server)
+		lines := waitLines(t, 1, path)
+		if len(lines) != 1 || lines[0] != want {
+			t.Errorf("old file holds\n%q\nwant\n%q", lines, want)
+		}
+	})
+}
+
+// TestLogDestinations: text lines to a file relative to the working directory, JSON lines to a
+// Unix socket, and two blocks writing to one file through one sink.
+func TestLogDestinations(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("text to a relative file", func(t *testing.T) {
+		port := corednstest.FreePort(t)
+		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log all logs/caa.log\n        checks off\n"))
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("www.example.org.", false, 0))
+		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`
+		if lines := waitLines(t, 1, filepath.Join(dir, "logs", "caa.log")); len(lines) != 1 || lines[0] != want {
+			t.Errorf("got %q\nwant %q", lines, want)
+		}
+	})
+	t.Run("relative to root", func(t *testing.T) {
+		root := t.TempDir()
+		if err := os.Mkdir(filepath.Join(root, "logs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		port := corednstest.FreePort(t)
+		cf := strings.Replace(logCorefile(port, dir, "        log json logs/caa.json\n        checks off\n"), "    bind 127.0.0.1\n", "    bind 127.0.0.1\n    root "+root+"\n", 1)
+		inst, udp, _ := corednstest.Start(t, cf)
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
+		want := nxQueryJSON("nx.example.org.", "dns://127.0.0.1:"+strconv.Itoa(port))
+		if lines := waitLines(t, 1, filepath.Join(root, "logs", "caa.json")); len(lines) != 1 || lines[0] != want {
+			t.Errorf("got %q\nwant %q", lines, want)
+		}
+	})
+	t.Run("JSON to a unix socket", func(t *testing.T) {
+		sock := filepath.Join(dir, "collector.sock")
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		lines := make(chan string, 16)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for s := bufio.NewScanner(c); s.Scan(); {
+				lines <- s.Text()
+			}
+		}()
+		port := corednstest.FreePort(t)
+		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log json unix:"+sock+"\n        checks off\n"))
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
+		select {
+		case l := <-lines:
+			if want := nxQueryJSON("nx.example.org.", "dns://127.0.0.1:"+strconv.Itoa(port)); normalLine(l) != want {
+				t.Errorf("got %s\nwant %s", normalLine(l), want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no line on the socket")
+		}
+	})
+	t.Run("unix socket after the collector restarts", func(t *testing.T) {
+		buf := captureLog(t)
+		sock := filepath.Join(dir, "restarting.sock")
+		lines := make(chan string, 64)
+		listen := func() (net.Listener, chan net.Conn) {
+			ln, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conns <- c
+				for s := bufio.NewScanner(c); s.Scan(); {
+					lines <- normalLine(s.Text())
+				}
+			}()
+			return ln, conns
+		}
+		ln, conns := listen()
+		port := corednstest.FreePort(t)
+		server := "dns://127.0.0.1:" + strconv.Itoa(port)
+		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log json unix:"+sock+"\n        checks off\n"))
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		exchange(t, "udp", udp, caaQuery("before.example.org.", false, 1232))
+		if got := <-lines; got != nxQueryJSON("before.example.org.", server) {
+			t.Fatalf("first line %s", got)
+		}
+		// The collector restarts: its connection and socket go, a new one listens.
+		(<-conns).Close()
+		ln.Close()
+		ln, _ = listen()
+		defer ln.Close()
+		deadline := time.After(5 * time.Second)
+		for i := 0; ; i++ {
+			name := fmt.Sprintf("after%d.example.org.", i)
+			exchange(t, "udp", udp, caaQuery(name, false, 1232))
+			select {
+			case got := <-lines:
+				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`"}`) {
+					t.Errorf("first line after the restart: %s", got)
+				}
+			case <-time.After(100 * time.Millisecond):
+				continue
+			case <-deadline:
+				t.Fatalf("no line after the collector restarted; log:\n%s", buf.String())
+			}
+			break
+		}
+		want := "[WARNING] plugin/caapolicy: writing the query log to unix:" + sock + ": broken pipe; lines are lost until it works again\n" +
+			"[INFO] plugin/caapolicy: writing the query log to unix:" + sock + " works again\n"
+		for end := time.Now().Add(5 * time.Second); buf.String() != want && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond) // the writer logs that it works again after the write
+		}
+		if buf.String() != want {
+			t.Errorf("CoreDNS's log holds\n%s\nwant\n%s", buf.String(), want)
+		}
+	})
+	t.Run("two blocks share one file", func(t *testing.T) {
+		port := corednstest.FreePort(t)
+		zone := filepath.Join(dir, "example.org.zone")
+		cf := fmt.Sprintf(`example.org:%d example.net:%d {
+    bind 127.0.0.1
+    caapolicy example.org {
+        issue letsencrypt.org
+        log json logs/shared.json
+        checks off
+    }
+    caapolicy example.net {
+        issue none
+        log json ./logs/../logs/shared.json
+        checks off
+    }
+    file %s example.org
+    whoami
+}
+`, port, port, zone)
+		inst, udp, _ := corednstest.Start(t, cf)
+		t.Cleanup(func() { inst.ShutdownCallbacks() })
+		processLog.mu.Lock()
+		var i *logInstance
+		for _, x := range processLog.started {
+			if len(x.blocks) == 2 && x.blocks[0].cfg.dest == filepath.Join(dir, "logs", "shared.json") {
+				i = x
+			}
+		}
+		processLog.mu.Unlock()
+		if i == nil || len(i.sinks) != 1 || i.blocks[0].sink != i.blocks[1].sink {
+			t.Fatalf("the two blocks do not share one sink: %+v", i)
+		}
+		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
+		exchange(t, "udp", udp, caaQuery("example.net.", false, 1232))
+		lines := waitLines(t, 2, filepath.Join(dir, "logs", "shared.json"))
+		server := "dns://127.0.0.1:" + strconv.Itoa(port)
+		want := []string{nxQueryJSON("nx.example.org.", server),
+			`{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"example.net.","edns_bufsize":1232,"do":false,"rcode":"NOERROR","size":71,"tc":false,"owner":"example.net.","records":{"policy":1,"zonedata":0,"partners":0},"source":"policy","ca":"unknown","zone":"example.net.","server":"` + server + `"}`}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestLogDestErrors: a destination that cannot be opened is a Corefile error naming the line and
+// the fix; the grammar refuses what is not a path.
+func TestLogDestErrors(t *testing.T) {
+	dir := t.TempDir()
+	notSocket := filepath.Join(dir, "plain")
+	write(t, notSocket, "")
+	for _, tc := range []struct{ name, line, want string }{
+		{"missing directory", "log json " + dir + "/nodir/caa.json",
+			"Testfile:2 - Error during parsing: log file " + dir + "/nodir/caa.json: directory " + dir + "/nodir does not exist; create it (writable by CoreDNS's user) or name a file in an existing directory"},
+		{"directory", "log json " + dir,
+			"Testfile:2 - Error during parsing: log file " + dir + " is a directory; name a file in it, such as " + dir + "/caapolicy.json"},
+		{"no socket", "log json unix:" + dir + "/none.sock",
+			"Testfile:2 - Error during parsing: log socket " + dir + "/none.sock: no such file or directory; start the collector that listens there first, or write the log to a file"},
+		{"not a socket", "log json unix:" + notSocket,
+			"Testfile:2 - Error during parsing: log socket " + notSocket + " is not a socket; name the Unix socket the collector listens on, or drop unix: to write to a file"},
+		{"empty socket path", "log json unix:",
+			`Testfile:2 - Error during parsing: log destination "unix:" names no path; write a file such as /var/log/coredns/caa.json, or unix:/run/collector.sock`},
+		{"not a path", "log json caa.json",
+			"Testfile:2 - Error during parsing: log takes all or none, json, and a file path (with a /, as ./caapolicy.json) or unix:SOCKET to write to: log all json /var/log/coredns/caapolicy.json"},
+		{"two destinations", "log json ./a.json ./b.json",
+			"Testfile:2 - Error during parsing: log takes all or none, json, and a file path (with a /, as ./caapolicy.json) or unix:SOCKET to write to: log all json /var/log/coredns/caapolicy.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", "caapolicy example.org {\n "+tc.line+"\n issue letsencrypt.org\n}")
+			c.ServerBlockKeys = []string{"example.org:53"}
+			err := setup(c)
+			if err == nil || err.Error() != "plugin/caapolicy: "+tc.want {
+				t.Errorf("got  %v\nwant plugin/caapolicy: %s", err, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodir")); err == nil {
+		t.Error("reading the Corefile created the directory")
+	}
+}
