@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
@@ -43,7 +42,7 @@ func TestMetricValues(t *testing.T) {
 		query(t, h, w, q, 1232, false)
 	}
 	// Another type is not counted.
-	h.ServeDNS(t.Context(), dnstest.NewRecorder(w), new(dns.Msg).SetQuestion("example.org.", dns.TypeA))
+	h.ServeDNS(t.Context(), corednstest.NewWriter("udp", "203.0.113.1"), new(dns.Msg).SetQuestion("example.org.", dns.TypeA))
 
 	for _, tc := range []struct {
 		source string
