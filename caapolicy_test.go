@@ -340,7 +340,7 @@ func TestInsertDirective(t *testing.T) {
 
 // TestServeWarnsOnce checks that zone data overriding a policy owner is reported once per owner.
 func TestServeWarnsOnce(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	h := newTestHandler(t, testPolicy+"}", zoneData(t))
 	for range 3 {

@@ -140,7 +140,7 @@ func verdictHandler(t *testing.T, extra string) *CAAPolicy {
 }
 
 func TestCheckVerdicts(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 	h := verdictHandler(t, "")
 	events := func(ca string) float64 {
 		return testutil.ToFloat64(checkEventsTotal.WithLabelValues("", "example.org.", "", ca))

@@ -142,7 +142,7 @@ func TestPartnerRules(t *testing.T) {
 }
 
 func TestPartnersParse(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	c := caddy.NewTestController("dns", `caapolicy example.org {
 		partners cloudflare google
@@ -173,7 +173,7 @@ func TestPartnersParse(t *testing.T) {
 // TestPartnersStartupReport checks the one warning per policy owner where partner certificates
 // cannot be issued, printed when the policy is set up.
 func TestPartnersStartupReport(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	newTestHandler(t, `caapolicy example.org {
 		issue none
@@ -304,7 +304,7 @@ func TestServePartners(t *testing.T) {
 
 // TestServePartnersZoneWarnings checks that what stops partners in zone data is logged once per owner.
 func TestServePartnersZoneWarnings(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	z, err := fileZone(partnerZone, "example.org.")
 	if err != nil {

@@ -84,11 +84,11 @@ stub-zone:
 
 // runDaemon runs bin with args until the test ends; its output is kept, and shown if the test
 // fails.
-func runDaemon(t *testing.T, what, bin string, args ...string) *syncBuffer {
+func runDaemon(t *testing.T, what, bin string, args ...string) *corednstest.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
-	out := &syncBuffer{}
+	out := &corednstest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -106,7 +106,7 @@ func runDaemon(t *testing.T, what, bin string, args ...string) *syncBuffer {
 
 // waitSOA waits until the server at addr answers example.org SOA with NOERROR, and returns addr.
 // A daemon announces nothing a test can wait on, so its answer is polled, up to 20 s.
-func waitSOA(t *testing.T, what, addr string, out *syncBuffer) string {
+func waitSOA(t *testing.T, what, addr string, out *corednstest.Buffer) string {
 	t.Helper()
 	m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
 	if !corednstest.Poll(20*time.Second, 100*time.Millisecond, func() bool {
