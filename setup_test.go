@@ -100,7 +100,7 @@ func TestSetupAccepts(t *testing.T) {
 		{"a value longer than 255 bytes", `caapolicy example.org {
 			record 0 tbs ` + long + `
 		}`, []string{`example.org. 300 IN CAA 0 tbs "` + long + `"`}, true},
-		{"fallthrough for every zone of the block", `caapolicy example.org {
+		{"a bare fallthrough, for every zone of the block", `caapolicy example.org {
 			issue letsencrypt.org
 			fallthrough
 		}`, []string{`example.org. 300 IN CAA 0 issue "letsencrypt.org"`}, true},
