@@ -57,6 +57,15 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+// TestWriterAllocatesNothing: a handler run b.N times through one Writer measures the handler.
+func TestWriterAllocatesNothing(t *testing.T) {
+	w := NewWriter("udp", "")
+	m := new(dns.Msg)
+	if n := testing.AllocsPerRun(100, func() { w.RemoteAddr(); w.LocalAddr(); w.WriteMsg(m) }); n != 0 {
+		t.Errorf("RemoteAddr, LocalAddr and WriteMsg allocate %v times", n)
+	}
+}
+
 func TestBufferWaitFor(t *testing.T) {
 	t.Run("wakes when another goroutine writes the text", func(t *testing.T) {
 		var b Buffer
