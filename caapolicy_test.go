@@ -10,8 +10,9 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/file"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 )
@@ -96,7 +97,7 @@ func newTestHandler(t testing.TB, corefile string, next plugin.Handler) *CAAPoli
 func checkCase(t *testing.T, h plugin.Handler, tc test.Case) {
 	t.Helper()
 	m := tc.Msg()
-	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rec := corednstest.NewWriter("udp", "")
 	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
 		t.Errorf("%s %s: unexpected error %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
 		return
@@ -120,6 +121,20 @@ func checkCase(t *testing.T, h plugin.Handler, tc test.Case) {
 		if g, w := rrStrings(s.got), rrStrings(s.want); !slices.Equal(g, w) {
 			t.Errorf("%s %s: %s section\n got %q\nwant %q", tc.Qname, dns.TypeToString[tc.Qtype], s.name, g, w)
 		}
+	}
+}
+
+// serveCase is one row of a table of queries and the exact replies h must write.
+type serveCase struct {
+	name string // what the row specifies
+	test.Case
+}
+
+// checkCases runs every row as a subtest named for it.
+func checkCases(t *testing.T, h plugin.Handler, cases []serveCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkCase(t, h, c.Case) })
 	}
 }
 
@@ -151,109 +166,87 @@ var (
 
 func TestServeMerge(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"}", zoneData(t))
-	for _, tc := range []test.Case{
-		// Apex: the policy united with the zone's CAA RRset, the duplicate once, one TTL.
-		{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+	checkCases(t, h, []serveCase{
+		{"apex unites the policy with the zone's CAA RRset, the duplicate once, one TTL", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 			`example.org. 600 IN CAA 0 issue "pki.goog"`,
-		), Ns: orgNS},
-		// The question's spelling is the owner of every record (DNS 0x20).
-		{Qname: "ExAmPlE.oRg.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		), Ns: orgNS}},
+		{"the question's spelling is the owner of every record (DNS 0x20)", test.Case{Qname: "ExAmPlE.oRg.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`ExAmPlE.oRg. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`ExAmPlE.oRg. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 			`ExAmPlE.oRg. 600 IN CAA 0 issue "pki.goog"`,
-		), Ns: orgNS},
-		// The other zone of the block has the same apex policy, and no zone CAA.
-		{Qname: "example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		), Ns: orgNS}},
+		{"the block's other zone has the same apex policy and no zone CAA", test.Case{Qname: "example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`example.net. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.net. 600 IN CAA 0 iodef "mailto:security@example.org"`,
-		)},
-		// A name owner with no CAA in the zone (NODATA there): the policy, no SOA.
-		{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a policy owner without CAA in the zone (NODATA there) answers the policy, no SOA", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-		// A name owner the zone does not have (NXDOMAIN there): the policy, NOERROR.
-		{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a policy owner the zone lacks (NXDOMAIN there) answers the policy with NOERROR", test.Case{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`nozone.example.org. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-		// A CNAME at a policy owner wins; its in-zone target carries its own policy.
-		{Qname: "alias.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a CNAME at a policy owner wins and its in-zone target carries its own policy", test.Case{Qname: "alias.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`alias.example.org. 3600 IN CNAME www.example.org.`,
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-		// A CNAME at a non-owner to a policy owner with zone CAA: policy and zone data at the target.
-		{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a CNAME to a policy owner with zone CAA answers policy and zone data at the target", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`cname.example.org. 3600 IN CNAME shop.example.org.`,
 			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
 			`shop.example.org. 600 IN CAA 0 issue "ssl.com"`,
-		), Ns: orgNS},
-		// A CNAME into the plugin's other zone: the target is looked up there.
-		{Qname: "out.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		), Ns: orgNS}},
+		{"a CNAME into the block's other zone is followed there", test.Case{Qname: "out.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`out.example.org. 3600 IN CNAME shop.example.net.`,
 			`shop.example.net. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.net. 600 IN CAA 0 issuewild ";"`,
-		)},
-		// Not a policy owner: the zone data's answer, untouched.
-		{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a name that is no policy owner answers the zone data's CAA untouched", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
-		), Ns: orgNS},
-		{Qname: "ns1.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Ns: orgSOA},
-		{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
-		// A delegated policy owner: the referral wins.
-		{Qname: "sub.example.org.", Qtype: dns.TypeCAA, Ns: rrs("sub.example.org. 3600 IN NS ns.sub.example.org."),
-			Extra: rrs("ns.sub.example.org. 3600 IN A 192.0.2.53")},
-		// Other types pass to the zone data.
-		{Qname: "www.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: rrs("www.example.org. 3600 IN A 192.0.2.1"), Ns: orgNS},
-		{Qname: "example.org.", Qtype: dns.TypeSOA, Authoritative: true, Answer: orgSOA, Ns: orgNS},
-	} {
-		checkCase(t, h, tc)
-	}
+		), Ns: orgNS}},
+		{"a name without CAA answers the zone data's NODATA", test.Case{Qname: "ns1.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Ns: orgSOA}},
+		{"a missing name answers the zone data's NXDOMAIN", test.Case{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
+		{"a delegated policy owner answers the referral", test.Case{Qname: "sub.example.org.", Qtype: dns.TypeCAA, Ns: rrs("sub.example.org. 3600 IN NS ns.sub.example.org."),
+			Extra: rrs("ns.sub.example.org. 3600 IN A 192.0.2.53")}},
+		{"an A query at a policy owner passes to the zone data", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: rrs("www.example.org. 3600 IN A 192.0.2.1"), Ns: orgNS}},
+		{"an SOA query at the apex passes to the zone data", test.Case{Qname: "example.org.", Qtype: dns.TypeSOA, Authoritative: true, Answer: orgSOA, Ns: orgNS}},
+	})
 }
 
 func TestServeIgnore(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", zoneData(t))
-	for _, tc := range []test.Case{
-		// The policy alone, without asking the zone data.
-		{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+	checkCases(t, h, []serveCase{
+		{"apex answers the policy alone, without the zone's CAA", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
-		)},
-		{Qname: "WWW.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a policy owner asked in upper case answers its policy in that spelling", test.Case{Qname: "WWW.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`WWW.example.org. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-		// A CNAME target's zone CAA is replaced by its policy.
-		{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a CNAME target's zone CAA is replaced by its policy", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`cname.example.org. 3600 IN CNAME shop.example.org.`,
 			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
-		), Ns: orgNS},
-		{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		), Ns: orgNS}},
+		{"a name that is no policy owner answers the zone data's CAA", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
-		), Ns: orgNS},
-		{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
-	} {
-		checkCase(t, h, tc)
-	}
+		), Ns: orgNS}},
+		{"a missing name answers the zone data's NXDOMAIN", test.Case{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
+	})
 }
 
 func TestServeFallthrough(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"fallthrough example.org\n}", zoneData(t))
-	for _, tc := range []test.Case{
-		// A policy owner the zone data does not have keeps the NXDOMAIN.
-		{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA},
-		// One that exists is answered from the policy.
-		{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+	checkCases(t, h, []serveCase{
+		{"a policy owner the zone data lacks keeps the NXDOMAIN", test.Case{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
+		{"a policy owner the zone data has answers the policy", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-		// fallthrough covers example.org only: example.net's missing owner gets its policy.
-		{Qname: "nozone.example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		)}},
+		{"a missing owner in a zone fallthrough does not cover answers its policy", test.Case{Qname: "nozone.example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 			`nozone.example.net. 600 IN CAA 0 issue "pki.goog"`,
-		)},
-	} {
-		checkCase(t, h, tc)
-	}
+		)}},
+	})
 }
 
 // TestServePassesOn checks that what caapolicy does not answer reaches the next plugin untouched.
@@ -264,28 +257,33 @@ func TestServePassesOn(t *testing.T) {
 		return dns.RcodeRefused, errors.New("next")
 	})
 	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", next)
-	for _, m := range []*dns.Msg{
-		new(dns.Msg).SetQuestion("example.org.", dns.TypeA),
-		new(dns.Msg).SetQuestion("example.com.", dns.TypeCAA),
-		new(dns.Msg).SetQuestion("notexample.org.", dns.TypeCAA),
-		func() *dns.Msg {
+	for _, tc := range []struct {
+		name string
+		m    *dns.Msg
+	}{
+		{"another type at the apex", new(dns.Msg).SetQuestion("example.org.", dns.TypeA)},
+		{"a zone outside the block", new(dns.Msg).SetQuestion("example.com.", dns.TypeCAA)},
+		{"a name that only ends like the zone", new(dns.Msg).SetQuestion("notexample.org.", dns.TypeCAA)},
+		{"class CHAOS", func() *dns.Msg {
 			m := new(dns.Msg).SetQuestion("example.org.", dns.TypeCAA)
 			m.Question[0].Qclass = dns.ClassCHAOS
 			return m
-		}(),
-		func() *dns.Msg {
+		}()},
+		{"two questions", func() *dns.Msg {
 			m := new(dns.Msg).SetQuestion("example.org.", dns.TypeCAA)
 			m.Question = append(m.Question, m.Question[0])
 			return m
-		}(),
-		// Not a policy owner: the zone data answers, here with an error nobody wrote.
-		new(dns.Msg).SetQuestion("other.example.org.", dns.TypeCAA),
+		}()},
+		// The zone data answers, here with an error nobody wrote.
+		{"a name that is no policy owner", new(dns.Msg).SetQuestion("other.example.org.", dns.TypeCAA)},
 	} {
-		rec := dnstest.NewRecorder(&test.ResponseWriter{})
-		rcode, err := h.ServeDNS(context.Background(), rec, m)
-		if rcode != dns.RcodeRefused || err == nil || rec.Msg != nil {
-			t.Errorf("%v: got rcode %d, err %v, written %v; want the next plugin's REFUSED, nothing written", m.Question, rcode, err, rec.Msg != nil)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			rec := corednstest.NewWriter("udp", "")
+			rcode, err := h.ServeDNS(context.Background(), rec, tc.m)
+			if rcode != dns.RcodeRefused || err == nil || rec.Msg != nil {
+				t.Errorf("%v: got rcode %d, err %v, written %v; want the next plugin's REFUSED, nothing written", tc.m.Question, rcode, err, rec.Msg != nil)
+			}
+		})
 	}
 	if len(seen) != 6 {
 		t.Errorf("next plugin saw %d queries, want 6: %q", len(seen), seen)
@@ -298,7 +296,7 @@ func TestServeNoZoneData(t *testing.T) {
 	checkCase(t, h, test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
 		`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
 	)})
-	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rec := corednstest.NewWriter("udp", "")
 	rcode, err := h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("x.example.org.", dns.TypeCAA))
 	if rcode != dns.RcodeServerFailure || err == nil || rec.Msg != nil {
 		t.Errorf("non-owner without zone data: rcode %d, err %v; want the next plugin's SERVFAIL for the server to write", rcode, err)
@@ -310,7 +308,7 @@ func TestServeNoZoneData(t *testing.T) {
 func TestServeFreshRecords(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", zoneData(t))
 	ask := func(q string) *dns.Msg {
-		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rec := corednstest.NewWriter("udp", "")
 		h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(q, dns.TypeCAA))
 		return rec.Msg
 	}
@@ -342,12 +340,12 @@ func TestInsertDirective(t *testing.T) {
 
 // TestServeWarnsOnce checks that zone data overriding a policy owner is reported once per owner.
 func TestServeWarnsOnce(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	h := newTestHandler(t, testPolicy+"}", zoneData(t))
 	for range 3 {
 		for _, q := range []string{"alias.example.org.", "ALIAS.example.org.", "sub.example.org."} {
-			h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
+			h.ServeDNS(context.Background(), corednstest.NewWriter("udp", ""), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
 		}
 	}
 	want := "[WARNING] plugin/caapolicy: zone data has a CNAME at policy owner alias.example.org. (declared at Testfile:5); the CNAME wins and the policy is not served there\n" +

@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -84,18 +85,20 @@ func TestCheckGrouping(t *testing.T) {
 		}, []string{"letsencrypt.org www.example.org. q=2 a=1 n=1", "letsencrypt.org example.org. q=1 a=1 n=1"}},
 	}
 	for _, tc := range tests {
-		tr := newCheckTracker(defaultWindow, maxOpenChecks)
-		var closed []*checkEvent
-		for _, e := range tc.entries {
-			closed = append(closed, tr.observe(e)...)
-		}
-		closed = append(closed, tr.expire(t0.Add(10*time.Second))...)
-		if got := eventNames(closed); !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
-		}
-		if tr.n != 0 || len(tr.index) != 0 || len(tr.order) != 0 {
-			t.Errorf("%s: %d events still open", tc.name, tr.n)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newCheckTracker(defaultWindow, maxOpenChecks)
+			var closed []*checkEvent
+			for _, e := range tc.entries {
+				closed = append(closed, tr.observe(e)...)
+			}
+			closed = append(closed, tr.expire(t0.Add(10*time.Second))...)
+			if got := eventNames(closed); !slices.Equal(got, tc.want) {
+				t.Errorf("closed events\n got %q\nwant %q", got, tc.want)
+			}
+			if tr.n != 0 || len(tr.index) != 0 || len(tr.order) != 0 {
+				t.Errorf("%d events still open", tr.n)
+			}
+		})
 	}
 }
 
@@ -137,7 +140,7 @@ func verdictHandler(t *testing.T, extra string) *CAAPolicy {
 }
 
 func TestCheckVerdicts(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 	h := verdictHandler(t, "")
 	events := func(ca string) float64 {
 		return testutil.ToFloat64(checkEventsTotal.WithLabelValues("", "example.org.", "", ca))
@@ -210,16 +213,16 @@ func TestCheckVerdictJSON(t *testing.T) {
 // TestCheckEndToEndQueue runs queries through ServeDNS and the writer goroutine, as in a server,
 // and checks that one simulated CA check produces one event with the right verdict.
 func TestCheckEndToEndQueue(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 	h := verdictHandler(t, "log none\nchecks 50ms")
 	h.qlog.start()
 	t.Cleanup(func() { h.qlog.shutdown() })
 	for _, q := range []string{"www.shop.example.org.", "shop.example.org.", "example.org."} {
 		query(t, h, &test.ResponseWriter{RemoteIP: "172.16.5.5"}, q, 1232, false)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(buf.String(), "check by") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// The writer goroutine closes the event when its window has passed, and logs it.
+	if !buf.WaitFor("check by", 5*time.Second) {
+		t.Errorf("no check event logged within 5s of its 50ms window")
 	}
 	h.qlog.shutdown()
 	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.Contains(buf.String(), `[INFO] plugin/caapolicy: check by sectigo.com of "www.shop.example.org." (zone example.org.): 3 queries from 1 addresses from 1 networks in `) ||
@@ -244,9 +247,15 @@ func TestAtOrBelow(t *testing.T) {
 		{`x\.example.org.`, "example.org.", false}, // one label "x.example", under org.
 		{`x\\.example.org.`, "example.org.", true}, // label "x\", then example.org.
 	} {
-		if got := atOrBelow(tc.n, tc.parent); got != tc.want {
-			t.Errorf("atOrBelow(%q, %q) = %v, want %v", tc.n, tc.parent, got, tc.want)
+		verdict := "is not below"
+		if tc.want {
+			verdict = "is at or below"
 		}
+		t.Run(tc.n+" "+verdict+" "+tc.parent, func(t *testing.T) {
+			if got := atOrBelow(tc.n, tc.parent); got != tc.want {
+				t.Errorf("atOrBelow(%q, %q) = %v, want %v", tc.n, tc.parent, got, tc.want)
+			}
+		})
 	}
 	var below bool
 	if n := testing.AllocsPerRun(100, func() { below = atOrBelow("www.example.org.", "example.org.") }); n != 0 || !below {
@@ -290,14 +299,18 @@ func TestRelevantOfMatchesRelevant(t *testing.T) {
 	if len(evs) != len(climbs) {
 		t.Fatalf("%d events, want %d: %v", len(evs), len(climbs), eventNames(evs))
 	}
-	for round := range 2 { // the second from the memo
-		for _, ev := range evs {
-			lookup := func(n string) (caa.Step, error) { return h.eventLookup(ev, n) }
-			got, want := h.relevantOf(ev, lookup), caa.Relevant(ev.name, lookup)
-			if got.Owner != want.Owner || !slices.Equal(got.RRset, want.RRset) || got.Err != want.Err || got.Unchecked != want.Unchecked {
-				t.Errorf("round %d, %s: owner %q %v, want %q %v", round, ev.name, got.Owner, got.RRset, want.Owner, want.RRset)
+	for _, round := range []string{"first verdict", "verdict from the memo"} {
+		t.Run(round, func(t *testing.T) {
+			for i, ev := range evs { // one event per climb, closed in the climbs' order
+				t.Run("climb asking "+strings.Join(climbs[i], " then "), func(t *testing.T) {
+					lookup := func(n string) (caa.Step, error) { return h.eventLookup(ev, n) }
+					got, want := h.relevantOf(ev, lookup), caa.Relevant(ev.name, lookup)
+					if got.Owner != want.Owner || !slices.Equal(got.RRset, want.RRset) || got.Err != want.Err || got.Unchecked != want.Unchecked {
+						t.Errorf("owner %q %v, want %q %v", got.Owner, got.RRset, want.Owner, want.RRset)
+					}
+				})
 			}
-		}
+		})
 	}
 	if len(h.qlog.relevant) == 0 {
 		t.Errorf("nothing remembered: the memo is not used")

@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -137,40 +138,53 @@ func TestE2EAnswers(t *testing.T) {
 	// name. Asked again in another spelling, over TCP, within the TTL: cache, in front, has
 	// stored nothing (pastcache.go), so the answer is made again, in the new spelling, with
 	// the whole TTL.
-	for _, q := range []struct{ net, addr, name string }{{"udp", udp, "eXaMpLe.OrG."}, {"tcp", tcp, "ExAmPlE.oRg."}} {
-		r := exchange(t, q.net, q.addr, caaQuery(q.name, false, 1232))
-		want := []string{
-			q.name + ` 600 IN CAA 0 iodef "mailto:security@example.org"`,
-			q.name + ` 600 IN CAA 0 issue "letsencrypt.org"`,
-			q.name + ` 600 IN CAA 0 issue "pki.goog"`,
-		}
-		got := answerStrings(r, 0)
-		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || !slices.Equal(got, want) || r.Question[0].Name != q.name {
-			t.Errorf("%s %s: rcode %s aa %v question %s answer\n got %q\nwant %q", q.net, q.name, dns.RcodeToString[r.Rcode], r.Authoritative, r.Question[0].Name, got, want)
-		}
+	for _, q := range []struct{ kind, net, addr, name string }{
+		{"asked first", "udp", udp, "eXaMpLe.OrG."},
+		{"asked again in another spelling, over TCP, within the TTL", "tcp", tcp, "ExAmPlE.oRg."},
+	} {
+		t.Run("the merged apex answer in the question's spelling, "+q.kind, func(t *testing.T) {
+			r := exchange(t, q.net, q.addr, caaQuery(q.name, false, 1232))
+			want := []string{
+				q.name + ` 600 IN CAA 0 iodef "mailto:security@example.org"`,
+				q.name + ` 600 IN CAA 0 issue "letsencrypt.org"`,
+				q.name + ` 600 IN CAA 0 issue "pki.goog"`,
+			}
+			got := answerStrings(r, 0)
+			if r.Rcode != dns.RcodeSuccess || !r.Authoritative || !slices.Equal(got, want) || r.Question[0].Name != q.name {
+				t.Errorf("%s %s: rcode %s aa %v question %s answer\n got %q\nwant %q", q.net, q.name, dns.RcodeToString[r.Rcode], r.Authoritative, r.Question[0].Name, got, want)
+			}
+		})
 	}
 
 	for _, net := range []string{"udp", "tcp"} {
 		addr := map[string]string{"udp": udp, "tcp": tcp}[net]
-		// The policy alone where the zone has no CAA: NOERROR, no SOA.
-		r := exchange(t, net, addr, caaQuery("www.example.org.", false, 1232))
-		if got := answerStrings(r, 0); r.Rcode != dns.RcodeSuccess || len(r.Ns) != 0 || !slices.Equal(got, []string{`www.example.org. 600 IN CAA 0 issue "pki.goog"`}) {
-			t.Errorf("%s www: rcode %s ns %v answer %q", net, dns.RcodeToString[r.Rcode], r.Ns, got)
-		}
+		t.Run("over "+net, func(t *testing.T) {
+			t.Run("the policy alone where the zone has no CAA: NOERROR, no SOA", func(t *testing.T) {
+				r := exchange(t, net, addr, caaQuery("www.example.org.", false, 1232))
+				if got := answerStrings(r, 0); r.Rcode != dns.RcodeSuccess || len(r.Ns) != 0 || !slices.Equal(got, []string{`www.example.org. 600 IN CAA 0 issue "pki.goog"`}) {
+					t.Errorf("%s www: rcode %s ns %v answer %q", net, dns.RcodeToString[r.Rcode], r.Ns, got)
+				}
+			})
 
-		// NODATA and NXDOMAIN from the zone data carry exactly one SOA, the zone's.
-		for q, rcode := range map[string]int{"ns1.example.org.": dns.RcodeSuccess, "missing.example.org.": dns.RcodeNameError} {
-			r := exchange(t, net, addr, caaQuery(q, false, 1232))
-			if r.Rcode != rcode || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || r.Ns[0].Header().Name != "example.org." {
-				t.Errorf("%s %s: want %s with one SOA, got rcode %s answer %v ns %v", net, q, dns.RcodeToString[rcode], dns.RcodeToString[r.Rcode], r.Answer, r.Ns)
+			for _, tc := range []struct {
+				kind, q string
+				rcode   int
+			}{{"NODATA", "ns1.example.org.", dns.RcodeSuccess}, {"NXDOMAIN", "missing.example.org.", dns.RcodeNameError}} {
+				t.Run("the zone data's "+tc.kind+" carries exactly one SOA, the zone's", func(t *testing.T) {
+					r := exchange(t, net, addr, caaQuery(tc.q, false, 1232))
+					if r.Rcode != tc.rcode || len(r.Answer) != 0 || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || r.Ns[0].Header().Name != "example.org." {
+						t.Errorf("%s %s: want %s with one SOA, got rcode %s answer %v ns %v", net, tc.q, dns.RcodeToString[tc.rcode], dns.RcodeToString[r.Rcode], r.Answer, r.Ns)
+					}
+				})
 			}
-		}
 
-		// A value of 300 bytes arrives whole.
-		r = exchange(t, net, addr, caaQuery("long.example.org.", false, 1232))
-		if len(r.Answer) != 1 || r.Answer[0].(*dns.CAA).Value != strings.Repeat("v", 300) {
-			t.Errorf("%s long: answer %v", net, r.Answer)
-		}
+			t.Run("a value of 300 bytes arrives whole", func(t *testing.T) {
+				r := exchange(t, net, addr, caaQuery("long.example.org.", false, 1232))
+				if len(r.Answer) != 1 || r.Answer[0].(*dns.CAA).Value != strings.Repeat("v", 300) {
+					t.Errorf("%s long: answer %v", net, r.Answer)
+				}
+			})
+		})
 	}
 }
 
@@ -181,26 +195,33 @@ func TestE2EDNSSEC(t *testing.T) {
 
 	// Each name twice: cache, in front, stores no CAA answer (pastcache.go), and the second
 	// answer is signed as the first, by the block's dnssec.
-	for _, q := range []string{"example.org.", "WwW.ExAmPlE.oRg.", "cname.example.org.", "example.org.", "WwW.ExAmPlE.oRg.", "cname.example.org."} {
-		r := exchange(t, "udp", udp, caaQuery(q, true, 4096))
-		var rrset []dns.RR
-		var sigs []*dns.RRSIG
-		for _, rr := range r.Answer {
-			switch x := rr.(type) {
-			case *dns.CAA:
-				rrset = append(rrset, x)
-			case *dns.RRSIG:
-				if x.TypeCovered == dns.TypeCAA {
-					sigs = append(sigs, x)
+	for _, asked := range []string{"asked first", "asked again"} {
+		for _, q := range []struct{ kind, name string }{
+			{"the merged apex", "example.org."},
+			{"a policy owner asked in mixed case", "WwW.ExAmPlE.oRg."},
+			{"a CNAME to a name with zone CAA", "cname.example.org."},
+		} {
+			t.Run(q.kind+", "+asked+", is signed by the zone's key", func(t *testing.T) {
+				r := exchange(t, "udp", udp, caaQuery(q.name, true, 4096))
+				var rrset []dns.RR
+				var sigs []*dns.RRSIG
+				for _, rr := range r.Answer {
+					switch x := rr.(type) {
+					case *dns.CAA:
+						rrset = append(rrset, x)
+					case *dns.RRSIG:
+						if x.TypeCovered == dns.TypeCAA {
+							sigs = append(sigs, x)
+						}
+					}
 				}
-			}
-		}
-		if len(rrset) == 0 || len(sigs) != 1 {
-			t.Errorf("%s with DO=1: %d CAA and %d RRSIG CAA, want the RRset and one signature: %v", q, len(rrset), len(sigs), r.Answer)
-			continue
-		}
-		if err := sigs[0].Verify(key, rrset); err != nil || sigs[0].KeyTag != key.KeyTag() || sigs[0].SignerName != "example.org." || !sigs[0].ValidityPeriod(time.Now()) {
-			t.Errorf("%s: RRSIG by %s/%d does not verify with example.org./%d: %v", q, sigs[0].SignerName, sigs[0].KeyTag, key.KeyTag(), err)
+				if len(rrset) == 0 || len(sigs) != 1 {
+					t.Fatalf("%s with DO=1: %d CAA and %d RRSIG CAA, want the RRset and one signature: %v", q.name, len(rrset), len(sigs), r.Answer)
+				}
+				if err := sigs[0].Verify(key, rrset); err != nil || sigs[0].KeyTag != key.KeyTag() || sigs[0].SignerName != "example.org." || !sigs[0].ValidityPeriod(time.Now()) {
+					t.Errorf("%s: RRSIG by %s/%d does not verify with example.org./%d: %v", q.name, sigs[0].SignerName, sigs[0].KeyTag, key.KeyTag(), err)
+				}
+			})
 		}
 	}
 }
@@ -344,16 +365,20 @@ func TestE2EPartnersReload(t *testing.T) {
 	}
 	check := func(step string, want map[string][]string) {
 		t.Helper()
-		for q, w := range want {
-			for _, net := range []string{"udp", "tcp"} {
-				addr := map[string]string{"udp": udp, "tcp": tcp}[net]
-				if got := answerStrings(exchange(t, net, addr, caaQuery(q, false, 1232)), 0); !slices.Equal(got, w) {
-					t.Errorf("%s, %s %s:\n got %q\nwant %q", step, net, q, got, w)
-				}
+		t.Run("the exact RRsets "+step, func(t *testing.T) {
+			for _, q := range slices.Sorted(maps.Keys(want)) {
+				t.Run(q, func(t *testing.T) {
+					for _, net := range []string{"udp", "tcp"} {
+						addr := map[string]string{"udp": udp, "tcp": tcp}[net]
+						if got := answerStrings(exchange(t, net, addr, caaQuery(q, false, 1232)), 0); !slices.Equal(got, want[q]) {
+							t.Errorf("%s %s:\n got %q\nwant %q", net, q, got, want[q])
+						}
+					}
+				})
 			}
-		}
+		})
 	}
-	check("partners on", on)
+	check("with partners on", on)
 
 	// While the server reloads, a client keeps asking; every reply must be one state or the other.
 	stop := make(chan struct{})

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
-	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 )
@@ -56,7 +56,7 @@ func FuzzServeDNS(f *testing.F) {
 			return // the server answers these before any plugin runs
 		}
 		for _, h := range []*CAAPolicy{merge, ignore, fall, partners} {
-			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			rec := corednstest.NewWriter("udp", "")
 			h.ServeDNS(context.Background(), rec, m.Copy())
 			if rec.Msg != nil {
 				if _, err := rec.Msg.Pack(); err != nil {

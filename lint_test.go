@@ -81,26 +81,30 @@ func TestLintWarnings(t *testing.T) {
 			[]string{`Testfile:3: partner letsencrypt.org is listed again as "letsencrypt.org; validationmethods=dns-01"; the first, "letsencrypt.org" from Testfile:3, is used`}},
 	}
 	for _, tc := range tests {
-		if got := lintBlock(t, tc.body); !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lintBlock(t, tc.body); !slices.Equal(got, tc.want) {
+				t.Errorf("\n got %q\nwant %q", got, tc.want)
+			}
+		})
 	}
 }
 
 // TestLintCorrectPolicies proves that sound policies start without a single warning.
 func TestLintCorrectPolicies(t *testing.T) {
-	for _, body := range []string{
-		"issue letsencrypt.org",
-		"issue none",
-		"issue letsencrypt.org accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1 validationmethods=dns-01,http-01\nissuewild none\niodef mailto:security@example.org\ncontactemail security@example.org\ncontactphone +1-555-0100",
-		"issue pki.goog\nissue digicert.com\nissuewild sectigo.com\nname www {\nissue letsencrypt.org\niodef https://example.org/caa\n}",
-		"iodef mailto:security@example.org\nname www {\ncontactemail security@example.org\n}",
-		"issue amazon.com\npartners cloudflare aws\ntrigger restrictive",
-		`issue letsencrypt.org` + "\n" + `record 128 issue "sectigo.com"` + "\n" + `record 0 tbs "x"`,
-		"issue sectigo.com validationmethods=ca-tbr-7,dns-01\nname www.example.org. {\nissue letsencrypt.org\n}",
+	for _, tc := range []struct{ name, body string }{
+		{"one issuer", "issue letsencrypt.org"},
+		{"a lock-down", "issue none"},
+		{"every property with bound parameters", "issue letsencrypt.org accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1 validationmethods=dns-01,http-01\nissuewild none\niodef mailto:security@example.org\ncontactemail security@example.org\ncontactphone +1-555-0100"},
+		{"several issuers and a name block with its own", "issue pki.goog\nissue digicert.com\nissuewild sectigo.com\nname www {\nissue letsencrypt.org\niodef https://example.org/caa\n}"},
+		{"contacts only, under an unrestricted apex", "iodef mailto:security@example.org\nname www {\ncontactemail security@example.org\n}"},
+		{"partner presets beside an issuer", "issue amazon.com\npartners cloudflare aws\ntrigger restrictive"},
+		{"a critical known tag and a non-critical unknown one", `issue letsencrypt.org` + "\n" + `record 128 issue "sectigo.com"` + "\n" + `record 0 tbs "x"`},
+		{"a ca-tbr-N label beside its alias, and an absolute name", "issue sectigo.com validationmethods=ca-tbr-7,dns-01\nname www.example.org. {\nissue letsencrypt.org\n}"},
 	} {
-		if got := lintBlock(t, body); len(got) != 0 {
-			t.Errorf("%q: unexpected warnings %q", body, got)
-		}
+		t.Run(tc.name+" starts without a warning", func(t *testing.T) {
+			if got := lintBlock(t, tc.body); len(got) != 0 {
+				t.Errorf("%q: unexpected warnings %q", tc.body, got)
+			}
+		})
 	}
 }

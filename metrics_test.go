@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
@@ -43,16 +42,23 @@ func TestMetricValues(t *testing.T) {
 		query(t, h, w, q, 1232, false)
 	}
 	// Another type is not counted.
-	h.ServeDNS(t.Context(), dnstest.NewRecorder(w), new(dns.Msg).SetQuestion("example.org.", dns.TypeA))
+	h.ServeDNS(t.Context(), corednstest.NewWriter("udp", "203.0.113.1"), new(dns.Msg).SetQuestion("example.org.", dns.TypeA))
 
-	for source, want := range map[string]float64{sourceMerged: 1, sourcePolicy: 1, sourcePartners: 1, sourcePassthrough: 2} {
-		if got := queries(source) - before[source]; got != want {
-			t.Errorf("queries_total{source=%q} grew by %v, want %v", source, got, want)
+	for _, tc := range []struct {
+		source string
+		want   float64
+	}{{sourceMerged, 1}, {sourcePolicy, 1}, {sourcePartners, 1}, {sourcePassthrough, 2}} {
+		t.Run(fmt.Sprintf("queries_total of source %s grows by %v", tc.source, tc.want), func(t *testing.T) {
+			if got := queries(tc.source) - before[tc.source]; got != tc.want {
+				t.Errorf("queries_total{source=%q} grew by %v, want %v", tc.source, got, tc.want)
+			}
+		})
+	}
+	t.Run("partner_records_total grows by the partner records served", func(t *testing.T) {
+		if got := partners() - beforePartners; got != 7 {
+			t.Errorf("partner_records_total grew by %v, want 7 (1 + 2 + 4)", got)
 		}
-	}
-	if got := partners() - beforePartners; got != 7 {
-		t.Errorf("partner_records_total grew by %v, want 7 (1 + 2 + 4)", got)
-	}
+	})
 }
 
 // TestMetricNames lints every caapolicy metric as CoreDNS's metric naming test does.
@@ -77,8 +83,11 @@ func TestMetricNames(t *testing.T) {
 	}
 	var ours []string
 	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "coredns_caapolicy_") {
-			ours = append(ours, mf.GetName())
+		if !strings.HasPrefix(mf.GetName(), "coredns_caapolicy_") {
+			continue
+		}
+		ours = append(ours, mf.GetName())
+		t.Run(mf.GetName(), func(t *testing.T) {
 			l := promlint.NewWithMetricFamilies([]*dto.MetricFamily{mf})
 			problems, err := l.Lint()
 			if err != nil || len(problems) > 0 {
@@ -87,7 +96,7 @@ func TestMetricNames(t *testing.T) {
 			if got := mf.GetMetric()[0].GetLabel(); len(got) < 3 && mf.GetName() != "coredns_caapolicy_build_info" {
 				t.Errorf("%s: labels %v", mf.GetName(), got)
 			}
-		}
+		})
 	}
 	if len(ours) != 7 {
 		t.Errorf("metrics %v, want 7", ours)
@@ -113,7 +122,7 @@ coredns_caapolicy_build_info{coredns="1.15.0",version=%q} 1
 // TestE2EMetricsAndLog runs a real CoreDNS with the prometheus, metadata and log plugins, sends
 // real queries, scrapes /metrics over HTTP and reads the log plugin's metadata fields.
 func TestE2EMetricsAndLog(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 	dir := t.TempDir()
 	zone := filepath.Join(dir, "example.org.zone")
 	if err := os.WriteFile(zone, []byte(partnerZone), 0o644); err != nil {
@@ -152,36 +161,41 @@ func TestE2EMetricsAndLog(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var wants []string
+	type line struct{ name, text string }
+	var wants []line
 	for _, src := range []string{sourceMerged, sourcePassthrough, sourcePolicy} {
-		wants = append(wants, fmt.Sprintf(`coredns_caapolicy_queries_total{ca="e2e.test",server="%s",source="%s",view="",zone="example.org."} %g`, server, src, before[src]+1))
+		wants = append(wants, line{"the query answered from source " + src + " is counted",
+			fmt.Sprintf(`coredns_caapolicy_queries_total{ca="e2e.test",server="%s",source="%s",view="",zone="example.org."} %g`, server, src, before[src]+1)})
 	}
-	// Start-up (zeroMetrics) made the series of a CA that has not asked present.
-	wants = append(wants, fmt.Sprintf(`coredns_caapolicy_queries_total{ca="unknown",server="%s",source="policy",view="",zone="example.org."} `, server))
+	wants = append(wants, line{"start-up made the series of a CA that has not asked present",
+		fmt.Sprintf(`coredns_caapolicy_queries_total{ca="unknown",server="%s",source="policy",view="",zone="example.org."} `, server)})
 	for _, want := range wants {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %s\n%s", want, grepLines(string(body), "caapolicy"))
-		}
+		t.Run("metrics: "+want.name, func(t *testing.T) {
+			if !strings.Contains(string(body), want.text) {
+				t.Errorf("/metrics lacks %s\n%s", want.text, grepLines(string(body), "caapolicy"))
+			}
+		})
 	}
 
 	// The query log, the log plugin's metadata fields and, once its window closes, the check event.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(buf.String(), "check by e2e.test") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if !buf.WaitFor("check by e2e.test", 5*time.Second) {
+		t.Errorf("no check event logged within 5s of its 100ms window")
 	}
 	logged := buf.String()
-	for _, want := range []string{
-		`[INFO] example.org. e2e.test merged`,
-		`[INFO] iodef.example.org. e2e.test passthrough`,
-		` udp "example.org." edns=1232 do=0 NOERROR size=`,
-		` tc=0 owner=example.org. policy=1 zone=1 partners=0 source=merged ca=e2e.test`,
-		` tcp "pol.example.org." edns=1232 do=0 NOERROR size=`,
-		`[INFO] pol.example.org. e2e.test policy`,
-		` plugin/caapolicy: check by e2e.test of "`, // a warning: e2e.test is not authorized
+	for _, want := range []line{
+		{"the log plugin shows the CA and the merged source", `[INFO] example.org. e2e.test merged`},
+		{"the log plugin shows the passthrough source", `[INFO] iodef.example.org. e2e.test passthrough`},
+		{"the log plugin shows the policy source", `[INFO] pol.example.org. e2e.test policy`},
+		{"the query log has the UDP query", ` udp "example.org." edns=1232 do=0 NOERROR size=`},
+		{"the query log has what the answer was made of", ` tc=0 owner=example.org. policy=1 zone=1 partners=0 source=merged ca=e2e.test`},
+		{"the query log has the TCP query", ` tcp "pol.example.org." edns=1232 do=0 NOERROR size=`},
+		{"the check event is logged", ` plugin/caapolicy: check by e2e.test of "`}, // a warning: e2e.test is not authorized
 	} {
-		if !strings.Contains(logged, want) {
-			t.Errorf("log lacks %q:\n%s", want, logged)
-		}
+		t.Run("log: "+want.name, func(t *testing.T) {
+			if !strings.Contains(logged, want.text) {
+				t.Errorf("log lacks %q:\n%s", want.text, logged)
+			}
+		})
 	}
 }
 

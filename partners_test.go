@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
-	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
 )
@@ -121,24 +121,29 @@ func TestPartnerRules(t *testing.T) {
 		if tc.sameForAny {
 			tc.any, tc.notesAny = tc.restrict, tc.notes
 		}
-		for _, run := range []struct {
-			trig  trigger
-			want  []string
-			notes partnerNotes
-		}{{triggerRestrictive, tc.restrict, tc.notes}, {triggerAny, tc.any, tc.notesAny}} {
-			add, notes := partnersOf(t, run.trig, tc.partners...).additions(tc.rrset)
-			if got := propStrings(add); !slices.Equal(got, run.want) && len(got)+len(run.want) > 0 {
-				t.Errorf("%s (trigger %d): added\n got %q\nwant %q", tc.name, run.trig, got, run.want)
+		t.Run(tc.name, func(t *testing.T) {
+			for _, run := range []struct {
+				name  string
+				trig  trigger
+				want  []string
+				notes partnerNotes
+			}{{"trigger restrictive", triggerRestrictive, tc.restrict, tc.notes}, {"trigger any", triggerAny, tc.any, tc.notesAny}} {
+				t.Run(run.name, func(t *testing.T) {
+					add, notes := partnersOf(t, run.trig, tc.partners...).additions(tc.rrset)
+					if got := propStrings(add); !slices.Equal(got, run.want) && len(got)+len(run.want) > 0 {
+						t.Errorf("added\n got %q\nwant %q", got, run.want)
+					}
+					if notes.String() != run.notes.String() {
+						t.Errorf("notes\n got %q\nwant %q", notes, run.notes)
+					}
+				})
 			}
-			if notes.String() != run.notes.String() {
-				t.Errorf("%s (trigger %d): notes\n got %q\nwant %q", tc.name, run.trig, notes, run.notes)
-			}
-		}
+		})
 	}
 }
 
 func TestPartnersParse(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	c := caddy.NewTestController("dns", `caapolicy example.org {
 		partners cloudflare google
@@ -169,7 +174,7 @@ func TestPartnersParse(t *testing.T) {
 // TestPartnersStartupReport checks the one warning per policy owner where partner certificates
 // cannot be issued, printed when the policy is set up.
 func TestPartnersStartupReport(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	newTestHandler(t, `caapolicy example.org {
 		issue none
@@ -243,18 +248,17 @@ func TestServePartners(t *testing.T) {
 		}
 	}`, z)
 	for _, tc := range []struct {
+		name   string
 		qname  string
 		answer []string
 		served served
 	}{
-		// Zone data at the apex (no apex policy): issue-only gets issue records.
-		{"example.org.", []string{
+		{"zone data at the apex, issue only, gets issue records", "example.org.", []string{
 			`example.org. 3600 IN CAA 0 issue "digicert.com"`,
 			`example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 		}, served{owner: "example.org.", zone: 1, partners: 2}},
-		// A policy owner: prepared at setup, with issuewild records since issuewild exists.
-		{"PoL.example.org.", []string{
+		{"a policy owner gets the records prepared at setup, issuewild ones since issuewild exists", "PoL.example.org.", []string{
 			`PoL.example.org. 600 IN CAA 0 issue "pki.goog"`,
 			`PoL.example.org. 600 IN CAA 0 issuewild "pki.goog"`,
 			`PoL.example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
@@ -262,48 +266,46 @@ func TestServePartners(t *testing.T) {
 			`PoL.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
 			`PoL.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
 		}, served{owner: "pol.example.org.", policy: 2, partners: 4}},
-		// Policy (iodef only) merged with zone data (issue, issuewild): partners on the union.
-		{"wild.example.org.", wildRRset, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
-		// A CNAME to it: the target's RRset, partners included.
-		{"cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
-		// Zone-data lock-down, iodef-only, a binding on a partner, a partner already listed.
-		{"locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
-		// A malformed issuer authorizes nobody (RFC 8659 section 4.2): a lock-down too.
-		{"script.example.org.", []string{`script.example.org. 3600 IN CAA 0 issue "<script>alert(1)</script>"`}, served{owner: "script.example.org.", zone: 1}},
-		{"iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
-		{"bound.example.org.", []string{
+		{"policy (iodef only) merged with zone data (issue, issuewild) gets partners on the union", "wild.example.org.", wildRRset, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		{"a CNAME to it gets the target's RRset, partners included", "cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
+		{"a zone-data lock-down gets no partners", "locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
+		// RFC 8659 section 4.2: a malformed issuer authorizes nobody.
+		{"a malformed issuer is a lock-down too", "script.example.org.", []string{`script.example.org. 3600 IN CAA 0 issue "<script>alert(1)</script>"`}, served{owner: "script.example.org.", zone: 1}},
+		{"zone data with iodef only gets no partners", "iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
+		{"a binding on a partner keeps that partner out, the others in", "bound.example.org.", []string{
 			`bound.example.org. 3600 IN CAA 0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"`,
 			`bound.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 		}, served{owner: "bound.example.org.", zone: 1, partners: 1}},
-		{"has.example.org.", []string{
+		{"a partner the customer lists in another case is added in its own case", "has.example.org.", []string{
 			`has.example.org. 3600 IN CAA 0 issue "LETSENCRYPT.org"`,
 			`has.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 			`has.example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
 		}, served{owner: "has.example.org.", zone: 2, partners: 1}},
-		// No CAA: nothing is added (any CA may issue already).
-		{"plain.example.org.", nil, served{}},
+		{"a name without CAA gets nothing, any CA may issue already", "plain.example.org.", nil, served{}},
 	} {
-		rec := dnstest.NewRecorder(&test.ResponseWriter{})
-		r := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
-		s, _, err := h.serve(context.Background(), rec, r, h.ownerOf(tc.qname))
-		if err != nil || rec.Msg == nil {
-			t.Fatalf("%s: err %v", tc.qname, err)
-		}
-		if got, want := rrStrings(rec.Msg.Answer), rrStrings(rrs(tc.answer...)); !slices.Equal(got, want) {
-			t.Errorf("%s: answer\n got %q\nwant %q", tc.qname, got, want)
-		}
-		if s.msg != rec.Msg {
-			t.Errorf("%s: served names another message than the one written", tc.qname)
-		}
-		if s.msg = nil; s != tc.served {
-			t.Errorf("%s: served %+v, want %+v", tc.qname, s, tc.served)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			rec := corednstest.NewWriter("udp", "")
+			r := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
+			s, _, err := h.serve(context.Background(), rec, r, h.ownerOf(tc.qname))
+			if err != nil || rec.Msg == nil {
+				t.Fatalf("%s: err %v", tc.qname, err)
+			}
+			if got, want := rrStrings(rec.Msg.Answer), rrStrings(rrs(tc.answer...)); !slices.Equal(got, want) {
+				t.Errorf("%s: answer\n got %q\nwant %q", tc.qname, got, want)
+			}
+			if s.msg != rec.Msg {
+				t.Errorf("%s: served names another message than the one written", tc.qname)
+			}
+			if s.msg = nil; s != tc.served {
+				t.Errorf("%s: served %+v, want %+v", tc.qname, s, tc.served)
+			}
+		})
 	}
 }
 
 // TestServePartnersZoneWarnings checks that what stops partners in zone data is logged once per owner.
 func TestServePartnersZoneWarnings(t *testing.T) {
-	buf := captureLog(t)
+	buf := corednstest.CaptureLog(t)
 
 	z, err := fileZone(partnerZone, "example.org.")
 	if err != nil {
@@ -312,7 +314,7 @@ func TestServePartnersZoneWarnings(t *testing.T) {
 	h := newTestHandler(t, "caapolicy example.org {\n partners letsencrypt.org\n}", z)
 	for range 3 {
 		for _, q := range []string{"locked.example.org.", "bound.example.org.", "iodef.example.org."} {
-			h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
+			h.ServeDNS(context.Background(), corednstest.NewWriter("udp", ""), new(dns.Msg).SetQuestion(q, dns.TypeCAA))
 		}
 	}
 	want := `[WARNING] plugin/caapolicy: partners at locked.example.org. (zone data): issue is locked down (only empty issuers, issue ";"), so no partner may issue there
@@ -354,19 +356,25 @@ func TestReadmePartnerTable(t *testing.T) {
 			continue
 		}
 		rows++
-		var rrset []dns.CAA
-		for _, p := range cell(cols[1]) {
-			rrset = append(rrset, caaSet(p)...)
-		}
-		for _, run := range []struct {
-			trig trigger
-			col  string
-		}{{triggerRestrictive, cols[3]}, {triggerAny, cols[4]}} {
-			add, _ := partnersOf(t, run.trig, "letsencrypt.org").additions(rrset)
-			if got, want := propStrings(add), cell(run.col); !slices.Equal(got, want) && len(got)+len(want) > 0 {
-				t.Errorf("README row %s (trigger %d): caapolicy adds %q, the README says %q", strings.TrimSpace(cols[1]), run.trig, got, want)
+		row := strings.NewReplacer("`", "", "<br>", ", ").Replace(strings.TrimSpace(cols[1]))
+		t.Run("README row "+row, func(t *testing.T) {
+			var rrset []dns.CAA
+			for _, p := range cell(cols[1]) {
+				rrset = append(rrset, caaSet(p)...)
 			}
-		}
+			for _, run := range []struct {
+				name string
+				trig trigger
+				col  string
+			}{{"trigger restrictive", triggerRestrictive, cols[3]}, {"trigger any", triggerAny, cols[4]}} {
+				t.Run(run.name, func(t *testing.T) {
+					add, _ := partnersOf(t, run.trig, "letsencrypt.org").additions(rrset)
+					if got, want := propStrings(add), cell(run.col); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+						t.Errorf("caapolicy adds %q, the README says %q", got, want)
+					}
+				})
+			}
+		})
 	}
 	if rows != 10 {
 		t.Errorf("found %d rows in the README's partner table, want 10", rows)
@@ -387,15 +395,19 @@ func TestCachedAdditions(t *testing.T) {
 		{{Tag: "issue", Value: "digicert.com"}, {Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}},
 		{{Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}, {Tag: "issue", Value: "digicert.com"}},
 	}
-	for round := range 2 {
-		for i, rrset := range rrsets {
-			again := slices.Clone(rrset) // a new slice each query, as the zone data gives
-			got, gotNotes := ps.cachedAdditions(again)
-			want, wantNotes := ps.additions(rrset)
-			if !slices.Equal(propStrings(got), propStrings(want)) || gotNotes.String() != wantNotes.String() {
-				t.Errorf("round %d, RRset %d: cached %v (%s), want %v (%s)", round, i, propStrings(got), gotNotes, propStrings(want), wantNotes)
+	for _, round := range []string{"first answer", "answer from the cache"} {
+		t.Run(round, func(t *testing.T) {
+			for _, rrset := range rrsets {
+				t.Run("RRset "+strings.Join(propStrings(rrset), ", "), func(t *testing.T) {
+					again := slices.Clone(rrset) // a new slice each query, as the zone data gives
+					got, gotNotes := ps.cachedAdditions(again)
+					want, wantNotes := ps.additions(rrset)
+					if !slices.Equal(propStrings(got), propStrings(want)) || gotNotes.String() != wantNotes.String() {
+						t.Errorf("cached %v (%s), want %v (%s)", propStrings(got), gotNotes, propStrings(want), wantNotes)
+					}
+				})
 			}
-		}
+		})
 	}
 	if n := len(ps.cache.m); n != len(rrsets) {
 		t.Errorf("%d cache entries for %d RRsets", n, len(rrsets))

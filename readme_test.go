@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,31 +109,34 @@ func TestReadme(t *testing.T) {
 	defer func(p string) { dnsserver.Port = p }(dnsserver.Port)
 
 	for i, cf := range corefiles {
-		dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
-		_, udp, _ := corednstest.Start(t, bindLoopback(cf))
-		if i > 0 {
-			continue
-		}
-		// The first example's answer is printed in the README under "dig example.org CAA".
-		var want []string
-		for _, b := range shown {
-			if strings.HasPrefix(b, "example.org.") && strings.Contains(b, "CAA") {
-				for line := range strings.SplitSeq(strings.TrimSpace(b), "\n") {
-					rr, err := dns.NewRR(line)
-					if err != nil {
-						t.Fatalf("README answer line %q: %v", line, err)
-					}
-					want = append(want, rr.String())
-				}
+		t.Run(fmt.Sprintf("Corefile example %d starts", i+1), func(t *testing.T) {
+			dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
+			_, udp, _ := corednstest.Start(t, bindLoopback(cf))
+			if i > 0 {
+				return
 			}
-		}
-		var got []string
-		for _, rr := range exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)).Answer {
-			got = append(got, rr.String())
-		}
-		if len(want) == 0 || !slices.Equal(got, want) {
-			t.Errorf("README shows\n%q\nthe server answers\n%q", want, got)
-		}
+			t.Run("and answers what the README shows under dig example.org CAA", func(t *testing.T) {
+				var want []string
+				for _, b := range shown {
+					if strings.HasPrefix(b, "example.org.") && strings.Contains(b, "CAA") {
+						for line := range strings.SplitSeq(strings.TrimSpace(b), "\n") {
+							rr, err := dns.NewRR(line)
+							if err != nil {
+								t.Fatalf("README answer line %q: %v", line, err)
+							}
+							want = append(want, rr.String())
+						}
+					}
+				}
+				var got []string
+				for _, rr := range exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)).Answer {
+					got = append(got, rr.String())
+				}
+				if len(want) == 0 || !slices.Equal(got, want) {
+					t.Errorf("README shows\n%q\nthe server answers\n%q", want, got)
+				}
+			})
+		})
 	}
 }
 
@@ -144,13 +148,19 @@ func TestReadmeSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(b)
-	at := 0
+	at, prev := 0, "the start"
 	for _, s := range []string{"go run -v ./cmd/coredns -conf Corefile.example", "go test ./...", "<!-- ci: plugin.cfg recipe -->\n~~~ sh\n", "## Name\n", "## Description\n", "## Syntax\n", "## Examples\n", "## Metrics\n", "## Ready\n", "## Metadata\n", "## Bugs\n", "## See Also\n"} {
-		i := strings.Index(text[at:], s)
-		if i < 0 {
-			t.Fatalf("README.md lacks %q after byte %d (order: commands, plugin.cfg recipe, Name, Description, Syntax, Examples, Metrics, Ready, Metadata, Bugs, See Also)", s, at)
+		// Each is looked for after the one before: the first missing one ends the test.
+		if !t.Run(strings.TrimSpace(s)+" comes after "+strings.TrimSpace(prev), func(t *testing.T) {
+			i := strings.Index(text[at:], s)
+			if i < 0 {
+				t.Fatalf("README.md lacks %q after byte %d (order: commands, plugin.cfg recipe, Name, Description, Syntax, Examples, Metrics, Ready, Metadata, Bugs, See Also)", s, at)
+			}
+			at += i + len(s)
+		}) {
+			return
 		}
-		at += i + len(s)
+		prev = s
 	}
 	if !strings.Contains(text, "](cmd/caacheck/README.md") {
 		t.Error("README.md does not link cmd/caacheck/README.md")

@@ -1,6 +1,8 @@
 package caapolicy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
@@ -29,15 +33,15 @@ func records(h *CAAPolicy) []string {
 func TestSetupAccepts(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	tests := []struct {
+		name  string
 		input string
 		want  []string
 		merge bool
 	}{
-		{`caapolicy example.org {
+		{"one issuer at the apex, default TTL, zone data merged", `caapolicy example.org {
 			issue letsencrypt.org
 		}`, []string{`example.org. 300 IN CAA 0 issue "letsencrypt.org"`}, true},
-		// Every property form, normalized CA identifiers, parameters in both spellings.
-		{`caapolicy example.org {
+		{"every property form, normalized CA identifiers, parameters in both spellings", `caapolicy example.org {
 			issue LetsEncrypt.ORG.
 			issue sectigo.com;validationmethods=dns-01
 			issue ssl.com accounturi=https://acme.ssl.com/acct/1 validationmethods=dns-01,http-01
@@ -62,8 +66,7 @@ func TestSetupAccepts(t *testing.T) {
 			`example.org. 3600 IN CAA 0 issuewild ";"`,
 			`example.org. 3600 IN CAA 128 tbs "Unknown"`,
 		}, false},
-		// One-line name blocks, and a block closed on its last property's line.
-		{`caapolicy example.org {
+		{"one-line name blocks, and a block closed on its last property's line", `caapolicy example.org {
 			name www { issue letsencrypt.org }
 			name api { issue sectigo.com
 			           issuewild none }
@@ -72,8 +75,7 @@ func TestSetupAccepts(t *testing.T) {
 			`api.example.org. 300 IN CAA 0 issuewild ";"`,
 			`www.example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
 		}, true},
-		// name blocks: relative names completed with every zone, absolute names kept, several per line.
-		{`caapolicy example.org example.net {
+		{"relative names completed with every zone, absolute names kept, several per line", `caapolicy example.org example.net {
 			issue letsencrypt.org
 			name www API {
 				issue pki.goog
@@ -90,35 +92,34 @@ func TestSetupAccepts(t *testing.T) {
 			`www.example.net. 300 IN CAA 0 issue "pki.goog"`,
 			`www.example.org. 300 IN CAA 0 issue "pki.goog"`,
 		}, true},
-		// Only name owners: the apex is no policy owner.
-		{`caapolicy example.org {
+		{"only name owners leave the apex no policy owner", `caapolicy example.org {
 			name www {
 				iodef mailto:a@example.org
 			}
 		}`, []string{`www.example.org. 300 IN CAA 0 iodef "mailto:a@example.org"`}, true},
-		// A value longer than 255 bytes.
-		{`caapolicy example.org {
+		{"a value longer than 255 bytes", `caapolicy example.org {
 			record 0 tbs ` + long + `
 		}`, []string{`example.org. 300 IN CAA 0 tbs "` + long + `"`}, true},
-		{`caapolicy example.org {
+		{"a bare fallthrough, for every zone of the block", `caapolicy example.org {
 			issue letsencrypt.org
 			fallthrough
 		}`, []string{`example.org. 300 IN CAA 0 issue "letsencrypt.org"`}, true},
 	}
-	for i, tc := range tests {
-		c := caddy.NewTestController("dns", tc.input)
-		c.Next()
-		h, err := parse(c)
-		if err != nil {
-			t.Errorf("test %d: unexpected error %v", i, err)
-			continue
-		}
-		if got := records(h); !slices.Equal(got, tc.want) {
-			t.Errorf("test %d: records\n got %q\nwant %q", i, got, tc.want)
-		}
-		if h.merge != tc.merge {
-			t.Errorf("test %d: merge = %v, want %v", i, h.merge, tc.merge)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			c.Next()
+			h, err := parse(c)
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if got := records(h); !slices.Equal(got, tc.want) {
+				t.Errorf("records\n got %q\nwant %q", got, tc.want)
+			}
+			if h.merge != tc.merge {
+				t.Errorf("merge = %v, want %v", h.merge, tc.merge)
+			}
+		})
 	}
 }
 
@@ -138,6 +139,26 @@ func TestSetupServerBlockZones(t *testing.T) {
 	if h.owners["example.org."] == nil {
 		t.Errorf("no apex owner for the server block's zone")
 	}
+}
+
+// blockSummary names a Corefile block by what it holds: the lines inside its braces (or its
+// first line, if none), joined with "; " and cut at 60 bytes, for subtest names.
+func blockSummary(input string) string {
+	lines := strings.Split(input, "\n")
+	var inner []string
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); l != "" && l != "}" {
+			inner = append(inner, l)
+		}
+	}
+	if len(inner) == 0 {
+		inner = lines[:1]
+	}
+	s := strings.Join(inner, "; ")
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return s
 }
 
 func TestSetupRejects(t *testing.T) {
@@ -225,22 +246,30 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n issue letsencrypt.org accounturi=http://acme.example/acct/1\n}", `Testfile:2 - Error during parsing: issue: accounturi "http://acme.example/acct/1" is not an https URL; ACME account URIs are https URLs such as https://acme-v02.api.letsencrypt.org/acme/acct/123456 (RFC 8555 section 7.3)`},
 		{"caapolicy example.org {\n partners letsencrypt.org;accounturi=urn:acct:1\n}", `Testfile:2 - Error during parsing: partner "letsencrypt.org;accounturi=urn:acct:1": accounturi "urn:acct:1" is not an https URL; ACME account URIs are https URLs such as https://acme-v02.api.letsencrypt.org/acme/acct/123456 (RFC 8555 section 7.3); or name a preset: cloudflare, aws, google`},
 	}
-	for i, tc := range tests {
-		c := caddy.NewTestController("dns", tc.input)
-		c.Next()
-		_, err := parse(c)
-		if err == nil {
-			t.Errorf("test %d: expected error for %q", i, tc.input)
-			continue
-		}
-		if err.Error() != tc.want {
-			t.Errorf("test %d:\n got %s\nwant %s", i, err, tc.want)
-		}
+	for _, tc := range tests {
+		t.Run("rejects "+blockSummary(tc.input), func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			c.Next()
+			_, err := parse(c)
+			if err == nil {
+				t.Fatalf("expected error for %q", tc.input)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("\n got %s\nwant %s", err, tc.want)
+			}
+		})
 	}
 }
 
-// TestSetupRegisters runs the registered setup function, as CoreDNS does, for two blocks.
+// TestSetupRegisters runs the setup function registered for the caapolicy directive, as CoreDNS
+// does, for two blocks: each becomes a handler of the server block's chain, in Corefile order,
+// with its own zones, and answers its own zone's CAA queries through that chain. A block that
+// does not parse fails setup with the parse error.
 func TestSetupRegisters(t *testing.T) {
+	action, err := caddy.DirectiveAction("dns", name)
+	if err != nil {
+		t.Fatalf("nothing registered for the %s directive: %v", name, err)
+	}
 	c := caddy.NewTestController("dns", `caapolicy example.org {
 		issue letsencrypt.org
 	}
@@ -248,15 +277,54 @@ func TestSetupRegisters(t *testing.T) {
 		issue pki.goog
 	}`)
 	c.ServerBlockKeys = []string{"example.org:53", "example.net:53"}
-	if err := setup(c); err != nil {
+	if err := action(c); err != nil {
 		t.Fatal(err)
 	}
-	c = caddy.NewTestController("dns", "caapolicy example.org {\n issue -x\n}")
-	err := setup(c)
-	want := `plugin/caapolicy: Testfile:2 - Error during parsing: issue: CA identifier "-x": "-x" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`
-	if err == nil || err.Error() != want {
-		t.Errorf("setup error\n got %v\nwant %s", err, want)
+
+	// The chain as dnsserver builds it: the plugin added last is the innermost.
+	var chain plugin.Handler = test.NextHandler(dns.RcodeServerFailure, errors.New("no zone data"))
+	cfg := dnsserver.GetConfig(c)
+	for i := len(cfg.Plugin) - 1; i >= 0; i-- {
+		chain = cfg.Plugin[i](chain)
 	}
+	t.Run("each block is a handler of the chain, in Corefile order, with its zones", func(t *testing.T) {
+		var zones [][]string
+		for h := chain; h != nil; {
+			p, ok := h.(*CAAPolicy)
+			if !ok {
+				break
+			}
+			zones = append(zones, p.Zones)
+			h = p.Next
+		}
+		if fmt.Sprint(zones) != "[[example.org.] [example.net.]]" {
+			t.Errorf("caapolicy handlers at the front of the chain with zones %q, want example.org. then example.net.", zones)
+		}
+	})
+	for _, tc := range []struct{ zone, want string }{
+		{"example.org.", `example.org. 300 IN CAA 0 issue "letsencrypt.org"`},
+		{"example.net.", `example.net. 300 IN CAA 0 issue "pki.goog"`},
+	} {
+		t.Run("the chain answers "+tc.zone+" from its own block", func(t *testing.T) {
+			w := corednstest.NewWriter("udp", "")
+			rcode, err := chain.ServeDNS(context.Background(), w, new(dns.Msg).SetQuestion(tc.zone, dns.TypeCAA))
+			if err != nil || rcode != dns.RcodeSuccess || w.Msg == nil {
+				t.Fatalf("rcode %s, err %v, reply %v", dns.RcodeToString[rcode], err, w.Msg)
+			}
+			if got := rrStrings(w.Msg.Answer); !slices.Equal(got, []string{tc.want}) {
+				t.Errorf("answer %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("a block that does not parse fails setup with the parse error", func(t *testing.T) {
+		c := caddy.NewTestController("dns", "caapolicy example.org {\n issue -x\n}")
+		err := action(c)
+		want := `plugin/caapolicy: Testfile:2 - Error during parsing: issue: CA identifier "-x": "-x" may not start or end with '-'; write the CA's domain, such as letsencrypt.org`
+		if err == nil || err.Error() != want {
+			t.Errorf("setup error\n got %v\nwant %s", err, want)
+		}
+	})
 }
 
 // TestSetupLimitsAndBlocks: an RRset larger than a TCP message, a zone outside the server block,
@@ -269,27 +337,31 @@ func TestSetupLimitsAndBlocks(t *testing.T) {
 	}
 	big.WriteString(" }\n}")
 	for _, tc := range []struct {
+		name  string
 		keys  []string
 		input string
 		want  string
 	}{
-		{[]string{"example.org:53"}, big.String(), "plugin/caapolicy: Testfile:2 - Error during parsing: the CAA RRset at big.example.org. (policy and partner records) is 71223 bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values"},
-		{[]string{"example.org:53"}, "caapolicy example.com {\n issue letsencrypt.org\n}", "plugin/caapolicy: Testfile:1 - Error during parsing: zone example.com. is outside this server block's zones (example.org.), so no query for it reaches this block; list the zone in the server block (example.com {) or move this caapolicy block to the server block that serves it"},
-		{[]string{"example.org:53"}, "caapolicy {\n issue letsencrypt.org\n}\ncaapolicy {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
-		{[]string{"example.org:53"}, "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy shop.example.org {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone shop.example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
+		{"an RRset larger than a TCP message", []string{"example.org:53"}, big.String(), "plugin/caapolicy: Testfile:2 - Error during parsing: the CAA RRset at big.example.org. (policy and partner records) is 71223 bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values"},
+		{"a zone outside the server block", []string{"example.org:53"}, "caapolicy example.com {\n issue letsencrypt.org\n}", "plugin/caapolicy: Testfile:1 - Error during parsing: zone example.com. is outside this server block's zones (example.org.), so no query for it reaches this block; list the zone in the server block (example.com {) or move this caapolicy block to the server block that serves it"},
+		{"two blocks for one zone", []string{"example.org:53"}, "caapolicy {\n issue letsencrypt.org\n}\ncaapolicy {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
+		{"a block for a zone below another block's zone", []string{"example.org:53"}, "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy shop.example.org {\n issue none\n}", "plugin/caapolicy: Testfile:4 - Error during parsing: zone shop.example.org. is also covered by the caapolicy block at Testfile:1 (zone example.org.): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone"},
 	} {
-		c := caddy.NewTestController("dns", tc.input)
-		c.ServerBlockKeys = tc.keys
-		if err := setup(c); err == nil || err.Error() != tc.want {
-			t.Errorf("%.40q:\n got %v\nwant %s", tc.input, err, tc.want)
+		t.Run("setup refuses "+tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			c.ServerBlockKeys = tc.keys
+			if err := setup(c); err == nil || err.Error() != tc.want {
+				t.Errorf("%.40q:\n got %v\nwant %s", tc.input, err, tc.want)
+			}
+		})
+	}
+	t.Run("disjoint zones in two blocks, each inside the server block, are fine", func(t *testing.T) {
+		c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy example.net {\n issue none\n}")
+		c.ServerBlockKeys = []string{"example.org:53", "example.net:53"}
+		if err := setup(c); err != nil {
+			t.Error(err)
 		}
-	}
-	// Disjoint zones in two blocks, each inside the server block, are fine.
-	c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n}\ncaapolicy example.net {\n issue none\n}")
-	c.ServerBlockKeys = []string{"example.org:53", "example.net:53"}
-	if err := setup(c); err != nil {
-		t.Error(err)
-	}
+	})
 }
 
 // TestStartupNeedsZoneData: with zonedata merge and no plugin after caapolicy, CoreDNS does not

@@ -136,39 +136,55 @@ func TestTransferCarriesPolicy(t *testing.T) {
 			byOwner[c.Hdr.Name] = append(byOwner[c.Hdr.Name], strings.ReplaceAll(c.String(), "\t", " "))
 		}
 	}
-	for _, owner := range []string{"example.org.", "www.example.org.", "policyonly.example.org.", "a.b.deep.example.org.", "zonecaa.example.org.", "shop.example.org."} {
-		got := byOwner[owner]
-		slices.Sort(got)
-		if want := caaSetAt(t, addr, owner); len(want) == 0 || !slices.Equal(got, want) {
-			t.Errorf("%s in AXFR\n got %q\nwant %q (what a query returns)", owner, got, want)
-		}
+	for _, tc := range []struct{ kind, owner string }{
+		{"the apex, policy merged with zone data", "example.org."},
+		{"a policy owner with other data", "www.example.org."},
+		{"a policy owner the zone data lacks", "policyonly.example.org."},
+		{"a policy owner below empty non-terminals", "a.b.deep.example.org."},
+		{"a zone-data owner with partners", "zonecaa.example.org."},
+		{"a CNAME target with zone CAA", "shop.example.org."},
+	} {
+		t.Run("the AXFR carries what a query returns at "+tc.kind, func(t *testing.T) {
+			got := byOwner[tc.owner]
+			slices.Sort(got)
+			if want := caaSetAt(t, addr, tc.owner); len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("%s in AXFR\n got %q\nwant %q (what a query returns)", tc.owner, got, want)
+			}
+		})
 	}
-	for owner := range byOwner {
-		if strings.HasSuffix(owner, "sub.example.org.") {
-			t.Errorf("policy records below the delegation sub.example.org. were transferred: %s", owner)
+	t.Run("nothing below the delegation is transferred", func(t *testing.T) {
+		for owner := range byOwner {
+			if strings.HasSuffix(owner, "sub.example.org.") {
+				t.Errorf("policy records below the delegation sub.example.org. were transferred: %s", owner)
+			}
 		}
-	}
+	})
 
-	// IXFR from the served serial: the single SOA. From an older one: the whole zone.
 	for _, tc := range []struct {
+		name   string
 		serial uint32
 		want   int
-	}{{served, 1}, {2026112601, len(rrs)}} {
-		m := new(dns.Msg).SetIxfr("example.org.", tc.serial, "ns1.example.org.", "hostmaster.example.org.")
-		env, err := new(dns.Transfer).In(m, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for e := range env {
-			if e.Error != nil {
-				t.Fatal(e.Error)
+	}{
+		{"an IXFR from the served serial gets the single SOA", served, 1},
+		{"an IXFR from an older serial gets the whole zone", 2026112601, len(rrs)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := new(dns.Msg).SetIxfr("example.org.", tc.serial, "ns1.example.org.", "hostmaster.example.org.")
+			env, err := new(dns.Transfer).In(m, addr)
+			if err != nil {
+				t.Fatal(err)
 			}
-			n += len(e.RR)
-		}
-		if n != tc.want {
-			t.Errorf("IXFR from serial %d: %d records, want %d", tc.serial, n, tc.want)
-		}
+			n := 0
+			for e := range env {
+				if e.Error != nil {
+					t.Fatal(e.Error)
+				}
+				n += len(e.RR)
+			}
+			if n != tc.want {
+				t.Errorf("IXFR from serial %d: %d records, want %d", tc.serial, n, tc.want)
+			}
+		})
 	}
 }
 
@@ -251,22 +267,27 @@ func startSecondary(t *testing.T, what, dir, file, conf string, port int, bin st
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
-// waitSerial waits until addr answers SOA for example.org with a serial s for which ok(s).
+// waitSerial waits until addr answers SOA for example.org with a serial s for which ok(s), and
+// returns it. A secondary announces no transfer a test can wait on, so its SOA is polled, up to
+// 20 s.
 func waitSerial(t *testing.T, addr string, ok func(uint32) bool, what string) uint32 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r, _, err := new(dns.Client).Exchange(new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA), addr)
-		if err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
-			if s := r.Answer[0].(*dns.SOA).Serial; ok(s) {
-				return s
-			}
+	var (
+		r      *dns.Msg
+		err    error
+		serial uint32
+	)
+	if !corednstest.Poll(20*time.Second, 100*time.Millisecond, func() bool {
+		r, _, err = new(dns.Client).Exchange(new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA), addr)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s never answered the expected SOA serial (last: %v %v)", what, addr, r, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		serial = r.Answer[0].(*dns.SOA).Serial
+		return ok(serial)
+	}) {
+		t.Fatalf("%s: %s never answered the expected SOA serial (last: %v %v)", what, addr, r, err)
 	}
+	return serial
 }
 
 // TestKnotSecondary: a Knot secondary fed by AXFR from a CoreDNS + caapolicy primary answers
@@ -287,23 +308,29 @@ func TestKnotSecondary(t *testing.T) {
 	owners := []string{"example.org.", "www.example.org.", "policyonly.example.org.", "a.b.deep.example.org.", "zonecaa.example.org.", "shop.example.org.", "cname.example.org.", "nothing.example.org.", "x.sub.example.org."}
 	same := func(stage string) {
 		t.Helper()
-		for _, o := range owners {
-			p, k := caaSetAt(t, primary, o), caaSetAt(t, knot, o)
-			if !slices.Equal(p, k) {
-				t.Errorf("%s: %s CAA\nprimary   %q\nsecondary %q", stage, o, p, k)
-			}
-			// Let's Encrypt's checker decides alike on both, for the name and its wildcard.
-			for _, n := range []string{o, "*." + o} {
-				for _, ca := range []string{"letsencrypt.org", "sectigo.com", "pki.goog"} {
-					req := caa.Request{Name: n, CA: ca, Mode: caa.ModeLetsEncrypt, AnyAccount: true}
-					dp := caa.Check(req, (&caa.DNSLookup{Server: primary, Timeout: 2 * time.Second}).Lookup)
-					dk := caa.Check(req, (&caa.DNSLookup{Server: knot, Timeout: 2 * time.Second}).Lookup)
-					if dp.Allowed != dk.Allowed || dp.Owner != dk.Owner {
-						t.Errorf("%s: %s for %s: primary %v at %s, secondary %v at %s", stage, ca, n, dp.Allowed, dp.Owner, dk.Allowed, dk.Owner)
+		t.Run("the secondary answers as the primary "+stage, func(t *testing.T) {
+			for _, o := range owners {
+				t.Run(o, func(t *testing.T) {
+					p, k := caaSetAt(t, primary, o), caaSetAt(t, knot, o)
+					if !slices.Equal(p, k) {
+						t.Errorf("%s CAA\nprimary   %q\nsecondary %q", o, p, k)
 					}
-				}
+					// Let's Encrypt's checker decides alike on both, for the name and its wildcard.
+					for _, n := range []string{o, "*." + o} {
+						for _, ca := range []string{"letsencrypt.org", "sectigo.com", "pki.goog"} {
+							t.Run("Let's Encrypt's check of "+ca+" for "+n+" decides alike", func(t *testing.T) {
+								req := caa.Request{Name: n, CA: ca, Mode: caa.ModeLetsEncrypt, AnyAccount: true}
+								dp := caa.Check(req, (&caa.DNSLookup{Server: primary, Timeout: 2 * time.Second}).Lookup)
+								dk := caa.Check(req, (&caa.DNSLookup{Server: knot, Timeout: 2 * time.Second}).Lookup)
+								if dp.Allowed != dk.Allowed || dp.Owner != dk.Owner {
+									t.Errorf("%s for %s: primary %v at %s, secondary %v at %s", ca, n, dp.Allowed, dp.Owner, dk.Allowed, dk.Owner)
+								}
+							})
+						}
+					}
+				})
 			}
-		}
+		})
 	}
 	same("first transfer")
 	if got := caaSetAt(t, knot, "policyonly.example.org."); len(got) != 1 || !strings.Contains(got[0], `issue ";"`) {
@@ -376,17 +403,21 @@ func TestReadmeSecondaries(t *testing.T) {
 	corednstest.Start(t, cf)
 	primary := fmt.Sprintf("127.0.0.1:%d", port)
 	toLoopback := strings.NewReplacer("192.0.2.1@53", fmt.Sprintf("127.0.0.1@%d", port), "192.0.2.1", "127.0.0.1")
-	secondaries := []string{
-		startKnot(t, knotPort, toLoopback.Replace(knotConf)),
-		startNSD(t, nsdPort, toLoopback.Replace(nsdConf)),
+	secondaries := []struct{ name, addr string }{
+		{"Knot", startKnot(t, knotPort, toLoopback.Replace(knotConf))},
+		{"NSD", startNSD(t, nsdPort, toLoopback.Replace(nsdConf))},
 	}
 	served := soaSerial(t, primary, "example.org.")
 	for _, s := range secondaries {
-		waitSerial(t, s, func(x uint32) bool { return x == served }, "README secondary")
-		for _, o := range []string{"example.org.", "shop.example.org.", "www.example.org.", "blog.example.org."} {
-			if p, k := caaSetAt(t, primary, o), caaSetAt(t, s, o); !slices.Equal(p, k) || (o == "example.org." && len(p) == 0) {
-				t.Errorf("%s CAA\nprimary   %q\nsecondary %s %q", o, p, s, k)
+		t.Run(s.name+" answers as the primary", func(t *testing.T) {
+			waitSerial(t, s.addr, func(x uint32) bool { return x == served }, "README secondary")
+			for _, o := range []string{"example.org.", "shop.example.org.", "www.example.org.", "blog.example.org."} {
+				t.Run(o, func(t *testing.T) {
+					if p, k := caaSetAt(t, primary, o), caaSetAt(t, s.addr, o); !slices.Equal(p, k) || (o == "example.org." && len(p) == 0) {
+						t.Errorf("%s CAA\nprimary   %q\nsecondary %s %q", o, p, s.addr, k)
+					}
+				})
 			}
-		}
+		})
 	}
 }

@@ -84,11 +84,11 @@ stub-zone:
 
 // runDaemon runs bin with args until the test ends; its output is kept, and shown if the test
 // fails.
-func runDaemon(t *testing.T, what, bin string, args ...string) *syncBuffer {
+func runDaemon(t *testing.T, what, bin string, args ...string) *corednstest.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
-	out := &syncBuffer{}
+	out := &corednstest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -105,19 +105,17 @@ func runDaemon(t *testing.T, what, bin string, args ...string) *syncBuffer {
 }
 
 // waitSOA waits until the server at addr answers example.org SOA with NOERROR, and returns addr.
-func waitSOA(t *testing.T, what, addr string, out *syncBuffer) string {
+// A daemon announces nothing a test can wait on, so its answer is polled, up to 20 s.
+func waitSOA(t *testing.T, what, addr string, out *corednstest.Buffer) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
-		if r, _, err := new(dns.Client).Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer on %s:\n%s", what, addr, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	m := new(dns.Msg).SetQuestion("example.org.", dns.TypeSOA)
+	if !corednstest.Poll(20*time.Second, 100*time.Millisecond, func() bool {
+		r, _, err := new(dns.Client).Exchange(m, addr)
+		return err == nil && r.Rcode == dns.RcodeSuccess
+	}) {
+		t.Fatalf("%s did not answer on %s:\n%s", what, addr, out.String())
 	}
+	return addr
 }
 
 // TestUnboundValidates proves that a validating Unbound resolves caapolicy's answers as secure:
@@ -134,45 +132,41 @@ func TestUnboundValidates(t *testing.T) {
 		big[i] = fmt.Sprintf("issue ca%02d.example", i)
 	}
 	for _, tc := range []struct {
+		name  string
 		qname string
 		rcode int
 		want  []string // the CAA properties of the answer, as "tag value"
 	}{
-		// merged: policy and zone data
-		{"ExAmPlE.oRg.", dns.RcodeSuccess, []string{"iodef mailto:security@example.org", "issue letsencrypt.org", "issue pki.goog"}},
-		// policy alone (NODATA in the zone)
-		{"WwW.eXaMpLe.OrG.", dns.RcodeSuccess, []string{"issue pki.goog"}},
-		// CNAME at a policy owner: the target's policy
-		{"AlIaS.example.org.", dns.RcodeSuccess, []string{"issue pki.goog"}},
-		// CNAME to a name that is no policy owner: the zone data
-		{"CnAmE.example.org.", dns.RcodeSuccess, []string{"issue ssl.com"}},
-		// NODATA
-		{"nS1.ExAmple.org.", dns.RcodeSuccess, nil},
-		// NXDOMAIN: the dnssec plugin's black lies turn it into NODATA with an NSEC proof
-		{"MiSsInG.example.org.", dns.RcodeSuccess, nil},
-		// larger than 1232 bytes once signed: Unbound retries over TCP
-		{"BiG.example.org.", dns.RcodeSuccess, big},
-		// a 300-byte value
-		{"LoNg.example.org.", dns.RcodeSuccess, []string{"tbs " + strings.Repeat("v", 300)}},
+		{"policy merged with zone data", "ExAmPlE.oRg.", dns.RcodeSuccess, []string{"iodef mailto:security@example.org", "issue letsencrypt.org", "issue pki.goog"}},
+		{"policy alone, NODATA in the zone", "WwW.eXaMpLe.OrG.", dns.RcodeSuccess, []string{"issue pki.goog"}},
+		{"CNAME at a policy owner to the target's policy", "AlIaS.example.org.", dns.RcodeSuccess, []string{"issue pki.goog"}},
+		{"CNAME to a name that is no policy owner, to the zone data", "CnAmE.example.org.", dns.RcodeSuccess, []string{"issue ssl.com"}},
+		{"NODATA", "nS1.ExAmple.org.", dns.RcodeSuccess, nil},
+		// The dnssec plugin's black lies turn it into NODATA with an NSEC proof.
+		{"NXDOMAIN as NODATA with an NSEC proof", "MiSsInG.example.org.", dns.RcodeSuccess, nil},
+		{"an RRset larger than 1232 bytes once signed, retried over TCP", "BiG.example.org.", dns.RcodeSuccess, big},
+		{"a 300-byte value", "LoNg.example.org.", dns.RcodeSuccess, []string{"tbs " + strings.Repeat("v", 300)}},
 	} {
-		m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
-		m.SetEdns0(4096, true)
-		r := exchange(t, "tcp", resolver, m)
-		if !r.AuthenticatedData {
-			t.Errorf("%s: AD=0 (rcode %s), want a secure answer", tc.qname, dns.RcodeToString[r.Rcode])
-		}
-		if r.Rcode != tc.rcode {
-			t.Errorf("%s: rcode %s, want %s", tc.qname, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
-		}
-		var got []string
-		for _, rr := range r.Answer {
-			if caa, ok := rr.(*dns.CAA); ok {
-				got = append(got, caa.Tag+" "+caa.Value)
+		t.Run(tc.name+" validates as secure", func(t *testing.T) {
+			m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
+			m.SetEdns0(4096, true)
+			r := exchange(t, "tcp", resolver, m)
+			if !r.AuthenticatedData {
+				t.Errorf("%s: AD=0 (rcode %s), want a secure answer", tc.qname, dns.RcodeToString[r.Rcode])
 			}
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: CAA\n got %q\nwant %q", tc.qname, got, tc.want)
-		}
+			if r.Rcode != tc.rcode {
+				t.Errorf("%s: rcode %s, want %s", tc.qname, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+			var got []string
+			for _, rr := range r.Answer {
+				if caa, ok := rr.(*dns.CAA); ok {
+					got = append(got, caa.Tag+" "+caa.Value)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%s: CAA\n got %q\nwant %q", tc.qname, got, tc.want)
+			}
+		})
 	}
 }

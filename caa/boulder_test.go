@@ -101,22 +101,26 @@ func TestLetsEncryptNamedCases(t *testing.T) {
 func TestIssueMailAndVMC(t *testing.T) {
 	for _, tag := range []string{"issuemail", "issuevmc", "IssueMail"} {
 		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
-			rrset := []dns.CAA{{Flag: 128, Tag: tag, Value: "x"}, {Tag: "issue", Value: "letsencrypt.org"}}
-			for _, name := range []string{"example.org", "*.example.org"} {
-				if d := Decide(Request{Name: name, CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); !d.Allowed {
-					t.Errorf("128 %s (%s, %s): denied: %s", tag, mode, name, d.Reason)
+			t.Run("critical "+tag+" beside issue does not block, "+mode.String(), func(t *testing.T) {
+				rrset := []dns.CAA{{Flag: 128, Tag: tag, Value: "x"}, {Tag: "issue", Value: "letsencrypt.org"}}
+				for _, name := range []string{"example.org", "*.example.org"} {
+					if d := Decide(Request{Name: name, CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); !d.Allowed {
+						t.Errorf("128 %s (%s, %s): denied: %s", tag, mode, name, d.Reason)
+					}
 				}
-			}
-			if !mode.KnownTag(tag) {
-				t.Errorf("%s does not know %s", mode, tag)
-			}
+				if !mode.KnownTag(tag) {
+					t.Errorf("%s does not know %s", mode, tag)
+				}
+			})
 		}
 	}
 	rrset := []dns.CAA{{Flag: 128, Tag: "issuesomething", Value: "x"}, {Tag: "issue", Value: "letsencrypt.org"}}
 	for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
-		if d := Decide(Request{Name: "example.org", CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); d.Allowed {
-			t.Errorf("128 issuesomething (%s): allowed", mode)
-		}
+		t.Run("critical unknown tag blocks, "+mode.String(), func(t *testing.T) {
+			if d := Decide(Request{Name: "example.org", CA: "letsencrypt.org", Mode: mode}, "example.org.", rrset); d.Allowed {
+				t.Errorf("128 issuesomething (%s): allowed", mode)
+			}
+		})
 	}
 }
 
@@ -124,7 +128,11 @@ func TestIssueMailAndVMC(t *testing.T) {
 // and its ACME alias are one method both ways, in any case; Let's Encrypt reads only ACME names.
 func TestTBRLabels(t *testing.T) {
 	for m, known := range map[string]bool{"ca-tbr-7": true, "ca-tbr-22": true, "CA-TBR-19": true, "ca-tbr-": false, "ca-tbr-x": false, "ca-tbr-07": false, "ca-tbr-3-2-2-4-7": false, "dns-01": true, "DNS-01": true, "dns-persist-01": true, "http01": false} {
-		t.Run("known "+m, func(t *testing.T) {
+		name := m + " is a known method"
+		if !known {
+			name = m + " is no known method"
+		}
+		t.Run(name, func(t *testing.T) {
 			if KnownMethod(m) != known {
 				t.Errorf("KnownMethod(%q) = %v, want %v", m, !known, known)
 			}
@@ -160,13 +168,21 @@ func TestTBRLabels(t *testing.T) {
 }
 
 func TestNearestMethod(t *testing.T) {
-	for in, want := range map[string]string{"http01": "http-01", "dns_01": "dns-01", "DNS-01": "dns-01", "tls-alpn01": "tls-alpn-01", "dns-persist": "dns-persist-01", "email": ""} {
-		got, ok := NearestMethod(in)
-		if !ok {
-			got = ""
+	for _, tc := range []struct{ in, want string }{
+		{"http01", "http-01"}, {"dns_01", "dns-01"}, {"DNS-01", "dns-01"}, {"tls-alpn01", "tls-alpn-01"}, {"dns-persist", "dns-persist-01"}, {"email", ""},
+	} {
+		name := tc.in + " suggests " + tc.want
+		if tc.want == "" {
+			name = tc.in + " suggests nothing"
 		}
-		if got != want {
-			t.Errorf("NearestMethod(%q) = %q, want %q", in, got, want)
-		}
+		t.Run(name, func(t *testing.T) {
+			got, ok := NearestMethod(tc.in)
+			if !ok {
+				got = ""
+			}
+			if got != tc.want {
+				t.Errorf("NearestMethod(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }

@@ -66,31 +66,39 @@ func TestDecideTable(t *testing.T) {
 		{"hyphenated parameter tag", []string{"0 issue letsencrypt.org; account-id=1"}, "A/A", "D/D"},
 	}
 	for _, tc := range tests {
-		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
-			want := tc.rfc
-			if mode == ModeLetsEncrypt {
-				want = tc.le
-			}
-			rrset := caas(t, tc.rrset...)
-			var got []string
-			for _, name := range []string{"example.org", "*.example.org"} {
-				d := Decide(Request{Name: name, CA: caX, Mode: mode}, "example.org.", rrset)
-				v := "D"
-				if d.Allowed {
-					v = "A"
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+				want := tc.rfc
+				if mode == ModeLetsEncrypt {
+					want = tc.le
 				}
-				got = append(got, v)
-				if d.Reason == "" {
-					t.Errorf("%s (%s, %s): no reason", tc.name, mode, name)
-				}
-				if len(rrset) == 0 && d.Owner != "" {
-					t.Errorf("%s: owner %q for no RRset", tc.name, d.Owner)
-				}
+				verdict := map[string]string{
+					"A/A": "allows the name and its wildcard", "D/D": "denies the name and its wildcard",
+					"A/D": "allows the name, denies its wildcard", "D/A": "denies the name, allows its wildcard",
+				}[want]
+				t.Run(mode.String()+" "+verdict, func(t *testing.T) {
+					rrset := caas(t, tc.rrset...)
+					var got []string
+					for _, name := range []string{"example.org", "*.example.org"} {
+						d := Decide(Request{Name: name, CA: caX, Mode: mode}, "example.org.", rrset)
+						v := "D"
+						if d.Allowed {
+							v = "A"
+						}
+						got = append(got, v)
+						if d.Reason == "" {
+							t.Errorf("%s: no reason", name)
+						}
+						if len(rrset) == 0 && d.Owner != "" {
+							t.Errorf("owner %q for no RRset", d.Owner)
+						}
+					}
+					if g := strings.Join(got, "/"); g != want {
+						t.Errorf("got %s, want %s", g, want)
+					}
+				})
 			}
-			if g := strings.Join(got, "/"); g != want {
-				t.Errorf("%s (%s): got %s, want %s", tc.name, mode, g, want)
-			}
-		}
+		})
 	}
 }
 
@@ -119,20 +127,28 @@ func TestDecideParameters(t *testing.T) {
 		{"other CA's binding", "sectigo.com; accounturi=" + acct, acct, "dns-01", false, false, "no issue property"},
 	}
 	for _, tc := range tests {
-		rrset := []dns.CAA{{Tag: "issue", Value: tc.value}}
-		for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
-			want := tc.rfc
-			if mode == ModeLetsEncrypt {
-				want = tc.le
+		t.Run(tc.name, func(t *testing.T) {
+			rrset := []dns.CAA{{Tag: "issue", Value: tc.value}}
+			for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
+				want := tc.rfc
+				if mode == ModeLetsEncrypt {
+					want = tc.le
+				}
+				verdict := "denies"
+				if want {
+					verdict = "allows"
+				}
+				t.Run(mode.String()+" "+verdict, func(t *testing.T) {
+					d := Decide(Request{Name: "example.org", CA: caX, Account: tc.account, Method: tc.method, Mode: mode}, "example.org.", rrset)
+					if d.Allowed != want {
+						t.Errorf("allowed %v, want %v (%s)", d.Allowed, want, d.Reason)
+					}
+					if mode == ModeRFC && !strings.Contains(d.Reason, tc.reason) {
+						t.Errorf("reason %q lacks %q", d.Reason, tc.reason)
+					}
+				})
 			}
-			d := Decide(Request{Name: "example.org", CA: caX, Account: tc.account, Method: tc.method, Mode: mode}, "example.org.", rrset)
-			if d.Allowed != want {
-				t.Errorf("%s (%s): allowed %v, want %v (%s)", tc.name, mode, d.Allowed, want, d.Reason)
-			}
-			if mode == ModeRFC && !strings.Contains(d.Reason, tc.reason) {
-				t.Errorf("%s: reason %q lacks %q", tc.name, d.Reason, tc.reason)
-			}
-		}
+		})
 	}
 }
 
@@ -213,25 +229,34 @@ func TestCheckClimb(t *testing.T) {
 		{"parents not served", zoneLookup{outside: "org."}, "www.example.org", true, "", "www.example.org. example.org. org.", "org.", false},
 	}
 	for _, tc := range tests {
-		res := Check(Request{Name: tc.qname, CA: caX}, tc.z.lookup)
-		if res.Allowed != tc.allowed || res.Owner != tc.owner || res.Unchecked != tc.unchecked || (res.Err != nil) != tc.err {
-			t.Errorf("%s: got allowed=%v owner=%q unchecked=%q err=%v (%s)", tc.name, res.Allowed, res.Owner, res.Unchecked, res.Err, res.Reason)
-		}
-		if got := strings.Join(tc.z.asked, " "); got != tc.asked {
-			t.Errorf("%s: asked %s, want %s", tc.name, got, tc.asked)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			res := Check(Request{Name: tc.qname, CA: caX}, tc.z.lookup)
+			if res.Allowed != tc.allowed || res.Owner != tc.owner || res.Unchecked != tc.unchecked || (res.Err != nil) != tc.err {
+				t.Errorf("got allowed=%v owner=%q unchecked=%q err=%v (%s)", res.Allowed, res.Owner, res.Unchecked, res.Err, res.Reason)
+			}
+			if got := strings.Join(tc.z.asked, " "); got != tc.asked {
+				t.Errorf("asked %s, want %s", got, tc.asked)
+			}
+		})
 	}
 }
 
 func TestParseMode(t *testing.T) {
-	for s, want := range map[string]Mode{"rfc": ModeRFC, "LetsEncrypt": ModeLetsEncrypt} {
-		if m, err := ParseMode(s); err != nil || m != want || !strings.EqualFold(m.String(), s) {
-			t.Errorf("ParseMode(%q) = %v, %v", s, m, err)
+	for _, tc := range []struct {
+		s    string
+		want Mode
+	}{{"rfc", ModeRFC}, {"LetsEncrypt", ModeLetsEncrypt}} {
+		t.Run(tc.s+" is "+tc.want.String(), func(t *testing.T) {
+			if m, err := ParseMode(tc.s); err != nil || m != tc.want || !strings.EqualFold(m.String(), tc.s) {
+				t.Errorf("ParseMode(%q) = %v, %v", tc.s, m, err)
+			}
+		})
+	}
+	t.Run("boulder is no mode", func(t *testing.T) {
+		if _, err := ParseMode("boulder"); err == nil {
+			t.Error("ParseMode(boulder) succeeded")
 		}
-	}
-	if _, err := ParseMode("boulder"); err == nil {
-		t.Error("ParseMode(boulder) succeeded")
-	}
+	})
 }
 
 // TestReasonCodes: every way a decision goes has its code, with the records that decided.
@@ -283,8 +308,10 @@ func TestInvalidMode(t *testing.T) {
 		t.Errorf("Decide: %+v", d)
 	}
 	for _, ok := range []Mode{ModeRFC, ModeLetsEncrypt} {
-		if err := ok.Validate(); err != nil {
-			t.Errorf("%s: %v", ok, err)
-		}
+		t.Run(ok.String()+" is valid", func(t *testing.T) {
+			if err := ok.Validate(); err != nil {
+				t.Errorf("%s: %v", ok, err)
+			}
+		})
 	}
 }

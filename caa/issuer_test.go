@@ -36,22 +36,28 @@ func TestParseCCADB(t *testing.T) {
 }
 
 func TestIssuerByOrganization(t *testing.T) {
-	for org, want := range map[string]string{
-		"Let's Encrypt": "letsencrypt.org", "DigiCert Inc": "digicert.com", "Sectigo Limited": "sectigo.com",
-		"Amazon": "amazon.com", "Google Trust Services": "pki.goog", "GlobalSign nv-sa": "globalsign.com", "Digital": "",
+	for _, tc := range []struct{ org, want string }{
+		{"Let's Encrypt", "letsencrypt.org"}, {"DigiCert Inc", "digicert.com"}, {"Sectigo Limited", "sectigo.com"},
+		{"Amazon", "amazon.com"}, {"Google Trust Services", "pki.goog"}, {"GlobalSign nv-sa", "globalsign.com"}, {"Digital", ""},
 	} {
-		e, ok := issuerByOrganization(org)
-		got := ""
-		if ok {
-			got = e.identifiers[0]
-			for _, id := range e.identifiers {
-				if !IsKnownCA(id) {
-					t.Errorf("%s: identifier %s is not in the known-CA table", org, id)
+		name := tc.org + " is " + tc.want
+		if tc.want == "" {
+			name = tc.org + " is no known CA"
+		}
+		t.Run(name, func(t *testing.T) {
+			e, ok := issuerByOrganization(tc.org)
+			got := ""
+			if ok {
+				got = e.identifiers[0]
+				for _, id := range e.identifiers {
+					if !IsKnownCA(id) {
+						t.Errorf("%s: identifier %s is not in the known-CA table", tc.org, id)
+					}
 				}
 			}
-		}
-		if got != want {
-			t.Errorf("%q: %q, want %q", org, got, want)
-		}
+			if got != tc.want {
+				t.Errorf("%q: %q, want %q", tc.org, got, tc.want)
+			}
+		})
 	}
 }

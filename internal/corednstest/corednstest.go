@@ -1,5 +1,9 @@
 // Package corednstest starts real CoreDNS servers on loopback for the tests of caapolicy and
 // caacheck. The caller imports the plugins its Corefiles use and sets the plugin order.
+//
+// It also holds what those tests share besides: Writer, the one fake dns.ResponseWriter; Buffer
+// and CaptureLog, to read a log and wait for a line in it; Poll, to wait on what announces
+// nothing. Tests wait on events with a deadline, never for a fixed time.
 package corednstest
 
 import (
