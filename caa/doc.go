@@ -11,7 +11,9 @@
 //     the root over any [Lookup] (live DNS, a zone file, a server's own data);
 //   - the known CA identifiers with their sources ([IsKnownCA], [NearestCA]) and the ACME
 //     validation methods ([KnownMethod]);
-//   - [PropertyWarnings], the checks a policy linter runs on one property.
+//   - [PropertyWarnings], the checks a policy linter runs on one property;
+//   - dns-persist-01 validation records ([ParsePersistRecord], [DNSLookup.PersistRecords]) and
+//     [CheckPersist], which finds the ones the name's CAA contradicts.
 //
 // # Two readings
 //
