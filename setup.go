@@ -25,6 +25,7 @@ func setup(c *caddy.Controller) error {
 	// Each caapolicy block in a server block becomes its own handler, so that
 	// different zones can carry different policies.
 	var blocks []*CAAPolicy
+	bypass := new([]string) // every block's zones, for cache (cache.go)
 	serverZones := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
 	for c.Next() {
 		h, err := parse(c)
@@ -35,6 +36,8 @@ func setup(c *caddy.Controller) error {
 			return plugin.Error(name, err)
 		}
 		blocks = append(blocks, h)
+		*bypass = append(*bypass, h.Zones...)
+		h.bypass = bypass
 		if h.qlog != nil {
 			c.OnStartup(h.qlog.start)
 			c.OnShutdown(h.qlog.stop)
@@ -59,7 +62,6 @@ func setup(c *caddy.Controller) error {
 			h.stopOnce.Do(func() { close(h.stopped) })
 			return nil
 		})
-		cfg.Plugin = insertWatcher(cfg.Plugin, h, cfg)
 		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 			h.Next = next
 			return h
