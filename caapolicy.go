@@ -36,7 +36,7 @@ type CAAPolicy struct {
 	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
 	existLens *[256]bool          // the lengths of those names, to rule most names out at once
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
-	seeing    cacheSeeing         // how CAA queries cache would answer reach caapolicy (pastcache.go)
+	bypass    *[]string           // the zones of every caapolicy block of the server block (cache.go)
 
 	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
@@ -79,7 +79,6 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 type served struct {
 	owner                  string
 	policy, zone, partners int
-	cached                 bool     // a plugin in front of caapolicy (cache) answered
 	msg                    *dns.Msg // the reply written, nil if none was
 }
 
@@ -107,28 +106,7 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if !ok {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
-	q := c.watched(ctx)
-	if q != nil {
-		q.inside = true
-	}
-	aw, past := w, false
-	if c.seeing == writePast {
-		if pw, ok := c.pastCache(ctx, w, r); ok {
-			aw, past = pw, true
-		}
-	}
-	s, rcode, err := c.serve(ctx, aw, r, o)
-	if past && s.msg == nil && !plugin.ClientWrite(rcode) {
-		s.msg, rcode = failPastCache(aw, r, rcode)
-	}
-	if q != nil {
-		// Recorded with the reply the client got (signed, and so on), which the watcher in
-		// front of every plugin has seen go by.
-		q.recorded = true
-		if q.reply != nil {
-			s.msg = q.reply
-		}
-	}
+	s, rcode, err := c.serve(ctx, w, r, o)
 	c.record(ctx, w, r, zone, &s, rcode)
 	return rcode, err
 }

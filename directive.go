@@ -6,8 +6,8 @@ import (
 )
 
 // After is the plugin caapolicy runs directly after in CoreDNS's plugin order: inside log,
-// cache and dnssec (its answers are logged and signed; its CAA answers are kept out of the
-// cache, pastcache.go), before the zone backends.
+// cache and dnssec (its answers are logged and signed; cache bypasses its zones, cache.go),
+// before the zone backends.
 const After = "template"
 
 // InsertDirective returns directives with caapolicy placed directly after template, the position

@@ -135,8 +135,8 @@ func TestE2EAnswers(t *testing.T) {
 	_, udp, tcp := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
 	// Merged apex answer. The question's spelling is kept in the question and in every owner
-	// name. Asked again in another spelling, over TCP, within the TTL: cache, in front, has
-	// stored nothing (pastcache.go), so the answer is made again, in the new spelling, with
+	// name. Asked again in another spelling, over TCP, within the TTL: cache, in front, bypasses
+	// caapolicy's zones (cache.go), so the answer is made again, in the new spelling, with
 	// the whole TTL.
 	for _, q := range []struct{ kind, net, addr, name string }{
 		{"asked first", "udp", udp, "eXaMpLe.OrG."},
@@ -193,7 +193,7 @@ func TestE2EDNSSEC(t *testing.T) {
 	zonePath, keyBase, key := signedZone(t, dir, exampleOrg)
 	_, udp, _ := corednstest.Start(t, e2eCorefile(zonePath, keyBase, e2ePolicy("")))
 
-	// Each name twice: cache, in front, stores no CAA answer (pastcache.go), and the second
+	// Each name twice: cache, in front, bypasses caapolicy's zones (cache.go), and the second
 	// answer is signed as the first, by the block's dnssec.
 	for _, asked := range []string{"asked first", "asked again"} {
 		for _, q := range []struct{ kind, name string }{

@@ -22,14 +22,11 @@ type answerMetadata struct{ source atomic.Int32 } // sourceID+1, 0 before a CAA 
 
 // Metadata implements metadata.Provider: caapolicy/ca is the CA the client address is
 // attributed to, caapolicy/source where a CAA answer came from (policy, merged, partners,
-// passthrough, or cache when a plugin in front of caapolicy answered; empty for other queries).
+// or passthrough; empty for other queries).
 func (c *CAAPolicy) Metadata(ctx context.Context, state request.Request) context.Context {
 	ca := c.cas.lookup(clientAddr(state.W.RemoteAddr()).Addr())
 	metadata.SetValueFunc(ctx, metadataCA, func() string { return ca })
 	md := &answerMetadata{}
-	if q := c.watched(ctx); q != nil {
-		q.md = md // so that an answer from the cache is named as such
-	}
 	metadata.SetValueFunc(ctx, metadataSource, func() string {
 		if id := md.source.Load(); id > 0 {
 			return sourceNames[id-1]

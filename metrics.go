@@ -21,7 +21,6 @@ const (
 	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
 	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
 	sourcePassthrough = "passthrough" // the zone data's answer unchanged
-	sourceCache       = "cache"       // answered in front of caapolicy, by cache
 )
 
 var (
@@ -79,16 +78,11 @@ var (
 func init() { buildInfo.WithLabelValues(version.String(), coremain.CoreVersion).Set(1) }
 
 // sourceNames are the answer sources by sourceID.
-var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners, sourceCache}
-
-// sourceCacheID is the sourceID of an answer from the cache.
-const sourceCacheID = 4
+var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners}
 
 // sourceID says where an answer came from, as an index into sourceNames.
 func (s *served) sourceID() int32 {
 	switch {
-	case s.cached:
-		return sourceCacheID
 	case s.policy > 0 && s.zone > 0:
 		return 2
 	case s.policy > 0:
@@ -164,10 +158,7 @@ func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
 			cas = append(cas, s.ca)
 		}
 	}
-	sources := sourceNames[:sourceCacheID]
-	if c.seeing == watchInFront { // only the watcher sees answers from the cache
-		sources = sourceNames[:]
-	}
+	sources := sourceNames[:] // every CAA query reaches caapolicy, cache in front or not (cache.go)
 	checks := c.qlog != nil && c.qlog.cfg.window > 0
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)

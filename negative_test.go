@@ -68,13 +68,11 @@ func startNegative(t *testing.T, signed bool) (addrs map[string]string, key *dns
 func TestPolicyOwnersExist(t *testing.T) {
 	addrs, _ := startNegative(t, false)
 	// file puts the SOA in negative answers with the minimum TTL as its TTL (RFC 2308 section 3),
-	// 3600 s here; cache, in front, caps a denial's TTLs at 1800 s.
-	const soa = "example.org. 1800 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
-	const soaNet = "example.net. 1800 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
-	// A CAA answer is written past cache (pastcache.go), which caps other answers' TTLs (to
-	// 1800 s for denials): it carries the zone's own TTLs, as a secondary serves them.
-	const soaCAA = "example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
-	const soaNetCAA = "example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
+	// 3600 s here. cache, in front, bypasses caapolicy's zones (cache.go), so it caps no TTL (to
+	// 1800 s for denials): every answer carries the zone's own TTLs, as a secondary serves them.
+	const soa = "example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600"
+	const soaNet = "example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. 1 7200 3600 1209600 3600"
+	const soaCAA, soaNetCAA = soa, soaNet
 	tests := []struct {
 		name   string
 		qname  string

@@ -26,6 +26,7 @@ func setup(c *caddy.Controller) error {
 	// Each caapolicy block in a server block becomes its own handler, so that
 	// different zones can carry different policies.
 	var blocks []*CAAPolicy
+	bypass := new([]string) // every block's zones, for cache (cache.go)
 	serverZones := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
 	for c.Next() {
 		h, err := parse(c)
@@ -37,6 +38,8 @@ func setup(c *caddy.Controller) error {
 		}
 		blocks = append(blocks, h)
 		h.cas = shareCATable(c, h.cas)
+		*bypass = append(*bypass, h.Zones...)
+		h.bypass = bypass
 		if h.qlog != nil {
 			if err := joinInstance(c, h.qlog); err != nil {
 				return plugin.Error(name, err)
@@ -67,7 +70,6 @@ func setup(c *caddy.Controller) error {
 			h.stopOnce.Do(func() { close(h.stopped) })
 			return nil
 		})
-		cfg.Plugin = insertWatcher(cfg.Plugin, h, cfg)
 		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 			h.Next = next
 			return h

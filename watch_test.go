@@ -106,7 +106,7 @@ func waitFor(t *testing.T, read func() string, sub string, n int) []string {
 }
 
 // TestWatchThroughCache: with cache in front of caapolicy, every CAA query is logged and counted
-// as caapolicy answered it, for cache stores no CAA answer; two attributed CAs checking one name
+// as caapolicy answered it, for cache bypasses caapolicy's zones (cache.go); two attributed CAs checking one name
 // within the TTL make two events; five unattributed sources in five networks climbing
 // a.b.example.org make one multi-perspective event.
 func TestWatchThroughCache(t *testing.T) {
@@ -115,7 +115,7 @@ func TestWatchThroughCache(t *testing.T) {
 	count := func(ca, source string) float64 {
 		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", ca, source))
 	}
-	cachedBefore, policyBefore := count("unknown", sourceCache), count("unknown", sourcePolicy)
+	policyBefore := count("unknown", sourcePolicy)
 	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", ""))
 	hitsBefore, missesBefore := cacheCounter(t, "hits_total"), cacheCounter(t, "misses_total")
 
@@ -129,17 +129,14 @@ func TestWatchThroughCache(t *testing.T) {
 			t.Errorf("query: %s", l)
 		}
 	}
-	if got := count("unknown", sourceCache) - cachedBefore; got != 0 {
-		t.Errorf("queries_total{source=cache} grew by %v, want 0", got)
-	}
 	if got := count("unknown", sourcePolicy) - policyBefore; got != 5 {
 		t.Errorf("queries_total{source=policy} grew by %v, want 5", got)
 	}
-	if hits, misses := cacheCounter(t, "hits_total")-hitsBefore, cacheCounter(t, "misses_total")-missesBefore; hits != 0 || misses != 5 {
-		t.Errorf("cache: %v hits and %v misses, want 0 and 5", hits, misses)
+	if hits, misses := cacheCounter(t, "hits_total")-hitsBefore, cacheCounter(t, "misses_total")-missesBefore; hits != 0 || misses != 0 {
+		t.Errorf("cache: %v hits and %v misses, want neither: it bypasses caapolicy's zones", hits, misses)
 	}
 
-	// Two CAs check www.example.org within the TTL: the second is answered from the cache.
+	// Two CAs check www.example.org within the TTL, which cache would have answered the second.
 	for _, src := range []string{"127.0.1.1", "127.0.2.1"} {
 		for _, q := range []string{"www.example.org.", "example.org."} {
 			exchangeFrom(t, src, udp, caaQuery(q, false, 1232))
@@ -216,61 +213,170 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 	}
 }
 
-// TestWatcherInFront: where a plugin between cache and caapolicy wraps the writer in a way
-// caapolicy cannot rebuild (minimal), the watcher stands in front of every plugin and sees the
-// answers cache serves: logged and counted with the source cache.
-func TestWatcherInFront(t *testing.T) {
-	buf := captureLog(t)
+// TestCAAQueriesBehindCache: with cache in front, and each plugin the order puts between cache and
+// caapolicy, every repeated CAA query, over UDP and TCP, is answered by caapolicy with its whole
+// TTL, logged and counted with the source of its answer, and grouped into one check event; with
+// dnssec in the block each answer is signed by that dnssec. cache answers none of them.
+func TestCAAQueriesBehindCache(t *testing.T) {
 	const server = "dns://127.0.0.1:0"
-	count := func(source string) float64 {
-		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "unknown", source))
+	tests := []struct {
+		name    string
+		between func(t *testing.T) string // the plugins between cache and caapolicy
+		do      bool
+		check   func(t *testing.T, r *dns.Msg)
+	}{
+		{name: "cache alone", between: func(*testing.T) string { return "" }},
+		{
+			name:    "header between sets its flags",
+			between: func(*testing.T) string { return "header {\n        response set ra\n    }" },
+			check: func(t *testing.T, r *dns.Msg) {
+				if !r.RecursionAvailable {
+					t.Error("RA not set by header")
+				}
+			},
+		},
+		{name: "minimal between", between: func(*testing.T) string { return "minimal" }},
+		{
+			name: "dnssec between signs each answer",
+			between: func(t *testing.T) string {
+				_, keyBase, _ := signedZone(t, t.TempDir(), partnerZone)
+				return "dnssec {\n        key file " + keyBase + "\n    }"
+			},
+			do: true,
+			check: func(t *testing.T, r *dns.Msg) {
+				sigs := 0
+				for _, rr := range r.Answer {
+					if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeCAA {
+						sigs++
+					}
+				}
+				if sigs != 1 {
+					t.Errorf("%d RRSIG CAA in the answer, want 1: %v", sigs, r.Answer)
+				}
+			},
+		},
 	}
-	cachedBefore, policyBefore := count(sourceCache), count(sourcePolicy)
-	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", "minimal"))
-	for range 5 {
-		if r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232)); len(r.Answer) != 1 {
-			t.Fatalf("pol: %v", r)
-		}
-	}
-	lines := waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5)
-	if !strings.HasSuffix(lines[0], "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
-		t.Errorf("first query: %s", lines[0])
-	}
-	for _, l := range lines[1:] {
-		if !strings.HasSuffix(l, "owner=pol.example.org. policy=0 zone=0 partners=0 source=cache ca=unknown") {
-			t.Errorf("cached query: %s", l)
-		}
-	}
-	if got := count(sourceCache) - cachedBefore; got != 4 {
-		t.Errorf("queries_total{source=cache} grew by %v, want 4", got)
-	}
-	if got := count(sourcePolicy) - policyBefore; got != 1 {
-		t.Errorf("queries_total{source=policy} grew by %v, want 1", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := captureLog(t)
+			count := func() float64 {
+				return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "one.test", sourcePolicy))
+			}
+			events := func() float64 {
+				return testutil.ToFloat64(checkEventsTotal.WithLabelValues(server, "example.org.", "", "one.test"))
+			}
+			queriesBefore, eventsBefore := count(), events()
+			_, udp, tcp := corednstest.Start(t, watchCorefile(t, "log all", tc.between(t)))
+			hitsBefore := cacheCounter(t, "hits_total")
+
+			// Three queries over UDP from one address of one.test, three over TCP from another.
+			for i, q := range []struct{ net, addr, src string }{
+				{"udp", udp, "127.0.1.1"}, {"udp", udp, "127.0.1.1"}, {"udp", udp, "127.0.1.1"},
+				{"tcp", tcp, "127.0.1.2"}, {"tcp", tcp, "127.0.1.2"}, {"tcp", tcp, "127.0.1.2"},
+			} {
+				r := exchangeOver(t, q.net, q.src, q.addr, caaQuery("pol.example.org.", tc.do, 1232))
+				caas := answerStrings(r, dns.TypeCAA)
+				if r.Rcode != dns.RcodeSuccess || !slices.Equal(caas, []string{`pol.example.org. 300 IN CAA 0 issue "digicert.com"`}) {
+					t.Fatalf("query %d over %s: rcode %s, CAA %q, want the policy record with its whole TTL", i, q.net, dns.RcodeToString[r.Rcode], caas)
+				}
+				if tc.check != nil {
+					tc.check(t, r)
+				}
+			}
+			do := map[bool]string{false: "do=0", true: "do=1"}[tc.do]
+			lines := waitFor(t, buf.String, `"pol.example.org." edns=1232 `+do+` NOERROR`, 6)
+			for _, l := range lines {
+				if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=one.test") {
+					t.Errorf("query: %s", l)
+				}
+			}
+			if got := count() - queriesBefore; got != 6 {
+				t.Errorf("queries_total{ca=one.test,source=policy} grew by %v, want 6", got)
+			}
+			ev := waitFor(t, buf.String, `check by one.test of "pol.example.org."`, 1)[0]
+			if !strings.Contains(ev, "6 queries from 2 addresses from 1 networks in ") {
+				t.Errorf("event: %s", ev)
+			}
+			if got := events() - eventsBefore; got != 1 {
+				t.Errorf("check_events_total{ca=one.test} grew by %v, want 1", got)
+			}
+			if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
+				t.Errorf("cache answered %v of the queries, want none", hits)
+			}
+		})
 	}
 }
 
-// TestWritePastHeader: header, between cache and caapolicy, still sets its flags on CAA answers
-// written past cache, the second answer as the first.
-func TestWritePastHeader(t *testing.T) {
-	buf := captureLog(t)
-	hitsBefore := cacheCounter(t, "hits_total")
-	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", "header {\n        response set ra\n    }"))
-	for range 2 {
-		r := exchange(t, "udp", udp, caaQuery("pol.example.org.", false, 1232))
-		if !r.RecursionAvailable || len(r.Answer) != 1 {
-			t.Errorf("ra %v answer %v, want RA set and the policy record", r.RecursionAvailable, r.Answer)
-		}
+// exchangeOver sends m over net (udp or tcp) to addr from the loopback address src.
+func exchangeOver(t *testing.T, network, src, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	var local net.Addr = &net.UDPAddr{IP: net.ParseIP(src)}
+	if network == "tcp" {
+		local = &net.TCPAddr{IP: net.ParseIP(src)}
 	}
-	waitFor(t, buf.String, `"pol.example.org." edns=1232 do=0 NOERROR size=90 tc=0 owner=pol.example.org. policy=1 zone=0 partners=0 source=policy`, 2)
-	if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
-		t.Errorf("cache hits grew by %v, want 0", hits)
+	c := &dns.Client{Net: network, Dialer: &net.Dialer{LocalAddr: local}}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("%s query %s from %s: %v", network, m.Question[0].Name, src, err)
+	}
+	return r
+}
+
+// TestCacheBypassScope: cache bypasses the zones of every caapolicy block of the server block, for
+// every type (the cost of the hook, cache.go), and still answers repeated queries in other zones.
+func TestCacheBypassScope(t *testing.T) {
+	dir := t.TempDir()
+	org, net, com := filepath.Join(dir, "org.zone"), filepath.Join(dir, "net.zone"), filepath.Join(dir, "com.zone")
+	write(t, org, partnerZone)
+	write(t, net, exampleNet)
+	write(t, com, strings.NewReplacer("example.net.", "example.com.", "shop", "www").Replace(exampleNet))
+	_, udp, _ := corednstest.Start(t, fmt.Sprintf(`example.org:0 example.net:0 example.com:0 {
+    bind 127.0.0.1
+    cache
+    caapolicy example.org {
+        issue letsencrypt.org
+        log none
+    }
+    caapolicy example.net {
+        issue pki.goog
+        log none
+    }
+    file %s example.org
+    file %s example.net
+    file %s example.com
+}
+`, org, net, com))
+	for _, tc := range []struct {
+		name        string
+		qname       string
+		qtype       uint16
+		rcode, hits int
+	}{
+		{"A in the first block's zone", "plain.example.org.", dns.TypeA, dns.RcodeSuccess, 0},
+		{"CAA in the first block's zone", "example.org.", dns.TypeCAA, dns.RcodeSuccess, 0},
+		{"A in the second block's zone", "shop.example.net.", dns.TypeA, dns.RcodeSuccess, 0},
+		{"NXDOMAIN in the second block's zone", "missing.example.net.", dns.TypeTXT, dns.RcodeNameError, 0},
+		{"A outside caapolicy's zones", "www.example.com.", dns.TypeA, dns.RcodeSuccess, 2},
+		{"CAA outside caapolicy's zones", "www.example.com.", dns.TypeCAA, dns.RcodeSuccess, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := cacheCounter(t, "hits_total")
+			for range 3 {
+				if r := exchange(t, "udp", udp, new(dns.Msg).SetQuestion(tc.qname, tc.qtype)); r.Rcode != tc.rcode {
+					t.Fatalf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+				}
+			}
+			if got := cacheCounter(t, "hits_total") - before; got != float64(tc.hits) {
+				t.Errorf("cache answered %v of 3 queries, want %d", got, tc.hits)
+			}
+		})
 	}
 }
 
-// TestPastCacheOnTheWire: with cache in front, a repeated CAA question gets the same answer
-// with its own ID and EDNS, truncated over UDP without room for it and whole over TCP, and each
+// TestCAABehindCacheOnTheWire: with cache and dnssec in front, a repeated CAA question gets the
+// same answer with its own ID and EDNS, truncated over UDP without room for it and whole over TCP, and each
 // is logged as caapolicy's answer.
-func TestPastCacheOnTheWire(t *testing.T) {
+func TestCAABehindCacheOnTheWire(t *testing.T) {
 	buf := captureLog(t)
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
@@ -308,8 +414,8 @@ func TestPastCacheOnTheWire(t *testing.T) {
 }
 
 // TestFailureNotCached: where the zone data fails with an error and writes nothing (forward to an
-// upstream that refuses), caapolicy writes the SERVFAIL past cache, so cache stores none and
-// every repeated CAA query is answered, logged and counted.
+// upstream that refuses), cache stores no SERVFAIL for caapolicy's zones, so every repeated CAA
+// query is answered, logged and counted.
 func TestFailureNotCached(t *testing.T) {
 	buf := captureLog(t)
 	hitsBefore := cacheCounter(t, "hits_total")
@@ -333,6 +439,6 @@ func TestFailureNotCached(t *testing.T) {
 	if hits := cacheCounter(t, "hits_total") - hitsBefore; hits != 0 {
 		t.Errorf("cache answered %v of the queries, want none", hits)
 	}
-	// errors still logs each error, with the rcode returned: 0, as for a reply written (acl's too).
-	waitFor(t, buf.String, "[ERROR] plugin/errors: 0 www.example.org. CAA: read udp", 3)
+	// errors logs each error, with the rcode returned, as without cache.
+	waitFor(t, buf.String, "[ERROR] plugin/errors: 2 www.example.org. CAA: read udp", 3)
 }

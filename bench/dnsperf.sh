@@ -2,18 +2,25 @@
 # Load benchmark: caapolicy against stock CoreDNS plugins, measured with Debian's dnsperf on
 # loopback in interleaved rounds, in one run on one machine.
 #
-#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS] [-Q RATE]
+#   bench/dnsperf.sh [-l SECONDS] [-r ROUNDS] [-Q RATE] [-s all|cache] [-b LABEL=BINARY]...
 #
-# (defaults: 3 s per measurement, 5 rounds, peak rate). With -Q, dnsperf sends RATE queries per
-# second to every server and the script reads each server's CPU time from /proc: the qps column
-# is then queries per CPU-second (1 / CPU time per query), steadier than the peak rate on a noisy
-# machine, and every ratio is one of CPU cost per query.
+# (defaults: 3 s per measurement, 5 rounds, peak rate, every row). With -Q, dnsperf sends RATE
+# queries per second to every server and the script reads each server's CPU time from /proc: the
+# qps column is then queries per CPU-second (1 / CPU time per query), steadier than the peak rate
+# on a noisy machine, and every ratio is one of CPU cost per query.
 #
-# Every server is the same CoreDNS binary (cmd/coredns) on its own 127.0.0.1 port. Where two cores
-# exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures every server once,
-# in a new random order, so that neither drift nor position favours one. It prints the median
-# queries per second, the median over rounds of each round's ratio to file and to whoami, the mean
-# latency and the servers' RSS, then each target's ratio with its range over the rounds, and stops
+# The servers run the CoreDNS binary built from this tree (cmd/coredns), each on its own 127.0.0.1
+# port. -b adds another binary, such as one built from an earlier commit, under LABEL: it serves
+# the three rows that compare builds (merged over file, non-CAA behind cache, CAA behind cache)
+# beside this tree's, in the same rounds. -s cache keeps only those rows and their stock
+# references; -s all (the default) adds every other row.
+#
+# Where two cores exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures
+# every server once, in a new random order, so that neither drift nor position favours one. Each
+# row has a reference row (stock CoreDNS, or the same Corefile without the feature measured); the
+# table shows the median queries per second, the median over rounds of each round's ratio to the
+# reference, the mean latency and the servers' RSS, then the ratios that matter with their range
+# over the rounds. An A/A control (a stock server twice) shows the noise of the run. It stops
 # every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +28,17 @@ cd "$(dirname "$0")/.."
 seconds=3
 rounds=5
 rate=
-while getopts "l:r:Q:" opt; do
+set_=all
+extra=()
+usage() { echo "usage: $0 [-l SECONDS] [-r ROUNDS] [-Q RATE] [-s all|cache] [-b LABEL=BINARY]..." >&2; exit 2; }
+while getopts "l:r:Q:s:b:" opt; do
     case $opt in
         l) seconds=$OPTARG ;;
         r) rounds=$OPTARG ;;
         Q) rate=$OPTARG ;;
-        *) echo "usage: $0 [-l SECONDS] [-r ROUNDS] [-Q RATE]" >&2; exit 2 ;;
+        s) set_=$OPTARG; [ "$set_" = all ] || [ "$set_" = cache ] || usage ;;
+        b) [[ $OPTARG == *=* ]] || usage; extra+=("$OPTARG") ;;
+        *) usage ;;
     esac
 done
 
@@ -51,6 +63,11 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 
 go build -o "$work/coredns" ./cmd/coredns
+# builds: label -> binary; "this tree" first.
+builds=("this tree=$work/coredns" "${extra[@]}")
+for b in "${extra[@]}"; do
+    [ -x "${b#*=}" ] || { echo "${b#*=}: not an executable" >&2; exit 2; }
+done
 
 # The zone: the same CAA RRset the policy declares, so that every server answers the same bytes.
 cat >"$work/example.org.zone" <<'ZONE'
@@ -72,21 +89,83 @@ printf 'example.org A\n' >"$work/a.q"
 # A flood of distinct names from one client: 50,000 names, each its own check event.
 for i in $(seq 1 50000); do printf 'r%d.example.org CAA\n' "$i"; done >"$work/flood.q"
 
-# server LABEL QTYPE: start a CoreDNS whose server block holds the plugins read from stdin, on its
-# own loopback port, measured with QTYPE (caa or a) queries.
+# server LABEL QTYPE REF [BINARY]: start a CoreDNS whose server block holds the plugins read from
+# stdin, on its own loopback port, measured with QTYPE (caa, a or flood) queries; REF is the label
+# of the row it is compared with ("" for none).
 port=$((20000 + RANDOM % 20000))
-names=() ports=() queries=() spids=()
+names=() ports=() queries=() spids=() refs=()
 declare -A idx
 server() {
     port=$((port + 1))
     local conf="$work/server$port.conf"
     { printf 'example.org:%d {\n    bind 127.0.0.1\n' "$port"; cat; printf '}\n'; } >"$conf"
-    "${server_cpu[@]}" "$work/coredns" -conf "$conf" -quiet >"$conf.log" 2>&1 &
+    "${server_cpu[@]}" "${4:-$work/coredns}" -conf "$conf" -quiet >"$conf.log" 2>&1 &
     idx[$1]=${#names[@]}
-    pids+=($!) spids+=($!) names+=("$1") ports+=("$port") queries+=("$work/$2.q")
+    pids+=($!) spids+=($!) names+=("$1") ports+=("$port") queries+=("$work/$2.q") refs+=("$3")
 }
 
-server "caapolicy, policy (ignore)" caa <<CONF
+# Stock references, and the A/A control: the same stock server twice.
+server "file" caa "" <<CONF
+    file $work/example.org.zone
+CONF
+server "non-CAA, cache, stock" a "" <<CONF
+    cache
+    file $work/example.org.zone
+CONF
+server "non-CAA, cache, stock (control)" a "non-CAA, cache, stock" <<CONF
+    cache
+    file $work/example.org.zone
+CONF
+server "CAA from cache, stock" caa "" <<CONF
+    cache
+    file $work/example.org.zone
+CONF
+
+# The rows that compare builds: the policy merged with the zone file's record (no cache), A
+# queries answered by cache in front of caapolicy, CAA queries with cache in front.
+for b in "${builds[@]}"; do
+    label=${b%%=*} bin=${b#*=}
+    server "merged over file, $label" caa "file" "$bin" <<CONF
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+        log none
+        checks off
+    }
+    file $work/merge.zone
+CONF
+    server "non-CAA, cache, $label" a "non-CAA, cache, stock" "$bin" <<CONF
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/example.org.zone
+CONF
+    server "CAA, cache, $label" caa "CAA from cache, stock" "$bin" <<CONF
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/merge.zone
+CONF
+done
+
+# The metadata route's floor: the metadata plugin in front, calling caapolicy's Metadata on every
+# query (cache hits included), beside the stock Corefile without it.
+server "non-CAA, metadata, cache, this tree" a "non-CAA, cache, stock" <<CONF
+    metadata
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }
+    file $work/example.org.zone
+CONF
+
+if [ "$set_" = all ]; then
+    server "caapolicy, policy (ignore)" caa "file" <<CONF
     caapolicy {
         issue letsencrypt.org
         issuewild none
@@ -97,29 +176,20 @@ server "caapolicy, policy (ignore)" caa <<CONF
     }
     file $work/example.org.zone
 CONF
-server "caapolicy, merged over file" caa <<CONF
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-        log none
-        checks off
-    }
-    file $work/merge.zone
-CONF
-server "file" caa <<CONF
-    file $work/example.org.zone
-CONF
-server "template" caa <<'CONF'
+    server "template" caa "file" <<'CONF'
     template IN CAA example.org {
         answer "{{ .Name }} 300 IN CAA 0 issue \"letsencrypt.org\""
         answer "{{ .Name }} 300 IN CAA 0 issuewild \";\""
         answer "{{ .Name }} 300 IN CAA 0 iodef \"mailto:security@example.org\""
     }
 CONF
-server "whoami" caa <<CONF
+    server "whoami" caa "file" <<CONF
     whoami
 CONF
-server "non-CAA, with caapolicy" a <<CONF
+    server "non-CAA, without caapolicy" a "" <<CONF
+    file $work/example.org.zone
+CONF
+    server "non-CAA, with caapolicy" a "non-CAA, without caapolicy" <<CONF
     caapolicy {
         issuewild none
         iodef mailto:security@example.org
@@ -128,15 +198,8 @@ server "non-CAA, with caapolicy" a <<CONF
     }
     file $work/example.org.zone
 CONF
-server "non-CAA, without caapolicy" a <<CONF
-    file $work/example.org.zone
-CONF
-# An A/A control: the same server again. How far it strays from the one above is the noise.
-server "non-CAA, without (control)" a <<CONF
-    file $work/example.org.zone
-CONF
-# The first row with the query log (text lines, to the server's log file) and check events on.
-server "caapolicy, policy, log on" caa <<CONF
+    # The policy row with the query log (text lines, to the server's log file) and check events on.
+    server "caapolicy, policy, log on" caa "caapolicy, policy (ignore)" <<CONF
     caapolicy {
         issue letsencrypt.org
         issuewild none
@@ -145,42 +208,8 @@ server "caapolicy, policy, log on" caa <<CONF
     }
     file $work/example.org.zone
 CONF
-
-# cache in front: non-CAA queries with and without caapolicy; CAA queries, which caapolicy keeps out
-# of the cache and answers itself (logged), against CAA answers from the cache without caapolicy.
-server "non-CAA, cache, with" a <<CONF
-    cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-    }
-    file $work/example.org.zone
-CONF
-server "non-CAA, cache, without" a <<CONF
-    cache
-    file $work/example.org.zone
-CONF
-server "CAA, cache in front, with" caa <<CONF
-    cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-    }
-    file $work/merge.zone
-CONF
-server "CAA from cache, without" caa <<CONF
-    cache
-    file $work/example.org.zone
-CONF
-# One client sending 50,000 distinct names, query log on, check events on and off.
-server "flood, checks on" flood <<CONF
-    caapolicy {
-        issue letsencrypt.org
-        zonedata ignore
-    }
-    file $work/example.org.zone
-CONF
-server "flood, checks off" flood <<CONF
+    # One client sending 50,000 distinct names, query log on, check events on and off.
+    server "flood, checks off" flood "" <<CONF
     caapolicy {
         issue letsencrypt.org
         zonedata ignore
@@ -188,6 +217,14 @@ server "flood, checks off" flood <<CONF
     }
     file $work/example.org.zone
 CONF
+    server "flood, checks on" flood "flood, checks off" <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        zonedata ignore
+    }
+    file $work/example.org.zone
+CONF
+fi
 
 for i in "${!ports[@]}"; do
     for _ in $(seq 1 50); do
@@ -233,23 +270,25 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # ratios A B: the per-round ratios of server A to server B, space-separated.
 ratios() { for r in $(seq 1 "$rounds"); do awk -v a="${qps[$1,$r]}" -v b="${qps[$2,$r]}" 'BEGIN {printf "%.4f ", a/b}'; done; }
-# summary A B: the median per-round ratio and its range.
+# summary A B: the median per-round ratio of the rows labelled A and B, and its range.
 summary() {
-    local rs; rs=$(ratios "$1" "$2")
+    local rs; rs=$(ratios "${idx[$1]}" "${idx[$2]}")
     printf '%.2f (rounds %.2f to %.2f)' "$(median <<<"$rs")" \
         "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | head -1)" "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | tail -1)"
+}
+# quotient A B C D: the median over rounds of (A/B) / (C/D), the ratio of two ratios in one round.
+quotient() {
+    local a=${idx[$1]} b=${idx[$2]} c=${idx[$3]} d=${idx[$4]} rs=""
+    for r in $(seq 1 "$rounds"); do
+        rs+=$(awk -v a="${qps[$a,$r]}" -v b="${qps[$b,$r]}" -v c="${qps[$c,$r]}" -v d="${qps[$d,$r]}" 'BEGIN {printf "%.4f ", (a/b)/(c/d)}')
+    done
+    printf '%.2f' "$(median <<<"$rs")"
 }
 declare -a med mlat
 for i in "${!ports[@]}"; do
     med[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${qps[$i,$r]}"; done | median)
     mlat[$i]=$(for r in $(seq 1 "$rounds"); do printf '%s ' "${lat[$i,$r]}"; done | median)
 done
-policy_i=${idx["caapolicy, policy (ignore)"]} merged_i=${idx["caapolicy, merged over file"]} file_i=${idx[file]}
-whoami_i=${idx[whoami]} nca_with_i=${idx["non-CAA, with caapolicy"]} nca_without_i=${idx["non-CAA, without caapolicy"]}
-control_i=${idx["non-CAA, without (control)"]} logon_i=${idx["caapolicy, policy, log on"]}
-cache_with_i=${idx["non-CAA, cache, with"]} cache_without_i=${idx["non-CAA, cache, without"]}
-cached_with_i=${idx["CAA, cache in front, with"]} cached_without_i=${idx["CAA from cache, without"]}
-flood_on_i=${idx["flood, checks on"]} flood_off_i=${idx["flood, checks off"]}
 
 echo
 if [ -z "$rate" ]; then
@@ -258,33 +297,44 @@ else
     echo "dnsperf on loopback at a fixed $rate queries/s, $rounds interleaved rounds of ${seconds}s, median; qps is queries per CPU-second of the server;"
     echo "$(nproc) cores, $(go version | awk '{print $3}'), CoreDNS v1.15.0"
 fi
-printf '| %-28s | %10s | %8s | %9s | %12s | %8s |\n' "server" "qps" "x file" "x whoami" "latency (us)" "RSS (MB)"
-printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------------" "------------" "----------" "-----------" "--------------" "----------"
+printf '| %-38s | %9s | %6s | %-32s | %12s | %8s |\n' "server" "qps" "x ref" "reference" "latency (us)" "RSS (MB)"
+printf '|%s|%s|%s|%s|%s|%s|\n' "----------------------------------------" "-----------" "--------" "----------------------------------" "--------------" "----------"
 for i in "${!ports[@]}"; do
-    ref=$file_i
-    [ "$i" -ge "$nca_with_i" ] && [ "$i" -le "$control_i" ] && ref=$nca_without_i
-    [ "$i" -eq "$cache_with_i" ] && ref=$cache_without_i
-    [ "$i" -eq "$cached_with_i" ] && ref=$cached_without_i
-    [ "$i" -eq "$flood_on_i" ] && ref=$flood_off_i
     rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/${spids[$i]}/status" 2>/dev/null || echo "?")
-    printf '| %-28s | %10.0f | %8.2f | %9.2f | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" \
-        "$(ratios "$i" "$ref" | median)" "$(ratios "$i" "$whoami_i" | median)" \
+    x=$(printf '%6s' "")
+    [ -n "${refs[$i]}" ] && x=$(printf '%6.2f' "$(ratios "$i" "${idx[${refs[$i]}]}" | median)")
+    printf '| %-38s | %9.0f | %s | %-32s | %12.1f | %8s |\n' "${names[$i]}" "${med[$i]}" "$x" "${refs[$i]}" \
         "$(awk -v l="${mlat[$i]}" 'BEGIN {print l*1e6}')" "$rss"
 done
-echo "(x file for the non-CAA rows is the ratio to \"non-CAA, without caapolicy\"; the control row shows the noise;"
-echo " for the cache rows to the same Corefile without caapolicy; for \"flood, checks on\" to checks off.)"
 echo
-echo "Targets, as the median of the per-round ratios:"
-echo "  policy / whoami          $(summary $policy_i $whoami_i)   target 0.95"
-echo "  policy / file            $(summary $policy_i $file_i)   target 1.30"
-echo "  merged / file            $(summary $merged_i $file_i)   target 0.95"
-echo "  non-CAA with / without   $(summary $nca_with_i $nca_without_i)   target 0.98"
-echo "  control / without        $(summary $control_i $nca_without_i)   (noise: ideally 1.00)"
-echo "  log on / log off         $(summary $logon_i $policy_i)   target 0.90"
-echo "  non-CAA with cache        $(summary $cache_with_i $cache_without_i)   target 0.98"
-echo "  CAA, cache in front, w/o  $(summary $cached_with_i $cached_without_i)   (answered by caapolicy and logged, against from the cache)"
-echo "  flood: checks on / off    $(summary $flood_on_i $flood_off_i)   target 0.90"
-flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$flood_on_i]}.conf.log" || true)
-echo "  ($flines flood query lines logged with checks on, ${done_q[$flood_on_i]} queries answered)"
-lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$logon_i]}.conf.log" || true)
-echo "  ($lines query lines logged by the log-on server, ${done_q[$logon_i]} queries it answered)"
+echo "Ratios, as the median of the per-round ratios (range over the rounds):"
+echo "  A/A control (noise: ideally 1.00)           $(summary "non-CAA, cache, stock (control)" "non-CAA, cache, stock")"
+for b in "${builds[@]}"; do
+    label=${b%%=*}
+    echo "  $label:"
+    echo "    merged over file / file                   $(summary "merged over file, $label" "file")"
+    echo "    non-CAA behind cache / stock              $(summary "non-CAA, cache, $label" "non-CAA, cache, stock")"
+    echo "    CAA behind cache / CAA from stock cache   $(summary "CAA, cache, $label" "CAA from cache, stock")"
+done
+for b in "${extra[@]}"; do
+    label=${b%%=*}
+    echo "  this tree's ratio over $label's, same rounds (1.00: no change):"
+    echo "    merged $(quotient "merged over file, this tree" "file" "merged over file, $label" "file")," \
+        "non-CAA behind cache $(quotient "non-CAA, cache, this tree" "non-CAA, cache, stock" "non-CAA, cache, $label" "non-CAA, cache, stock")," \
+        "CAA behind cache $(quotient "CAA, cache, this tree" "CAA from cache, stock" "CAA, cache, $label" "CAA from cache, stock")"
+done
+if [ "$set_" = all ]; then
+    echo "  policy / whoami                             $(summary "caapolicy, policy (ignore)" whoami)"
+    echo "  policy / file                               $(summary "caapolicy, policy (ignore)" file)"
+    echo "  non-CAA with / without caapolicy           $(summary "non-CAA, with caapolicy" "non-CAA, without caapolicy")"
+    echo "  log on / log off                            $(summary "caapolicy, policy, log on" "caapolicy, policy (ignore)")"
+    echo "  flood: checks on / off                      $(summary "flood, checks on" "flood, checks off")"
+    f=${idx["flood, checks on"]} l=${idx["caapolicy, policy, log on"]}
+    flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$f]}.conf.log" || true)
+    echo "  ($flines flood query lines logged with checks on, ${done_q[$f]} queries answered)"
+    lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$l]}.conf.log" || true)
+    echo "  ($lines query lines logged by the log-on server, ${done_q[$l]} queries it answered)"
+fi
+c=${idx["CAA, cache, this tree"]}
+lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$c]}.conf.log" || true)
+echo "  ($lines query lines logged by \"CAA, cache, this tree\", ${done_q[$c]} queries it answered)"
