@@ -38,7 +38,7 @@ type CAAPolicy struct {
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
 	bypass    *[]string           // the zones of every caapolicy block of the server block (cache.go)
 
-	siblings    []*CAAPolicy          // the other caapolicy blocks of the server block
+	group       []*CAAPolicy          // every caapolicy block of the server block, this one too; shared
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
 	serial      uint32                // the policy serial (serial.go): served serial = zone's + serial
 	offsets     map[string]uint32     // zone -> served serial offset, the policy serial; empty when 0

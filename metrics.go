@@ -2,7 +2,6 @@ package caapolicy
 
 import (
 	"net"
-	"slices"
 	"sync"
 
 	"github.com/caapolicy/caapolicy/internal/version"
@@ -146,37 +145,32 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 	return c.multiPerspective.get(k, multiPerspectiveChecksTotal, func() []string { return []string{server, zone, view} })
 }
 
-// zeroMetrics makes the block's counters present at zero for every label set known at start-up
-// (each address the server block listens on, its view, each zone, each CA of the ca lines and
-// unknown, each answer source), so that dashboards and alerts see 0 rather than no series until
-// the first query. CoreDNS's metrics plugin sets coredns_plugin_enabled the same way, from an
-// OnStartup hook, and so is this meant to be called.
+// zeroMetrics makes every metric of the block present at zero from start-up, for each address
+// the server block listens on, its view and each zone, so that dashboards and alerts see 0
+// rather than no series until the first query: one series per metric and zone (queries of an
+// unknown CA answered passthrough, check events of an unknown CA, unauthorized checks of the
+// first CA of the ca lines by name), not every CA and source, whose product would cost a server with a
+// thousand blocks tens of megabytes. CoreDNS's metrics plugin sets coredns_plugin_enabled the
+// same way, from an OnStartup hook, and so is this meant to be called.
 func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
-	cas := []string{unknownCA}
-	for _, s := range c.cas.byPrefix {
-		if !slices.Contains(cas, s.ca) {
-			cas = append(cas, s.ca)
+	known := "" // the first CA of the ca lines, in name order
+	for _, src := range c.cas.byPrefix {
+		if known == "" || src.ca < known {
+			known = src.ca
 		}
 	}
-	sources := sourceNames[:] // every CAA query reaches caapolicy, cache in front or not (cache.go)
 	checks := c.qlog != nil && c.qlog.cfg.window > 0
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)
 		view := cfg.ViewName
 		for _, zone := range c.Zones {
 			c.counters.partners(server, zone, view)
-			for _, ca := range cas {
-				for _, src := range sources {
-					c.counters.query(server, zone, view, ca, src)
-				}
-				if checks {
-					c.counters.checkEvent(server, zone, view, ca)
-					if ca != unknownCA { // only a known CA's check is judged
-						unauthorizedChecksTotal.WithLabelValues(server, zone, view, ca)
-					}
-				}
-			}
+			c.counters.query(server, zone, view, unknownCA, sourcePassthrough)
 			if checks {
+				c.counters.checkEvent(server, zone, view, unknownCA)
+				if known != "" { // only a known CA's check is judged
+					unauthorizedChecksTotal.WithLabelValues(server, zone, view, known)
+				}
 				c.counters.multiPerspectiveCheck(server, zone, view)
 			}
 			if c.qlog != nil {

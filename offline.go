@@ -117,11 +117,7 @@ func (cf *Corefile) build() error {
 				return plugin.Error(name, err)
 			}
 			h.qlog = nil // nothing is logged offline
-			for _, o := range b.policies {
-				if o != h {
-					h.siblings = append(h.siblings, o)
-				}
-			}
+			h.group = b.policies
 		}
 	}
 	return nil

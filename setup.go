@@ -59,11 +59,7 @@ func setup(c *caddy.Controller) error {
 				return plugin.Error(name, err)
 			}
 			h.zeroMetrics(cfg)
-			for _, b := range blocks {
-				if b != h {
-					h.siblings = append(h.siblings, b)
-				}
-			}
+			h.group = blocks // shared by the blocks: one slice, not one list per block
 			return nil
 		})
 		c.OnShutdown(func() error {

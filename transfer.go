@@ -42,10 +42,13 @@ func (c *CAAPolicy) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 }
 
 // forZone returns the caapolicy block of this server block whose zones hold zone as a zone of
-// its own: transfer asks only the first caapolicy handler, which answers for its siblings.
+// its own: transfer asks only the first caapolicy handler, which answers for the others.
 func (c *CAAPolicy) forZone(zone string) *CAAPolicy {
 	z := lowerString(zone)
-	for _, h := range append([]*CAAPolicy{c}, c.siblings...) {
+	if _, ok := c.zoneSet[z]; ok {
+		return c
+	}
+	for _, h := range c.group {
 		if _, ok := h.zoneSet[z]; ok {
 			return h
 		}
