@@ -70,11 +70,13 @@ func TestServedSerialIsAFunctionOfWhatIsServed(t *testing.T) {
 			p1, p2 := corednstest.FreePort(t), corednstest.FreePort(t)
 			first, _, _ := corednstest.Start(t, corefile(p1, tc.serial))
 			_, node2, _ := corednstest.Start(t, corefile(p2, tc.serial))
+			// Node 1 restarts: a new process remembers nothing. (It listens on a port of its own,
+			// so that no packet can reach the socket of the instance that stopped.)
 			first.Stop()
 			serials.Lock()
-			clear(serials.m) // a restarted process remembers nothing
+			clear(serials.m)
 			serials.Unlock()
-			_, node1, _ := corednstest.Start(t, corefile(p1, tc.serial))
+			_, node1, _ := corednstest.Start(t, corefile(corednstest.FreePort(t), tc.serial))
 			for _, q := range asked {
 				t.Run(q.name, func(t *testing.T) {
 					for _, node := range []string{node1, node2} {
