@@ -1,7 +1,6 @@
 package caapolicy
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,26 +44,10 @@ func readmeBlocks(t *testing.T, lang string) []string {
 	t.Helper()
 	var blocks []string
 	for _, readme := range readmes {
-		f, err := os.Open(readme)
-		if err != nil {
+		if _, err := os.Stat(readme); err != nil {
 			t.Fatal(err)
 		}
-		var cur strings.Builder
-		in := false
-		for s := bufio.NewScanner(f); s.Scan(); {
-			line := strings.TrimSpace(s.Text())
-			switch {
-			case !in && line == "~~~ "+lang:
-				in = true
-				cur.Reset()
-			case in && line == "~~~":
-				in = false
-				blocks = append(blocks, cur.String())
-			case in:
-				cur.WriteString(s.Text() + "\n")
-			}
-		}
-		f.Close()
+		blocks = append(blocks, corednstest.FencedBlocks(t, readme, lang)...)
 	}
 	return blocks
 }

@@ -78,7 +78,7 @@ func TestPersistRecords(t *testing.T) {
 				src = conf
 			}
 			_, out, errs := runCheck(tc.source, src, tc.qname)
-			got := grepLines(out, "persist:")
+			got := corednstest.LinesWith(out, "persist:")
 			if got != tc.want {
 				t.Errorf("persist lines %q, want %q\n%s%s", got, tc.want, out, errs)
 			}
@@ -87,19 +87,8 @@ func TestPersistRecords(t *testing.T) {
 	t.Run("a zone audit lists every record a CA would not honour and exits 1", func(t *testing.T) {
 		code, out, errs := runCheck("-zone", "example.org", "-server", addr, "-ca", "letsencrypt.org")
 		want := strings.Join([]string{"PERSIST " + api, "PERSIST " + blog, "PERSIST " + old, "PERSIST " + shop}, "\n")
-		if got := grepLines(out, "PERSIST "); code != exitDeny || got != want {
+		if got := corednstest.LinesWith(out, "PERSIST "); code != exitDeny || got != want {
 			t.Errorf("exit %d, PERSIST lines\n%s\nwant\n%s\n%s%s", code, got, want, out, errs)
 		}
 	})
-}
-
-// grepLines returns the lines of s that start with prefix, joined by newlines.
-func grepLines(s, prefix string) string {
-	var out []string
-	for l := range strings.SplitSeq(s, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }

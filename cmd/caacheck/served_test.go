@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +32,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 	}
 	corefiles := map[string]string{}
 	for _, readme := range []string{"README.md", "cmd/caacheck/README.md"} {
-		for i, cf := range fencedBlocks(t, filepath.Join(root, readme), "corefile") {
+		for i, cf := range corednstest.FencedBlocks(t, filepath.Join(root, readme), "corefile") {
 			corefiles[fmt.Sprintf("%s corefile %d", readme, i+1)] = cf
 		}
 	}
@@ -197,37 +196,6 @@ func rrText(rrs []dns.CAA) string {
 		out[i] = rrs[i].String()
 	}
 	return "[" + strings.Join(out, " | ") + "]"
-}
-
-// fencedBlocks returns the blocks of the Markdown file at path fenced as ~~~ lang, in order; none
-// when the file does not exist.
-func fencedBlocks(t *testing.T, path, lang string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var blocks []string
-	var cur strings.Builder
-	in := false
-	for s := bufio.NewScanner(f); s.Scan(); {
-		line := strings.TrimSpace(s.Text())
-		switch {
-		case !in && line == "~~~ "+lang:
-			in = true
-			cur.Reset()
-		case in && line == "~~~":
-			in = false
-			blocks = append(blocks, cur.String())
-		case in:
-			cur.WriteString(s.Text() + "\n")
-		}
-	}
-	return blocks
 }
 
 func sortedKeys(m map[string]string) []string {
