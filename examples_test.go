@@ -1,0 +1,104 @@
+package caapolicy
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/caapolicy/caapolicy/internal/corednstest"
+
+	"github.com/miekg/dns"
+)
+
+var updateExamples = flag.Bool("update-examples", false, "rewrite examples/*/answers.txt from what each example answers")
+
+// TestExamples runs every directory of examples/ as README says (its Corefile, from inside the
+// directory, with the zone files and keys beside it) and asks each question its answers.txt
+// lists ("; dig NAME TYPE"), requiring the records written below it. Each Corefile is one of
+// README's examples, verbatim.
+func TestExamples(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("examples", "*", "Corefile"))
+	if err != nil || len(dirs) < 7 {
+		t.Fatalf("examples/*/Corefile: %d found (%v), want one per README example", len(dirs), err)
+	}
+	readme := readmeBlocks(t, "corefile")
+	root, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(p string) { dnsserver.Port = p }(dnsserver.Port)
+	for _, cfPath := range dirs {
+		dir := filepath.Dir(cfPath)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cf, err := os.ReadFile(cfPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(readme, string(cf)) {
+				t.Fatalf("%s is not one of README's corefile examples, verbatim", cfPath)
+			}
+			answersPath := filepath.Join(root, dir, "answers.txt")
+			questions, want := readAnswers(t, answersPath)
+			work := t.TempDir()
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				write(t, filepath.Join(work, e.Name()), string(b))
+			}
+			t.Chdir(work)
+			dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
+			_, udp, _ := corednstest.Start(t, bindLoopback(string(cf)))
+			var got []string
+			for _, q := range questions {
+				f := strings.Fields(q)
+				r := exchange(t, "udp", udp, new(dns.Msg).SetQuestion(dns.Fqdn(f[0]), dns.StringToType[f[1]]))
+				got = append(got, "; dig "+q)
+				for _, rr := range r.Answer {
+					got = append(got, rr.String())
+				}
+			}
+			if *updateExamples {
+				write(t, answersPath, strings.Join(got, "\n")+"\n")
+				return
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s answers\n%s\nwant (answers.txt)\n%s", dir, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// readAnswers reads an answers.txt: its questions ("; dig NAME TYPE" lines) and all its lines,
+// the records normalised as miekg/dns prints them.
+func readAnswers(t *testing.T, path string) (questions, lines []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		if q, ok := strings.CutPrefix(l, "; dig "); ok {
+			questions = append(questions, q)
+			lines = append(lines, l)
+			continue
+		}
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("%s: %q: %v", path, l, err)
+		}
+		lines = append(lines, rr.String())
+	}
+	return questions, lines
+}
