@@ -33,6 +33,7 @@ type CAAPolicy struct {
 	warned   sync.Map // owner names already warned about, so zone-data warnings print once
 	warnings []string // the start-up warnings, "file:line: text"
 
+	persist   map[string][]dns.RR // lowercase _validation-persist names -> their TXT RRset (persist.go)
 	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
 	existLens *[256]bool          // the lengths of those names, to rule most names out at once
 	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
@@ -59,14 +60,24 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	if cfg.fallSet {
 		h.Fall.SetZonesFromArgs(cfg.fall)
 	}
-	if len(cfg.apex.props) > 0 {
-		for _, z := range cfg.zones {
-			h.owners[z] = newOwner(z, cfg.apex, cfg.ttl, &h.partners)
+	persisting := map[string]policy{}
+	for _, z := range cfg.zones {
+		if p := withPersist(cfg.apex, z); len(p.props) > 0 {
+			h.owners[z] = newOwner(z, p, cfg.ttl, &h.partners)
+		}
+		if len(cfg.apex.persist) > 0 {
+			persisting[z] = cfg.apex
 		}
 	}
 	for n, p := range cfg.names {
-		h.owners[n] = newOwner(n, p, cfg.ttl, &h.partners)
+		if q := withPersist(p, n); len(q.props) > 0 {
+			h.owners[n] = newOwner(n, q, cfg.ttl, &h.partners)
+		}
+		if len(p.persist) > 0 {
+			persisting[n] = p
+		}
 	}
+	h.persist = persistRecords(persisting, cfg.ttl)
 	h.partners.cache = newAdditionsCache()
 	h.exist, h.existLens = h.existingNames()
 	h.stopped = make(chan struct{})
@@ -94,7 +105,16 @@ func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	if qt := r.Question[0].Qtype; qt == dns.TypeCAA {
 		return c.serveCAA(ctx, w, r)
-	} else if qt == dns.TypeSOA || c.signer != nil || c.serial != 0 || c.existLens[len(r.Question[0].Name)&0xff] {
+	} else if qt == dns.TypeTXT && c.persist != nil {
+		return c.servePersist(ctx, w, r)
+	}
+	return c.passOther(ctx, w, r)
+}
+
+// passOther passes a query of another type than CAA on: through serveOther's writer where it
+// may apply (negative.go), straight to the next plugin otherwise.
+func (c *CAAPolicy) passOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if r.Question[0].Qtype == dns.TypeSOA || c.signer != nil || c.serial != 0 || c.existLens[len(r.Question[0].Name)&0xff] {
 		return c.serveOther(ctx, w, r)
 	}
 	return plugin.NextOrFailure(name, c.Next, ctx, w, r)

@@ -64,6 +64,8 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 		}
 	}
 
+	lintPersist(cfg, h, warn)
+
 	owners := make([]string, 0, len(h.owners))
 	for n, o := range h.owners {
 		if o.notes.any() {
@@ -135,3 +137,43 @@ func dedupe(lines []string) []string {
 
 // Warnings returns the start-up warnings for the policy of this handler.
 func (c *CAAPolicy) Warnings() []string { return c.warnings }
+
+// lintPersist warns about a persist line whose authorization the block's own CAA, as served
+// from the policy alone, contradicts at the owner or above it (persist.go adds CAA only at the
+// owner itself): validationmethods without dns-persist-01, an issuewild against wildcard, a
+// parent's restriction. Zone data merged at run time is checked by caacheck, not here.
+func lintPersist(cfg *blockConfig, h *CAAPolicy, warn func(pos, format string, args ...any)) {
+	lookup := func(n string) (caa.Step, error) {
+		s := caa.Step{Name: n}
+		if !h.holds(n) {
+			s.Outside = true
+			return s, nil
+		}
+		if o := h.ownerOf(n); o != nil {
+			s.RRset = o.records
+		}
+		return s, nil
+	}
+	check := func(owner string, p policy) {
+		for _, l := range p.persist {
+			rec := caa.PersistRecord{Name: owner, Issuer: l.issuer, AccountURI: l.account, Wildcard: l.wildcard}
+			for _, mode := range []caa.Mode{caa.ModeRFC, caa.ModeLetsEncrypt} {
+				if conflicts := caa.CheckPersist(rec, mode, lookup); len(conflicts) > 0 {
+					warn(l.pos, "%s; add issue %s accounturi=%s (and issuewild for wildcard) where the policy decides, or remove the persist line", conflicts[0].Reason, l.issuer, l.account)
+					break
+				}
+			}
+		}
+	}
+	for _, z := range cfg.zones {
+		check(z, cfg.apex)
+	}
+	names := make([]string, 0, len(cfg.names))
+	for n := range cfg.names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		check(n, cfg.names[n])
+	}
+}

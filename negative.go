@@ -75,9 +75,18 @@ import (
 func (c *CAAPolicy) existingNames() (map[string]struct{}, *[256]bool) {
 	names := map[string]struct{}{}
 	lens := new([256]bool)
+	all := make([]string, 0, len(c.owners)+len(c.persist))
 	for n := range c.owners {
+		if !c.Fall.Through(n) {
+			all = append(all, n)
+		}
+	}
+	for n := range c.persist { // a published dns-persist-01 record's name exists for every type
+		all = append(all, n)
+	}
+	for _, n := range all {
 		zone, ok := c.zoneOf([]byte(n))
-		if !ok || c.Fall.Through(n) {
+		if !ok {
 			continue
 		}
 		for ; n != zone && n != "."; n = caa.ParentName(n) {

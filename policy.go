@@ -21,8 +21,9 @@ type property struct {
 
 // policy is the CAA RRset declared for one owner name, in Corefile order.
 type policy struct {
-	props []property
-	pos   string // where the owner was declared
+	props   []property
+	persist []persistLine // dns-persist-01 records to publish (persist.go)
+	pos     string        // where the owner was declared
 }
 
 // owner is a name with a declared policy. Its records are built once at setup: the policy, then

@@ -76,7 +76,7 @@ func setup(c *caddy.Controller) error {
 }
 
 // propertyNames lists what may stand inside a policy (the top level or a name block).
-const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record"
+const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record, persist"
 
 // settingNames lists what may stand at the top level besides the policy properties.
 const settingNames = "ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
@@ -328,6 +328,24 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 	tag := strings.ToLower(c.Val())
 	switch tag {
 	case caa.TagIssue, caa.TagIssueWild, caa.TagIodef, caa.TagContactEmail, caa.TagContactPhone, "record":
+	case "persist":
+		at := pos(c)
+		args := c.RemainingArgs()
+		if cfg.inName && len(args) > 0 && args[len(args)-1] == "}" {
+			args, cfg.closed = args[:len(args)-1], true
+		}
+		l, err := parsePersist(args)
+		if err != nil {
+			return true, c.Err(err.Error())
+		}
+		for _, q := range p.persist {
+			if q.issuer == l.issuer && q.account == l.account {
+				return true, c.Errf("persist %s %s is declared twice for this owner (first at %s); remove one", l.issuer, l.account, q.pos)
+			}
+		}
+		l.pos = at
+		p.persist = append(p.persist, l)
+		return true, nil
 	default:
 		return false, nil
 	}
@@ -522,7 +540,7 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 
 // closeName stores the policy p of a name block for each of its owners.
 func (cfg *blockConfig) closeName(c *caddy.Controller, first string, owners []string, p policy) error {
-	if len(p.props) == 0 {
+	if len(p.props) == 0 && len(p.persist) == 0 {
 		return c.Errf("name %s has an empty block; add issue, issuewild, iodef... or remove it", first)
 	}
 	for _, o := range owners {

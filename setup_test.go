@@ -166,7 +166,7 @@ func TestSetupRejects(t *testing.T) {
 		input string
 		want  string // the whole error, file:line included
 	}{
-		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks`},
+		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, persist, ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks`},
 		{"caapolicy example.org {\n issue\n}", `Testfile:2 - Error during parsing: issue: needs a CA identifier or none, as in letsencrypt.org accounturi=https://... or none`},
 		{"caapolicy example.org {\n issue lets_encrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "lets_encrypt.org": "lets_encrypt" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
 		{"caapolicy example.org {\n issue https://letsencrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "https://letsencrypt.org" is a URL; CAA names the CA by its bare domain: write letsencrypt.org`},
@@ -201,7 +201,7 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n name www\n}", `Testfile:2 - Error during parsing: name www needs a block opened on the same line: name www { issue letsencrypt.org }`},
 		{"caapolicy example.org {\n name {\n }\n}", `Testfile:2 - Error during parsing: name needs at least one owner name and a block: name www { issue letsencrypt.org }`},
 		{"caapolicy example.org {\n name www {\n }\n}", `Testfile:3 - Error during parsing: name www has an empty block; add issue, issuewild, iodef... or remove it`},
-		{"caapolicy example.org {\n name www {\n  ttl 5\n }\n}", `Testfile:3 - Error during parsing: unknown property "ttl" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
+		{"caapolicy example.org {\n name www {\n  ttl 5\n }\n}", `Testfile:3 - Error during parsing: unknown property "ttl" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record, persist`},
 		{"caapolicy example.org {\n name www {\n  name api {\n }\n}", `Testfile:3 - Error during parsing: name blocks cannot be nested; list every owner on the outer name line`},
 		{"caapolicy example.org {\n name www {\n  issue bad_ca\n }\n}", `Testfile:3 - Error during parsing: issue: CA identifier "bad_ca": "bad_ca" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
 		{"caapolicy example.org {\n partners\n}", "Testfile:2 - Error during parsing: partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare"},
@@ -238,7 +238,7 @@ func TestSetupRejects(t *testing.T) {
 		{"caapolicy example.org {\n record 0 tbs \"" + strings.Repeat("v", 1026) + "\"\n}", `Testfile:2 - Error during parsing: tbs value of 1026 bytes cannot be sent in a CAA record (dns: buffer size too small): DNS servers pack values of at most 1,025 bytes; shorten it`},
 		{"caapolicy example.org {\n ca letsencrypt.org 192.0.2.0/24\n ca sectigo.com 2001:db8::/32 192.0.2.0/24\n}", "Testfile:3 - Error during parsing: ca sectigo.com: 192.0.2.0/24 is already attributed to letsencrypt.org (at Testfile:2); a source belongs to one CA"},
 		{"caapolicy example.org {\n ca letsencrypt.org 2001:db8::/32 2001:DB8::/32\n}", "Testfile:2 - Error during parsing: ca letsencrypt.org: 2001:db8::/32 is listed twice (first at Testfile:2); remove one"},
-		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record`},
+		{"caapolicy example.org {\n name www {\n  partners aws\n }\n}", `Testfile:3 - Error during parsing: unknown property "partners" in a name block; a name block takes issue, issuewild, iodef, contactemail, contactphone, record, persist`},
 		// Guard rails: choices that are always mistakes.
 		{"caapolicy example.org {\n issue letsencrypt.org\n name www.example.org {\n  issue pki.goog\n }\n}", "Testfile:3 - Error during parsing: name www.example.org has no trailing dot, so it is relative and stands for www.example.org.example.org.; write name www (relative) or name www.example.org. (absolute)"},
 		{"caapolicy example.org {\n name example.org {\n  issue pki.goog\n }\n}", "Testfile:2 - Error during parsing: name example.org has no trailing dot, so it is relative and stands for example.org.example.org.; the apex policy of example.org. is written at the top level of the block"},

@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"context"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -114,7 +115,9 @@ func (x *transferRewrite) hold(rrs []dns.RR) []dns.RR {
 		case dns.TypeCAA:
 			keep = false
 		case dns.TypeRRSIG:
-			keep = keep && rr.(*dns.RRSIG).TypeCovered != dns.TypeCAA
+			keep = keep && rr.(*dns.RRSIG).TypeCovered != dns.TypeCAA && !x.persisted(rr)
+		case dns.TypeTXT:
+			keep = keep && !x.persisted(rr)
 		case dns.TypeCNAME:
 			x.cname[lowerString(h.Name)] = true
 		case dns.TypeNS:
@@ -137,13 +140,30 @@ func (x *transferRewrite) hold(rrs []dns.RR) []dns.RR {
 			x.zoneCAA[n] = append(x.zoneCAA[n], r)
 			continue
 		case *dns.RRSIG:
-			if r.TypeCovered == dns.TypeCAA {
+			if r.TypeCovered == dns.TypeCAA || x.persisted(rr) {
 				continue // the RRset may change: an on-line signer signs what is served
+			}
+		case *dns.TXT:
+			if x.persisted(rr) {
+				continue // the policy's dns-persist-01 records are served there instead
 			}
 		}
 		out = append(out, rr)
 	}
 	return out
+}
+
+// persisted reports whether rr is a TXT record, or a signature over one, at a name where the
+// policy publishes dns-persist-01 records (persist.go): the zone data's are not served there.
+func (x *transferRewrite) persisted(rr dns.RR) bool {
+	if x.c.persist == nil {
+		return false
+	}
+	if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered != dns.TypeTXT {
+		return false
+	}
+	_, ok := x.c.persist[lowerString(rr.Header().Name)]
+	return ok
 }
 
 // caaRRsets returns every CAA RRset of the zone as caapolicy serves it: for each policy owner
@@ -173,6 +193,12 @@ func (x *transferRewrite) caaRRsets() []dns.RR {
 		}
 		for _, r := range x.zoneCAA[n] {
 			out = append(out, r)
+		}
+	}
+	// The policy's dns-persist-01 records of this zone, as TXT queries are answered.
+	for _, n := range slices.Sorted(maps.Keys(c.persist)) {
+		if z, ok := c.zoneOf([]byte(n)); ok && z == x.zone {
+			out = append(out, c.persist[n]...)
 		}
 	}
 	return out
