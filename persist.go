@@ -138,7 +138,8 @@ func persistRecords(owners map[string]policy, ttl uint32) map[string][]dns.RR {
 // servePersist answers a TXT query at a name holding the policy's dns-persist-01 records with
 // them, and passes any other on. Only a TXT query in a block with persist lines comes here.
 func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	rrs, ok := c.persist[lowerString(r.Question[0].Name)]
+	var buf [256]byte
+	rrs, ok := c.persist[string(lowerName(buf[:0], r.Question[0].Name))]
 	if !ok {
 		return c.passOther(ctx, w, r)
 	}
