@@ -273,7 +273,7 @@ func BenchmarkTransfer(b *testing.B) {
 	}
 	h := newTestHandler(b, pb.String(), zone)
 	h.transferers = []transfer.Transferer{zone}
-	h.offsets = map[string]uint32{"example.org.": 1}
+	h.serial = 1
 	drain := func(b *testing.B, t transfer.Transferer) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -24,14 +24,17 @@ type CAAPolicy struct {
 	// (NXDOMAIN) keeps that NXDOMAIN instead of being answered from the policy.
 	Fall fall.F
 
-	pos      string            // where the block is declared, "file:line"
-	merge    bool              // unite the zone data's CAA RRset with the policy
-	zoneSet  map[string]string // Zones, for a lookup per label rather than a scan
-	owners   map[string]*owner // lowercase owner name -> its prepared records
-	partners partnerSet
+	pos     string            // where the block is declared, "file:line"
+	zoneSet map[string]string // Zones, for a lookup per label rather than a scan
+	owners  map[string]*owner // lowercase owner name -> its prepared records
 
-	warned   sync.Map // owner names already warned about, so zone-data warnings print once
-	warnings []string // the start-up warnings, "file:line: text"
+	base          *scope            // the block's settings: zonedata, partners, ttl (zoneblock.go)
+	scopes        map[string]*scope // zone block's zone -> its settings; nil without zone blocks
+	overrideZones []string          // the zone blocks' zones, in Corefile order
+
+	warned       sync.Map // owner names already warned about, so zone-data warnings print once
+	warnings     []string // the start-up warnings, "file:line: text"
+	acknowledged []string // the start-up warnings acknowledged as intended (acknowledge.go)
 
 	persist   map[string][]dns.RR // lowercase _validation-persist names -> their TXT RRset (persist.go)
 	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
@@ -42,7 +45,6 @@ type CAAPolicy struct {
 	group       []*CAAPolicy          // every caapolicy block of the server block, this one too; shared
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
 	serial      uint32                // the policy serial (serial.go): served serial = zone's + serial
-	offsets     map[string]uint32     // zone -> served serial offset, the policy serial; empty when 0
 	stopped     chan struct{}         // closed at shutdown, once
 	stopOnce    sync.Once
 
@@ -53,9 +55,17 @@ type CAAPolicy struct {
 
 // newHandler prepares everything a query needs from a parsed block.
 func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, merge: cfg.merge, owners: map[string]*owner{}, partners: cfg.partners, zoneSet: map[string]string{}, serial: cfg.serial}
+	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, owners: map[string]*owner{}, zoneSet: map[string]string{}, serial: cfg.serial}
 	for _, z := range cfg.zones {
 		h.zoneSet[z] = z
+	}
+	h.base = newScope("", cfg.scopeConfig)
+	for _, zc := range cfg.overrides {
+		if h.scopes == nil {
+			h.scopes = map[string]*scope{}
+		}
+		h.scopes[zc.zone] = newScope(zc.zone, zc.scopeConfig)
+		h.overrideZones = append(h.overrideZones, zc.zone)
 	}
 	if cfg.fallSet {
 		h.Fall.SetZonesFromArgs(cfg.fall)
@@ -63,7 +73,7 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	persisting := map[string]policy{}
 	for _, z := range cfg.zones {
 		if p := withPersist(cfg.apex, z); len(p.props) > 0 {
-			h.owners[z] = newOwner(z, p, cfg.ttl, &h.partners)
+			h.owners[z] = newOwner(z, p, h.base)
 		}
 		if len(cfg.apex.persist) > 0 {
 			persisting[z] = cfg.apex
@@ -71,14 +81,13 @@ func newHandler(cfg blockConfig) *CAAPolicy {
 	}
 	for n, p := range cfg.names {
 		if q := withPersist(p, n); len(q.props) > 0 {
-			h.owners[n] = newOwner(n, q, cfg.ttl, &h.partners)
+			h.owners[n] = newOwner(n, q, h.scopeOf([]byte(n)))
 		}
 		if len(p.persist) > 0 {
 			persisting[n] = p
 		}
 	}
-	h.persist = persistRecords(persisting, cfg.ttl)
-	h.partners.cache = newAdditionsCache()
+	h.persist = persistRecords(persisting, h.scopeOf)
 	h.exist, h.existLens = h.existingNames()
 	h.stopped = make(chan struct{})
 	return h
@@ -134,7 +143,8 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	return rcode, err
 }
 
-// find returns the zone holding qname and the policy owner at qname, if any. It is kept out of
+// find returns the zone holding qname (the most specific zone block's, else the block's) and the
+// policy owner at qname, if any. It is kept out of
 // line so that its 256-byte name buffer is not on the stack while the reply is made and written.
 //
 //go:noinline
@@ -143,6 +153,11 @@ func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
 	lname := lowerName(buf[:0], qname)
 	if zone, ok = c.zoneOf(lname); ok {
 		o = c.owners[string(lname)]
+		if c.scopes != nil {
+			if sc := c.scopeOf(lname); sc != c.base {
+				zone = sc.zone // metrics and events name the zone block's zone
+			}
+		}
 	}
 	return zone, o, ok
 }
@@ -150,7 +165,7 @@ func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
 // serve answers a CAA query for a name in the plugin's zones; o is the policy owner at the
 // question name, if any.
 func (c *CAAPolicy) serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
-	if o == nil || c.merge {
+	if o == nil || o.scope.merge {
 		return c.serveZoneData(ctx, w, r, o)
 	}
 	return o.write(w, policyReply(r, r.Question[0].Name, o.records))
@@ -203,6 +218,20 @@ func (c *CAAPolicy) warnOnce(key, format string, args ...any) {
 	if _, seen := c.warned.LoadOrStore(strings.ToLower(key), struct{}{}); !seen {
 		log.Warningf(format, args...)
 	}
+}
+
+// warnOwner is warnOnce for a warning of the given kind about the policy owner o, unless its
+// warnings are acknowledged as intended (acknowledge.go).
+func (c *CAAPolicy) warnOwner(o *owner, kind, format string, args ...any) {
+	if !o.acked {
+		c.warnOnce(kind+" "+o.name, format, args...)
+	}
+}
+
+// acked reports whether n, in any spelling, is a policy owner whose warnings are acknowledged.
+func (c *CAAPolicy) acked(n string) bool {
+	o := c.ownerOf(n)
+	return o != nil && o.acked
 }
 
 // rrPointers returns the records of block as a slice of dns.RR.

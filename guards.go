@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -44,7 +45,7 @@ func (c *CAAPolicy) checkNext() error {
 	if c.Next != nil {
 		return nil
 	}
-	if c.merge {
+	if slices.ContainsFunc(c.allScopes(), func(s *scope) bool { return s.merge }) {
 		return errAt(c.pos, fmt.Sprintf("zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of %s would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore",
 			strings.Join(c.Zones, " ")))
 	}

@@ -58,9 +58,17 @@ func lint(cfg *blockConfig, h *CAAPolicy) []string {
 			}
 		}
 	}
-	for _, p := range cfg.partners.list {
-		if w := caa.IssuerWarning(p.issuer, "partner"); w != "" {
-			warn(p.pos, "%s", w)
+	partnerLists := [][]partner{cfg.partners.list}
+	for _, zc := range cfg.overrides {
+		if zc.partnersPos != "" {
+			partnerLists = append(partnerLists, zc.partners.list)
+		}
+	}
+	for _, list := range partnerLists {
+		for _, p := range list {
+			if w := caa.IssuerWarning(p.issuer, "partner"); w != "" {
+				warn(p.pos, "%s", w)
+			}
 		}
 	}
 

@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/caapolicy/caapolicy/internal/version"
@@ -146,7 +147,7 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 }
 
 // zeroMetrics makes every metric of the block present at zero from start-up, for each address
-// the server block listens on, its view and each zone, so that dashboards and alerts see 0
+// the server block listens on, its view and each zone (the block's and its zone blocks'), so that dashboards and alerts see 0
 // rather than no series until the first query: one series per metric and zone (queries of an
 // unknown CA answered passthrough, check events of an unknown CA, unauthorized checks of the
 // first CA of the ca lines by name), not every CA and source, whose product would cost a server with a
@@ -163,7 +164,7 @@ func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)
 		view := cfg.ViewName
-		for _, zone := range c.Zones {
+		for _, zone := range append(slices.Clone(c.Zones), c.overrideZones...) {
 			c.counters.partners(server, zone, view)
 			c.counters.query(server, zone, view, unknownCA, sourcePassthrough)
 			if checks {

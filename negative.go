@@ -145,11 +145,9 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 			nw.cut = c.isZoneCut(ctx, w, qname)
 		}
 	}
-	if len(c.offsets) > 0 {
+	if c.serial != 0 {
 		nw.neg = c.holds(qname)
-		if qtype == dns.TypeSOA {
-			_, nw.soa = c.offsets[lowerString(qname)]
-		}
+		nw.soa = nw.neg && qtype == dns.TypeSOA
 	}
 	if !nw.exists && !nw.signed && !nw.soa && !nw.neg {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
@@ -165,7 +163,7 @@ type otherWriter struct {
 	r      *dns.Msg
 	exists bool // the question name exists because of the policy
 	signed bool // a DO query in a zone the block's dnssec may sign
-	soa    bool // an SOA query at a zone apex: the answer gets the served serial
+	soa    bool // an SOA query in the zones, which have a policy serial: the answer gets the served serial
 	neg    bool // a name in the zones, which have a policy serial: a negative answer's SOA gets it
 	cut    bool // a DS query at a delegation point of the zone data
 }
@@ -176,7 +174,7 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 		served := *m
 		served.Answer = slices.Clone(m.Answer)
 		for i, rr := range served.Answer {
-			if soa, ok := rr.(*dns.SOA); ok {
+			if soa, ok := rr.(*dns.SOA); ok && w.c.holds(soa.Hdr.Name) {
 				served.Answer[i] = w.c.servedSOA(soa)
 			}
 		}

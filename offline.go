@@ -134,6 +134,18 @@ func (cf *Corefile) Warnings() []string {
 	return dedupe(out)
 }
 
+// Acknowledged returns the start-up warnings every caapolicy block acknowledges as intended,
+// each followed by the acknowledge line and its reason, in Corefile order.
+func (cf *Corefile) Acknowledged() []string {
+	var out []string
+	for _, b := range cf.blocks {
+		for _, h := range b.policies {
+			out = append(out, h.acknowledged...)
+		}
+	}
+	return dedupe(out)
+}
+
 // policy returns the caapolicy block whose zones hold n most specifically, or nil.
 func (cf *Corefile) policy(n string) *CAAPolicy {
 	var best *CAAPolicy
@@ -202,8 +214,9 @@ func (cf *Corefile) Partners(n string) []string {
 	if h == nil {
 		return nil
 	}
-	out := make([]string, 0, len(h.partners.list))
-	for _, p := range h.partners.list {
+	list := h.scopeFor(dns.Fqdn(n)).partners.list
+	out := make([]string, 0, len(list))
+	for _, p := range list {
 		out = append(out, p.value)
 	}
 	return out

@@ -156,12 +156,12 @@ func TestPartnersParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, p := range h.partners.list {
+	for _, p := range h.base.partners.list {
 		got = append(got, p.value)
 	}
 	want := []string{"pki.goog; cansignhttpexchanges=yes", "letsencrypt.org", "ssl.com", "sectigo.com", "amazon.com", "buypass.com; validationmethods=dns-01"}
-	if !slices.Equal(got, want) || h.partners.trigger != triggerAny {
-		t.Errorf("partners\n got %q trigger %d\nwant %q trigger any", got, h.partners.trigger, want)
+	if !slices.Equal(got, want) || h.base.partners.trigger != triggerAny {
+		t.Errorf("partners\n got %q trigger %d\nwant %q trigger any", got, h.base.partners.trigger, want)
 	}
 	wantLog := "[WARNING] plugin/caapolicy: Testfile:2: partner pki.goog is listed again as \"pki.goog\"; the first, \"pki.goog; cansignhttpexchanges=yes\" from Testfile:2, is used\n" +
 		"[WARNING] plugin/caapolicy: Testfile:3: partner letsencrypt.org is listed again as \"letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1\"; the first, \"letsencrypt.org\" from Testfile:2, is used\n"

@@ -121,10 +121,11 @@ func withPersist(p policy, owner string) policy {
 }
 
 // persistRecords builds the TXT RRsets of the policies' persist lines, by lowercase owner.
-func persistRecords(owners map[string]policy, ttl uint32) map[string][]dns.RR {
+func persistRecords(owners map[string]policy, scopeOf func([]byte) *scope) map[string][]dns.RR {
 	out := map[string][]dns.RR{}
 	for owner, p := range owners {
 		n := caa.PersistName(owner)
+		ttl := scopeOf([]byte(owner)).ttl
 		for _, l := range p.persist {
 			out[n] = append(out[n], &dns.TXT{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: []string{l.txt()}})
 		}

@@ -24,12 +24,15 @@ type policy struct {
 	props   []property
 	persist []persistLine // dns-persist-01 records to publish (persist.go)
 	pos     string        // where the owner was declared
+	ack     string        // why the warnings about this policy are intended (acknowledge.go)
+	ackPos  string        // where acknowledge is written
 }
 
 // owner is a name with a declared policy. Its records are built once at setup: the policy, then
 // the partner records the policy alone calls for. Per query only the owner name is filled in.
 type owner struct {
 	name    string // lowercase, fully qualified
+	scope   *scope // the settings it is served with: the block's or a zone block's
 	records []dns.CAA
 	nPolicy int // records[:nPolicy] is the policy, the rest partner records
 	pos     string
@@ -37,11 +40,12 @@ type owner struct {
 	// lockIssue and lockWild: the policy locks issue (issuewild) down, every value of the tag
 	// naming no CA. Zone data never reopens what the operator locked (zonedata.go, mergeRecord).
 	lockIssue, lockWild bool
+	acked               bool // its warnings are acknowledged as intended (acknowledge.go)
 }
 
-// newOwner builds the records served at name for p, with partner records from ps.
-func newOwner(name string, p policy, ttl uint32, ps *partnerSet) *owner {
-	o := &owner{name: name, pos: p.pos, nPolicy: len(p.props)}
+// newOwner builds the records served at name for p, with the TTL and partner records of sc.
+func newOwner(name string, p policy, sc *scope) *owner {
+	o := &owner{name: name, scope: sc, pos: p.pos, nPolicy: len(p.props), acked: p.ack != ""}
 	for _, pr := range p.props {
 		o.records = append(o.records, dns.CAA{Flag: pr.flag, Tag: pr.tag, Value: pr.value})
 	}
@@ -55,10 +59,10 @@ func newOwner(name string, p policy, ttl uint32, ps *partnerSet) *owner {
 		}
 	}
 	o.lockIssue, o.lockWild = issue.present && !issue.authorizes, wild.present && !wild.authorizes
-	add, notes := ps.additions(o.records)
+	add, notes := sc.partners.additions(o.records)
 	o.records, o.notes = append(o.records, add...), notes
 	for i := range o.records {
-		o.records[i].Hdr = dns.RR_Header{Name: name, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: ttl}
+		o.records[i].Hdr = dns.RR_Header{Name: name, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: sc.ttl}
 	}
 	return o
 }

@@ -78,14 +78,18 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 		num(uint64(len(s)))
 		h.Write([]byte(s))
 	}
-	merge := uint64(0)
-	if c.merge {
-		merge = 1
-	}
-	num(merge)
-	num(uint64(c.partners.trigger))
-	for _, p := range c.partners.list {
-		str(p.value)
+	for _, sc := range c.allScopes() {
+		str(sc.zone)
+		merge := uint64(0)
+		if sc.merge {
+			merge = 1
+		}
+		num(merge)
+		num(uint64(sc.ttl))
+		num(uint64(sc.partners.trigger))
+		for _, p := range sc.partners.list {
+			str(p.value)
+		}
 	}
 	for _, n := range c.ownersIn(zone) {
 		str(n)
@@ -98,11 +102,12 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 	return h.Sum64()
 }
 
-// ownersIn returns the policy owners whose most specific zone of this block is zone, sorted.
+// ownersIn returns the policy owners that the transfer of zone carries (inTransfer), sorted: zone
+// is one of the block's zones, or a zone the zone data serves below one.
 func (c *CAAPolicy) ownersIn(zone string) []string {
 	var out []string
 	for n := range c.owners {
-		if z, ok := c.zoneOf([]byte(n)); ok && z == zone {
+		if c.inTransfer(n, zone) {
 			out = append(out, n)
 		}
 	}
@@ -110,15 +115,11 @@ func (c *CAAPolicy) ownersIn(zone string) []string {
 	return out
 }
 
-// servedSOA returns a copy of the zone data's SOA with the served serial. The zone data's own
-// record is never changed: file hands out the record it keeps.
+// servedSOA returns a copy of the zone data's SOA, of a zone the block holds, with the served
+// serial. The zone data's own record is never changed: file hands out the record it keeps.
 func (c *CAAPolicy) servedSOA(soa *dns.SOA) *dns.SOA {
-	off, ok := c.offsets[soa.Hdr.Name]
-	if !ok {
-		off = c.offsets[lowerString(soa.Hdr.Name)]
-	}
 	x := *soa
-	x.Serial += off
+	x.Serial += c.serial
 	return &x
 }
 
@@ -126,13 +127,13 @@ func (c *CAAPolicy) servedSOA(soa *dns.SOA) *dns.SOA {
 // section at one of the block's zones carrying the served serial: a copy when one changes. The
 // zone data's records are never changed.
 func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
-	if len(c.offsets) == 0 || len(m.Answer) > 0 || !holdsType(m.Ns, dns.TypeSOA) {
+	if c.serial == 0 || len(m.Answer) > 0 || !holdsType(m.Ns, dns.TypeSOA) {
 		return m
 	}
 	x := *m
 	x.Ns = slices.Clone(m.Ns)
 	for i, rr := range x.Ns {
-		if soa, ok := rr.(*dns.SOA); ok {
+		if soa, ok := rr.(*dns.SOA); ok && c.holds(soa.Hdr.Name) {
 			x.Ns[i] = c.servedSOA(soa)
 		}
 	}

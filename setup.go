@@ -79,27 +79,22 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record, persist"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
+const settingNames = "ttl, serial, name, zone, partners, trigger, zonedata, fallthrough, log, ca, checks, acknowledge"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
 	zones   []string
-	ttl     uint32
 	apex    policy
 	names   map[string]policy // fully qualified, lowercase owner -> its policy
-	merge   bool
 	fall    []string
 	fallSet bool
 	fallPos string
 
-	partners    partnerSet
-	partnersOff bool   // "partners off" was written
-	partnersPos string // where the first partners line is
-	triggerSet  bool
-	ttlSet      bool
-	zoneSeen    bool
-	serial      uint32 // the policy serial (serial.go)
-	serialSet   bool
+	scopeConfig               // the block's settings for its zones (zoneblock.go)
+	overrides   []*zoneConfig // the zone blocks, in Corefile order (zoneblock.go)
+
+	serial    uint32 // the policy serial (serial.go)
+	serialSet bool
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
 
@@ -107,7 +102,9 @@ type blockConfig struct {
 	logSet, checksSet bool
 	cas               caTable
 
-	inName, closed bool // reading a name block; its "}" ended the last property's line
+	inName, closed bool        // reading a name block; its "}" ended the last property's line
+	inZone         *zoneConfig // the zone block being read, nil outside one
+	zoneClosed     bool        // the zone block's "}" ended the last line
 }
 
 // warnf records a warning about the declaration at pos.
@@ -117,7 +114,7 @@ func (cfg *blockConfig) warnf(pos, format string, args ...any) {
 
 // parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
 func parse(c *caddy.Controller) (*CAAPolicy, error) {
-	cfg := blockConfig{ttl: defaultTTL, merge: true, names: map[string]policy{}, log: logConfig{queries: true, window: defaultWindow}}
+	cfg := blockConfig{scopeConfig: scopeConfig{ttl: defaultTTL, merge: true}, names: map[string]policy{}, log: logConfig{queries: true, window: defaultWindow}}
 	args := c.RemainingArgs()
 	for _, a := range args {
 		if _, ok := dns.IsDomainName(a); !ok || strings.Contains(a, "*") {
@@ -129,29 +126,13 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 
 	for c.NextBlock() {
 		prop := c.Val()
+		if ok, err := cfg.scopeConfig.parseSetting(c, &cfg); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch strings.ToLower(prop) {
-		case "ttl":
-			if err := once(c, &cfg.ttlSet); err != nil {
-				return nil, err
-			}
-			v := c.RemainingArgs()
-			if len(v) != 1 {
-				return nil, c.Errf("ttl takes one value, the TTL in seconds: ttl 300")
-			}
-			n, err := strconv.ParseUint(v[0], 10, 32)
-			if err != nil || n > 2147483647 {
-				return nil, c.Errf("ttl %q is not a number of seconds from 0 to 2147483647; write ttl 300", v[0])
-			}
-			cfg.ttl = uint32(n)
-		case "zonedata":
-			if err := once(c, &cfg.zoneSeen); err != nil {
-				return nil, err
-			}
-			v := c.RemainingArgs()
-			if len(v) != 1 || (v[0] != "merge" && v[0] != "ignore") {
-				return nil, c.Errf("zonedata takes merge or ignore: zonedata merge")
-			}
-			cfg.merge = v[0] == "merge"
 		case "fallthrough":
 			if err := once(c, &cfg.fallSet); err != nil {
 				return nil, err
@@ -164,11 +145,11 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				}
 			}
 		case "name":
-			if err := parseNameBlock(c, &cfg); err != nil {
+			if err := parseNameBlock(c, &cfg, cfg.zones); err != nil {
 				return nil, err
 			}
-		case "partners":
-			if err := parsePartners(c, &cfg); err != nil {
+		case "zone":
+			if err := parseZoneBlock(c, &cfg); err != nil {
 				return nil, err
 			}
 		case "log":
@@ -210,17 +191,6 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				return nil, c.Errf("serial takes one number from 0 to %d, raised with each policy change that secondaries must see: serial 1", maxPolicySerial)
 			}
 			cfg.serial = uint32(n)
-		case "trigger":
-			if err := once(c, &cfg.triggerSet); err != nil {
-				return nil, err
-			}
-			v := c.RemainingArgs()
-			if len(v) != 1 || (v[0] != "restrictive" && v[0] != "any") {
-				return nil, c.Errf("trigger takes restrictive (partners only where issuance is restricted already) or any (at every CAA RRset, as Cloudflare does): trigger restrictive")
-			}
-			if v[0] == "any" {
-				cfg.partners.trigger = triggerAny
-			}
 		default:
 			p, err := cfg.parseProperty(c, &cfg.apex)
 			if err != nil {
@@ -231,6 +201,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			}
 		}
 	}
+	cfg.settle()
 	if cfg.fallSet && !cfg.merge {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
@@ -249,9 +220,12 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	if cfg.log.queries || cfg.log.window > 0 {
 		h.qlog = newQueryLog(cfg.log, h, processLog)
 	}
-	h.warnings = byPosition(append(cfg.warnings, lint(&cfg, h)...))
+	h.warnings, h.acknowledged = acknowledgeWarnings(&cfg, append(cfg.warnings, lint(&cfg, h)...))
 	for _, w := range h.warnings {
 		log.Warning(w)
+	}
+	if n := len(h.acknowledged); n > 0 {
+		log.Infof("%s: %d warnings acknowledged as intended (caacheck -lint lists them)", cfg.apex.pos, n)
 	}
 	return h, nil
 }
@@ -284,25 +258,29 @@ func parseLog(args []string, l *logConfig) error {
 	return nil
 }
 
-// parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off"; several lines add up.
-func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
+// parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off" into sc; several
+// lines add up.
+func (sc *scopeConfig) parsePartners(c *caddy.Controller, cfg *blockConfig) error {
 	at := pos(c)
-	args := c.RemainingArgs()
+	args, err := cfg.args(c)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		return c.Errf("partners takes presets (cloudflare, aws, google) or CA identifiers, or off: partners cloudflare")
 	}
 	if len(args) == 1 && strings.EqualFold(args[0], "off") {
-		if cfg.partnersPos != "" {
-			return c.Errf("partners off conflicts with the partners listed at %s; keep one of them", cfg.partnersPos)
+		if sc.partnersPos != "" {
+			return c.Errf("partners off conflicts with the partners listed at %s; keep one of them", sc.partnersPos)
 		}
-		cfg.partnersOff, cfg.partnersPos = true, at
+		sc.partnersOff, sc.partnersPos = true, at
 		return nil
 	}
-	if cfg.partnersOff {
-		return c.Errf("partners are listed here but switched off at %s; keep one of them", cfg.partnersPos)
+	if sc.partnersOff {
+		return c.Errf("partners are listed here but switched off at %s; keep one of them", sc.partnersPos)
 	}
-	if cfg.partnersPos == "" {
-		cfg.partnersPos = at
+	if sc.partnersPos == "" {
+		sc.partnersPos = at
 	}
 	for _, a := range args {
 		values, err := parsePartner(a)
@@ -310,7 +288,7 @@ func parsePartners(c *caddy.Controller, cfg *blockConfig) error {
 			return c.Err(err.Error())
 		}
 		for _, v := range values {
-			warning, err := cfg.partners.addPartner(v, at)
+			warning, err := sc.partners.addPartner(v, at)
 			if err != nil {
 				return c.Errf("partner %q: %v", v, err)
 			}
@@ -328,11 +306,18 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 	tag := strings.ToLower(c.Val())
 	switch tag {
 	case caa.TagIssue, caa.TagIssueWild, caa.TagIodef, caa.TagContactEmail, caa.TagContactPhone, "record":
+	case "acknowledge":
+		at := pos(c)
+		args, err := cfg.args(c)
+		if err != nil {
+			return true, err
+		}
+		return true, cfg.parseAcknowledge(c, at, args, p)
 	case "persist":
 		at := pos(c)
-		args := c.RemainingArgs()
-		if cfg.inName && len(args) > 0 && args[len(args)-1] == "}" {
-			args, cfg.closed = args[:len(args)-1], true
+		args, err := cfg.args(c)
+		if err != nil {
+			return true, err
 		}
 		l, err := parsePersist(args)
 		if err != nil {
@@ -350,10 +335,9 @@ func (cfg *blockConfig) parseProperty(c *caddy.Controller, p *policy) (bool, err
 		return false, nil
 	}
 	pr := property{tag: tag, pos: pos(c)}
-	args := c.RemainingArgs()
-	if cfg.inName && len(args) > 0 && args[len(args)-1] == "}" {
-		// A one-line name block: name www { issue letsencrypt.org }
-		args, cfg.closed = args[:len(args)-1], true
+	args, err := cfg.args(c)
+	if err != nil {
+		return true, err
 	}
 	switch tag {
 	case caa.TagIssue, caa.TagIssueWild:
@@ -492,7 +476,8 @@ func paramMistake(piece string, rest []string, issuer string) error {
 
 // parseNameBlock reads "name NAME [NAME...] { properties }"; the dispenser stands on "name".
 // coredns/caddy has no nested blocks, so the inner braces are read here.
-func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
+// zones are the zones a relative name is completed with: the block's, or a zone block's one.
+func parseNameBlock(c *caddy.Controller, cfg *blockConfig, zones []string) error {
 	at := pos(c)
 	args := c.RemainingArgs()
 	if len(args) == 0 {
@@ -500,11 +485,11 @@ func parseNameBlock(c *caddy.Controller, cfg *blockConfig) error {
 	}
 	var owners []string
 	for _, a := range args {
-		o, err := ownerNames(a, cfg.zones)
+		o, err := ownerNames(a, zones)
 		if err != nil {
 			return c.Err(err.Error())
 		}
-		if err := cfg.checkRelative(a, o); err != nil {
+		if err := checkRelative(a, o, zones); err != nil {
 			return c.Err(err.Error())
 		}
 		owners = append(owners, o...)
@@ -595,11 +580,11 @@ func notInName(r rune) bool {
 // checkRelative refuses a relative name that ends with its zone's name: name www.example.org in
 // zone example.org stands for www.example.org.example.org., which is never meant. The error
 // shows both ways to write the name that was meant.
-func (cfg *blockConfig) checkRelative(arg string, owners []string) error {
+func checkRelative(arg string, owners, zones []string) error {
 	if dns.IsFqdn(arg) {
 		return nil
 	}
-	for i, z := range cfg.zones {
+	for i, z := range zones {
 		apex := strings.TrimSuffix(z, ".")
 		if apex != "" && (strings.EqualFold(arg, apex) || strings.HasSuffix(strings.ToLower(arg), "."+apex)) && i < len(owners) {
 			rel := strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(arg), apex), ".")

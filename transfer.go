@@ -26,7 +26,7 @@ func (c *CAAPolicy) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	if h == nil {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	zone = h.zoneSet[lowerString(zone)]
+	zone = lowerString(dns.Fqdn(zone))
 	for _, t := range h.transferers {
 		src, err := t.Transfer(zone, 0) // 0: the whole zone, whatever serial the client has
 		if err == transfer.ErrNotAuthoritative {
@@ -42,19 +42,28 @@ func (c *CAAPolicy) Transfer(zone string, serial uint32) (<-chan []dns.RR, error
 	return nil, transfer.ErrNotAuthoritative
 }
 
-// forZone returns the caapolicy block of this server block whose zones hold zone as a zone of
-// its own: transfer asks only the first caapolicy handler, which answers for the others.
+// forZone returns the caapolicy block of this server block whose zones hold zone: one of its
+// own, or a zone below them that the zone data serves (a customer zone `auto` found under
+// `caapolicy .`). Transfer asks only the first caapolicy handler, which answers for the others;
+// blocks never overlap (guards.go), so at most one holds the zone. Whether the zone exists is the
+// zone data's to say: its transfer answers ErrNotAuthoritative otherwise.
 func (c *CAAPolicy) forZone(zone string) *CAAPolicy {
-	z := lowerString(zone)
-	if _, ok := c.zoneSet[z]; ok {
+	if c.holds(zone) {
 		return c
 	}
 	for _, h := range c.group {
-		if _, ok := h.zoneSet[z]; ok {
+		if h.holds(zone) {
 			return h
 		}
 	}
 	return nil
+}
+
+// inTransfer reports whether the lowercase name n belongs in the transfer of zone: at or below
+// it, and not in a more specific zone of the block, which has its own transfer.
+func (c *CAAPolicy) inTransfer(n, zone string) bool {
+	bz, ok := c.zoneOf([]byte(n))
+	return ok && atOrBelow(n, zone) && atOrBelow(zone, bz)
 }
 
 // rewriteTransfer streams the zone data's transfer src to out, rewritten as Transfer says. CAA
@@ -197,7 +206,7 @@ func (x *transferRewrite) caaRRsets() []dns.RR {
 	}
 	// The policy's dns-persist-01 records of this zone, as TXT queries are answered.
 	for _, n := range slices.Sorted(maps.Keys(c.persist)) {
-		if z, ok := c.zoneOf([]byte(n)); ok && z == x.zone {
+		if c.inTransfer(n, x.zone) {
 			out = append(out, c.persist[n]...)
 		}
 	}
@@ -218,9 +227,9 @@ func (x *transferRewrite) overridden(n string) bool {
 	return false
 }
 
-// startTransfers runs at start-up: it finds the zone data's Transferers, sets the served serial
-// offsets (the policy serial, serial.go) and checks them against this process's last load and,
-// for each zone whose served serial may have moved, sends NOTIFY to the transfer plugin's
+// startTransfers runs at start-up: it finds the zone data's Transferers, checks the policy serial
+// (serial.go) against this process's last load and, for each zone of the block whose served
+// serial may have moved, sends NOTIFY to the transfer plugin's
 // targets once this instance answers SOA with the new serial. It fails where secondaries would
 // be left with the old policy (serial.go): the start-up or reload is refused.
 func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) error {
@@ -231,15 +240,11 @@ func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) error {
 		}
 	}
 	t, _ := cfg.Handler("transfer").(*transfer.Transfer)
-	c.offsets = map[string]uint32{}
 	var moved []string
 	for _, z := range c.Zones {
 		m, err := loadSerial(z+"@"+cfg.Port, z, c.fingerprint(z), c.serial, t != nil)
 		if err != nil {
 			return errAt(c.pos, err.Error())
-		}
-		if c.serial != 0 {
-			c.offsets[z] = c.serial
 		}
 		if m {
 			moved = append(moved, z)

@@ -36,7 +36,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	}
 	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
 	if o != nil && target != qname {
-		c.warnOnce("cname "+o.name, "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
+		c.warnOwner(o, "cname", "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
 	}
 	to := o
 	if target != qname {
@@ -48,7 +48,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	case to == nil:
 		m, s = c.passOn(zm, answer, target)
 	case caa.Referral(zm) != nil:
-		c.warnOnce("referral "+to.name, "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
+		c.warnOwner(to, "referral", "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
 		m, s = c.passOn(zm, answer, target)
 	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
 		m, s = c.passOn(zm, answer, target)
@@ -72,8 +72,9 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 			s.zone++
 		}
 	}
-	if s.zone > 0 && len(c.partners.list) > 0 {
-		block := make([]dns.CAA, 0, s.zone+len(c.partners.list))
+	sc := c.scopeFor(target)
+	if s.zone > 0 && len(sc.partners.list) > 0 {
+		block := make([]dns.CAA, 0, s.zone+len(sc.partners.list))
 		rest := 0
 		for _, rr := range answer {
 			caa, member := inRRset(rr, target)
@@ -85,7 +86,7 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 			}
 		}
 		hdr := dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
-		if block, s.partners = c.addPartners(block, hdr, s.owner, "zone data"); s.partners > 0 {
+		if block, s.partners = c.addPartners(sc, block, hdr, s.owner, "zone data"); s.partners > 0 {
 			answer = withRRset(answer, target, rest, block)
 		}
 	}
@@ -101,7 +102,7 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 // data's CAA records at target in merge mode, with its partner records.
 func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
 	s := served{owner: to.name, policy: to.nPolicy}
-	block := make([]dns.CAA, 0, len(to.records)+len(answer)+len(c.partners.list))
+	block := make([]dns.CAA, 0, len(to.records)+len(answer)+len(to.scope.partners.list))
 	block = append(block, to.policy()...)
 	zoneCAA, rest := 0, 0
 	for _, rr := range answer {
@@ -145,11 +146,11 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 // not grant itself what the operator withholds; the RRset stays locked, so no partner record is
 // added to it either.
 func (c *CAAPolicy) mergeRecord(block []dns.CAA, to *owner, caa *dns.CAA) ([]dns.CAA, bool) {
-	if !c.merge || holdsProperty(block, caa) {
+	if !to.scope.merge || holdsProperty(block, caa) {
 		return block, false
 	}
 	if to.locks(caa.Tag) {
-		c.warnOnce("locked "+to.name, "zone data at %s has %s %q, which the policy's lock-down of %s (declared at %s) withholds: it is not served", to.name, caa.Tag, caa.Value, strings.ToLower(caa.Tag), to.pos)
+		c.warnOwner(to, "locked", "zone data at %s has %s %q, which the policy's lock-down of %s (declared at %s) withholds: it is not served", to.name, caa.Tag, caa.Value, strings.ToLower(caa.Tag), to.pos)
 		return block, false
 	}
 	x := *caa
@@ -165,7 +166,7 @@ func (c *CAAPolicy) withOwnerPartners(block []dns.CAA, to *owner, merged int) ([
 		// The RRset is the policy alone: its partner records were prepared at setup.
 		return append(block, to.records[to.nPolicy:]...), len(to.records) - to.nPolicy
 	}
-	return c.addPartners(block, to.records[0].Hdr, to.name, "policy and zone data")
+	return c.addPartners(to.scope, block, to.records[0].Hdr, to.name, "policy and zone data")
 }
 
 // inRRset reports whether rr belongs to the CAA RRset at target: a CAA record there (returned)
@@ -198,11 +199,11 @@ func withRRset(answer []dns.RR, target string, rest int, block []dns.CAA) []dns.
 	return out
 }
 
-// addPartners appends to block, an RRset met at query time, the partner records it calls for,
-// each with header hdr, and warns (once per owner) about what stops partner certificates there.
-// It returns the longer block and the number of records added.
-func (c *CAAPolicy) addPartners(block []dns.CAA, hdr dns.RR_Header, owner, source string) ([]dns.CAA, int) {
-	add, notes := c.partners.cachedAdditions(block)
+// addPartners appends to block, an RRset met at query time, the partner records the settings sc
+// call for, each with header hdr, and warns (once per owner) about what stops partner
+// certificates there. It returns the longer block and the number of records added.
+func (c *CAAPolicy) addPartners(sc *scope, block []dns.CAA, hdr dns.RR_Header, owner, source string) ([]dns.CAA, int) {
+	add, notes := sc.partners.cachedAdditions(block)
 	c.warnPartners(owner, source, notes)
 	for _, a := range add { // add is shared by every query: each record is copied here
 		a.Hdr = hdr
@@ -213,7 +214,7 @@ func (c *CAAPolicy) addPartners(block []dns.CAA, hdr dns.RR_Header, owner, sourc
 
 // warnPartners logs, once per owner, what stops partner certificates in an RRset seen at query time.
 func (c *CAAPolicy) warnPartners(owner, source string, n partnerNotes) {
-	if n.any() {
+	if n.any() && !c.acked(owner) {
 		c.warnOnce("partners "+owner, "partners at %s (%s): %s", owner, source, n)
 	}
 }

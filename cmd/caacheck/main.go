@@ -286,18 +286,27 @@ func lint(o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "caacheck: %v\n", err)
 		return exitError
 	}
-	w := ps.Warnings()
+	w, acked := ps.Warnings(), ps.Acknowledged()
 	if o.json {
 		if w == nil {
 			w = []string{}
 		}
-		json.NewEncoder(stdout).Encode(map[string][]string{"warnings": w})
+		if acked == nil {
+			acked = []string{}
+		}
+		json.NewEncoder(stdout).Encode(map[string][]string{"warnings": w, "acknowledged": acked})
 	} else {
 		for _, l := range w {
 			fmt.Fprintln(stdout, l)
 		}
 		if len(w) == 0 {
 			fmt.Fprintf(stdout, "%s: no warnings\n", o.conf)
+		}
+		if len(acked) > 0 {
+			fmt.Fprintf(stdout, "%d warnings acknowledged as intended:\n", len(acked))
+			for _, l := range acked {
+				fmt.Fprintln(stdout, "  "+l)
+			}
 		}
 	}
 	if len(w) > 0 {

@@ -1,0 +1,171 @@
+package caapolicy
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+// scopeSummary describes the settings h answers a name with: its scope's zone ("" for the
+// block's), zone data mode, TTL, trigger and partner values.
+func scopeSummary(h *CAAPolicy, n string) string {
+	sc := h.scopeFor(n)
+	var ps []string
+	for _, p := range sc.partners.list {
+		ps = append(ps, p.value)
+	}
+	mode := "merge"
+	if !sc.merge {
+		mode = "ignore"
+	}
+	trig := "restrictive"
+	if sc.partners.trigger == triggerAny {
+		trig = "any"
+	}
+	return strings.Join([]string{"zone=" + sc.zone, mode, "ttl=" + strconv.FormatUint(uint64(sc.ttl), 10), trig, "partners=" + strings.Join(ps, ",")}, " ")
+}
+
+func TestZoneBlocks(t *testing.T) {
+	h := newTestHandler(t, `caapolicy . {
+		partners cloudflare
+		zone cust0002.test { partners off }
+		zone Cust0003.Test. {
+			partners aws
+			trigger any
+			ttl 60
+		}
+		zone cust0004.test {
+			issue none
+			issuewild none
+			acknowledge lock-down asked for by the customer, ticket 4711
+			name www { issue digicert.com }
+		}
+		zone cust0005.test { zonedata ignore
+			name shop { issue letsencrypt.org } }
+		zone sub.cust0005.test { ttl 30 }
+		ttl 600
+	}`, nil)
+	for _, tc := range []struct{ name, want string }{
+		{"cust0001.test.", "zone= merge ttl=600 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},
+		{"www.cust0002.test.", "zone=cust0002.test. merge ttl=600 restrictive partners="},
+		{"CUST0003.test.", "zone=cust0003.test. merge ttl=60 any partners=amazon.com"},
+		{"cust0004.test.", "zone=cust0004.test. merge ttl=600 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},
+		{"a.b.cust0005.test.", "zone=cust0005.test. ignore ttl=600 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},
+		{"x.sub.cust0005.test.", "zone=sub.cust0005.test. merge ttl=30 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},
+	} {
+		t.Run("settings at "+tc.name, func(t *testing.T) {
+			if got := scopeSummary(h, tc.name); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("the zone blocks' policies are owners in their zones, with their zone's settings", func(t *testing.T) {
+		got := records(h)
+		want := []string{
+			`cust0004.test. 600 IN CAA 0 issue ";"`,
+			`cust0004.test. 600 IN CAA 0 issuewild ";"`,
+			`shop.cust0005.test. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`shop.cust0005.test. 600 IN CAA 0 issue "pki.goog; cansignhttpexchanges=yes"`,
+			`shop.cust0005.test. 600 IN CAA 0 issue "sectigo.com"`,
+			`shop.cust0005.test. 600 IN CAA 0 issue "ssl.com"`,
+			`www.cust0004.test. 600 IN CAA 0 issue "digicert.com"`,
+			`www.cust0004.test. 600 IN CAA 0 issue "letsencrypt.org"`,
+			`www.cust0004.test. 600 IN CAA 0 issue "pki.goog; cansignhttpexchanges=yes"`,
+			`www.cust0004.test. 600 IN CAA 0 issue "sectigo.com"`,
+			`www.cust0004.test. 600 IN CAA 0 issue "ssl.com"`,
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("records\n got %q\nwant %q", got, want)
+		}
+	})
+	t.Run("metrics and events name the zone block's zone", func(t *testing.T) {
+		for q, want := range map[string]string{"www.Cust0002.test.": "cust0002.test.", "cust0001.test.": ".", "sub.cust0005.test.": "sub.cust0005.test."} {
+			if zone, _, ok := h.find(q); !ok || zone != want {
+				t.Errorf("find(%s) = %q %v, want %q", q, zone, ok, want)
+			}
+		}
+	})
+	t.Run("the acknowledged lock-down warns nothing and is listed as acknowledged", func(t *testing.T) {
+		for _, w := range h.Warnings() {
+			if strings.Contains(w, "cust0004") {
+				t.Errorf("warning about the acknowledged owner: %s", w)
+			}
+		}
+		want := []string{
+			"Testfile:9: partners at cust0004.test.: issue is locked down (only empty issuers, issue \";\"), so no partner may issue there; issuewild is locked down (only empty issuers, issuewild \";\"), so no partner may issue wildcard certificates there (acknowledged at Testfile:12: lock-down asked for by the customer, ticket 4711)",
+		}
+		if got := h.Acknowledged(); !slices.Equal(got, want) {
+			t.Errorf("acknowledged\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+func TestZoneBlockRejects(t *testing.T) {
+	for _, tc := range []struct{ name, input, want string }{
+		{"a block-wide setting in a zone block", "caapolicy . {\n zone a.test {\n  log none\n }\n}", `Testfile:3 - Error during parsing: log applies to the whole caapolicy block; write it at the block's top level, not in zone a.test.`},
+		{"fallthrough in a zone block", "caapolicy . {\n zone a.test { fallthrough }\n}", `Testfile:2 - Error during parsing: fallthrough applies to the whole caapolicy block; write it at the block's top level, not in zone a.test.`},
+		{"a zone outside the block", "caapolicy example.org {\n zone a.test { partners off }\n}", `Testfile:2 - Error during parsing: zone a.test. is outside the zones of this block (example.org.); a zone block overrides settings for a zone below them`},
+		{"the block's own zone", "caapolicy example.org {\n zone example.org { partners off }\n}", `Testfile:2 - Error during parsing: zone example.org. is a zone of this caapolicy block itself; write its settings at the block's top level`},
+		{"two zone blocks for one zone", "caapolicy . {\n zone a.test { partners off }\n zone A.TEST. { ttl 5 }\n}", `Testfile:3 - Error during parsing: zone a.test. has two zone blocks (the first at Testfile:2); merge them`},
+		{"a nested zone block", "caapolicy . {\n zone a.test {\n  zone b.a.test { ttl 5 }\n }\n}", `Testfile:3 - Error during parsing: zone blocks cannot be nested; write zone b.a.test at the top level of the caapolicy block`},
+		{"no block", "caapolicy . {\n zone a.test\n}", `Testfile:2 - Error during parsing: zone takes one zone name and a block opened on the same line: zone cust.example { partners off }`},
+		{"not a name", "caapolicy . {\n zone a..test { ttl 5 }\n}", `Testfile:2 - Error during parsing: zone "a..test" is not a domain name; write the zone's full name: zone cust.example { partners off }`},
+		{"an unknown setting", "caapolicy . {\n zone a.test { bogus 1 }\n}", `Testfile:2 - Error during parsing: unknown setting "bogus" in zone a.test.; a zone block takes ttl, zonedata, partners, trigger, name, acknowledge and the properties issue, issuewild, iodef, contactemail, contactphone, record, persist`},
+		{"partners off beside partners in one zone block", "caapolicy . {\n zone a.test {\n  partners aws\n  partners off\n }\n}", `Testfile:4 - Error during parsing: partners off conflicts with the partners listed at Testfile:3; keep one of them`},
+		{"the zone apex declared by a name block too", "caapolicy . {\n name a.test. { issue x.example }\n zone a.test { issue y.example }\n}", `Testfile:3 - Error during parsing: the policy at a.test. is declared twice (first at Testfile:2); keep it in zone a.test.'s block`},
+		{"one brace too many", "caapolicy . {\n zone a.test { ttl 5 } }\n}", `Testfile:2 - Error during parsing: unexpected '}': this line closes more blocks than are open`},
+		{"acknowledge without a reason", "caapolicy example.org {\n issue none\n acknowledge\n}", `Testfile:3 - Error during parsing: acknowledge takes the reason the warned-about choice is intended: acknowledge lock-down requested by the customer`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", tc.input)
+			c.Next()
+			_, err := parse(c)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAcknowledge(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		input         string
+		warned, acked []string
+	}{
+		{"an acknowledged name block is quiet, the other warns", `caapolicy example.org {
+			issue letsencrypt.org
+			partners sectigo.com
+			name legacy {
+				issue none
+				acknowledge kept locked for the old CA migration
+			}
+			name other {
+				issue none
+			}
+		}`, []string{
+			`Testfile:8: partners at other.example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there`,
+		}, []string{
+			`Testfile:4: partners at legacy.example.org.: issue is locked down (only empty issuers, issue ";"), so no partner may issue there (acknowledged at Testfile:6: kept locked for the old CA migration)`,
+		}},
+		{"an acknowledge with nothing to cover is a warning", `caapolicy example.org {
+			issue letsencrypt.org
+			acknowledge nothing to see
+		}`, []string{
+			`Testfile:3: acknowledge covers no warning: nothing in this policy is warned about; remove the acknowledge line`,
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHandler(t, tc.input, nil)
+			if got := h.Warnings(); !slices.Equal(got, tc.warned) {
+				t.Errorf("warnings\n got %q\nwant %q", got, tc.warned)
+			}
+			if got := h.Acknowledged(); !slices.Equal(got, tc.acked) {
+				t.Errorf("acknowledged\n got %q\nwant %q", got, tc.acked)
+			}
+		})
+	}
+}
