@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
@@ -514,7 +515,10 @@ func Referral(m *dns.Msg) *Delegation {
 
 // Lookup answers the CAA lookup of one name for the climb. An error is a failed lookup, which
 // stops the climb with a denial: a CA must not issue when it cannot tell (RFC 8659 section 3).
-type Lookup func(name string) (Step, error)
+// ctx bounds the lookup: one that waits on the network gives up when ctx is done, with an error
+// that wraps ctx.Err(). Whether a Lookup may be called from several goroutines at once is its
+// maker's to say: [DNSLookup.Lookup] may, one returned by [Memo] may not.
+type Lookup func(ctx context.Context, name string) (Step, error)
 
 // Result is the outcome of a climb: the decision, each lookup made, and the name above which
 // nothing was checked because the source does not serve it ("" when the climb reached the top).
@@ -529,11 +533,11 @@ type Result struct {
 
 // Relevant climbs from name (a wildcard's parent) towards the root like Check, and returns the
 // Relevant RRset it finds, without deciding for any CA: Result.Owner and Result.RRset, the steps,
-// and Unchecked, Delegation or Err where the climb stopped.
-func Relevant(name string, lookup Lookup) Result {
+// and Unchecked, Delegation or Err where the climb stopped. Result.Code stays 0.
+func Relevant(ctx context.Context, name string, lookup Lookup) Result {
 	var res Result
 	for n := ClimbStart(name); n != "."; n = ParentName(n) {
-		s, err := lookup(n)
+		s, err := lookupStep(ctx, lookup, n)
 		if err == nil {
 			err = s.loop()
 		}
@@ -556,15 +560,16 @@ func Relevant(name string, lookup Lookup) Result {
 }
 
 // Check climbs from the request's name (a wildcard's parent) towards the root, not including
-// it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
-func Check(req Request, lookup Lookup) Result {
+// it, and decides on the first non-empty CAA RRset (RFC 8659 section 3). Each lookup gets ctx;
+// once ctx is done the climb stops as on a failed lookup, with Err wrapping ctx.Err().
+func Check(ctx context.Context, req Request, lookup Lookup) Result {
 	var res Result
 	if err := req.Mode.Validate(); err != nil {
 		res.Err, res.Decision = err, Decide(req, "", nil)
 		return res
 	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
-		s, err := lookup(n)
+		s, err := lookupStep(ctx, lookup, n)
 		if err == nil {
 			err = s.loop()
 		}
@@ -603,6 +608,15 @@ func Check(req Request, lookup Lookup) Result {
 		res.Reason = fmt.Sprintf("no CAA records from %s up to %s; %s and above were not checked, so their CAA records decide", ClimbStart(req.Name), childOf(res.Steps), res.Unchecked)
 	}
 	return res
+}
+
+// lookupStep asks lookup for n unless ctx is done already, so that a climb over a Lookup that
+// does not watch ctx (zone data, a map) stops with it too.
+func lookupStep(ctx context.Context, lookup Lookup, n string) (Step, error) {
+	if err := ctx.Err(); err != nil {
+		return Step{Name: n}, fmt.Errorf("%s not looked up: %w", n, err)
+	}
+	return lookup(ctx, n)
 }
 
 func childOf(steps []Step) string {
@@ -667,21 +681,24 @@ func Why(d Decision, ca string) string {
 }
 
 // Memo returns a Lookup that asks lookup once per name (in any case) and answers again from
-// memory: a scan of many names climbs through the same parents. The Lookup it returns is not
-// safe for concurrent use.
+// memory: a scan of many names climbs through the same parents. An answer given after its ctx
+// was done is not remembered, since the failure may be the context's and not the name's. The
+// Lookup it returns is not safe for concurrent use, and the Steps it repeats share their slices.
 func Memo(lookup Lookup) Lookup {
 	type answer struct {
 		s   Step
 		err error
 	}
 	seen := map[string]answer{}
-	return func(name string) (Step, error) {
+	return func(ctx context.Context, name string) (Step, error) {
 		k := strings.ToLower(name)
 		if a, ok := seen[k]; ok {
 			return a.s, a.err
 		}
-		s, err := lookup(name)
-		seen[k] = answer{s, err}
+		s, err := lookup(ctx, name)
+		if ctx.Err() == nil {
+			seen[k] = answer{s, err}
+		}
 		return s, err
 	}
 }

@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -183,7 +184,7 @@ type zoneLookup struct {
 	asked   []string
 }
 
-func (z *zoneLookup) lookup(name string) (Step, error) {
+func (z *zoneLookup) lookup(_ context.Context, name string) (Step, error) {
 	z.asked = append(z.asked, name)
 	s := Step{Name: name}
 	if z.outside != "" && dns.IsSubDomain(name, z.outside) {
@@ -230,7 +231,7 @@ func TestCheckClimb(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Check(Request{Name: tc.qname, CA: caX}, tc.z.lookup)
+			res := Check(context.Background(), Request{Name: tc.qname, CA: caX}, tc.z.lookup)
 			if res.Allowed != tc.allowed || res.Owner != tc.owner || res.Unchecked != tc.unchecked || (res.Err != nil) != tc.err {
 				t.Errorf("got allowed=%v owner=%q unchecked=%q err=%v (%s)", res.Allowed, res.Owner, res.Unchecked, res.Err, res.Reason)
 			}
@@ -238,6 +239,40 @@ func TestCheckClimb(t *testing.T) {
 				t.Errorf("asked %s, want %s", got, tc.asked)
 			}
 		})
+	}
+}
+
+// TestCheckContextDone: a climb stops on a done context even over a Lookup that ignores it, and
+// Memo does not remember what it answered then.
+func TestCheckContextDone(t *testing.T) {
+	z := &zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caX)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := Check(ctx, Request{Name: "www.example.org", CA: caX}, z.lookup)
+	if res.Allowed || res.Code != ReasonLookupFailed || !errors.Is(res.Err, context.Canceled) || len(z.asked) != 0 {
+		t.Errorf("allowed %v, code %s, err %v, asked %v", res.Allowed, res.Code, res.Err, z.asked)
+	}
+	if rel := Relevant(ctx, "www.example.org", z.lookup); !errors.Is(rel.Err, context.Canceled) {
+		t.Errorf("Relevant: err %v", rel.Err)
+	}
+	calls := 0
+	memo := Memo(func(ctx context.Context, n string) (Step, error) {
+		calls++
+		if err := ctx.Err(); err != nil {
+			return Step{Name: n}, err
+		}
+		return z.lookup(ctx, n)
+	})
+	if _, err := memo(ctx, "example.org."); !errors.Is(err, context.Canceled) {
+		t.Errorf("memo with a cancelled context: %v", err)
+	}
+	for _, n := range []string{"example.org.", "Example.org."} {
+		if s, err := memo(context.Background(), n); err != nil || len(s.RRset) != 1 {
+			t.Errorf("memo: %+v, %v", s, err)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("lookup called %d times, want 2: the cancelled answer forgotten, the live one remembered", calls)
 	}
 }
 
@@ -285,7 +320,7 @@ func TestReasonCodes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Check(Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
+			res := Check(context.Background(), Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
 			if res.Code != tc.code || len(res.Decided) != tc.decided || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
 				t.Errorf("got code %s, %d records, allowed %v, err %v (%s)", res.Code, len(res.Decided), res.Allowed, res.Err, res.Reason)
 			}

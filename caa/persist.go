@@ -87,9 +87,9 @@ type PersistConflict struct {
 
 // CheckPersist checks rec against CAA as the CA would before issuing: the record's CA, its
 // account and the method dns-persist-01, for the validated name and, with policy=wildcard, for
-// its wildcard, climbing over lookup. It returns each contradiction; a lookup failure is one too
-// (a CA does not issue on it).
-func CheckPersist(rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict {
+// its wildcard, climbing over lookup with ctx as [Check] does. It returns each contradiction; a
+// lookup failure is one too (a CA does not issue on it).
+func CheckPersist(ctx context.Context, rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict {
 	var out []PersistConflict
 	names := []string{strings.TrimSuffix(rec.Name, ".")}
 	if rec.Wildcard {
@@ -97,7 +97,7 @@ func CheckPersist(rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict
 	}
 	for _, n := range names {
 		req := Request{Name: n, CA: rec.Issuer, Account: rec.AccountURI, Method: MethodPersist, Mode: mode}
-		res := Check(req, lookup)
+		res := Check(ctx, req, lookup)
 		if res.Allowed && res.Err == nil {
 			continue
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -49,7 +50,7 @@ type nameResult struct {
 
 // scanCert reads a certificate (a PEM file or a TLS server's chain), identifies its CA, and
 // checks every name in it against live DNS (-server) or a Corefile (-conf).
-func scanCert(o options, stdout, stderr io.Writer) int {
+func scanCert(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "caacheck: "+format+"\n", a...)
 		return exitError
@@ -108,7 +109,7 @@ func scanCert(o options, stdout, stderr io.Writer) int {
 	}
 	var decisions []caa.Result
 	for _, n := range names {
-		r, res := judge(n, ca.Identifiers, mode, o, lookup)
+		r, res := judge(ctx, n, ca.Identifiers, mode, o, lookup)
 		rep.Names = append(rep.Names, r)
 		if !slices.ContainsFunc(decisions, func(d caa.Result) bool { return d.Owner == res.Owner }) {
 			decisions = append(decisions, res) // one per Relevant RRset, for the hints
@@ -163,12 +164,12 @@ func scanMode(o options, ids []string) (caa.Mode, error) {
 // judge decides whether any of the identifiers may issue for name (a wildcard stays one). The
 // account and validation method are unknown, so a bound property counts as authorizing, and
 // the result says whether one binds.
-func judge(name string, ids []string, mode caa.Mode, o options, lookup caa.Lookup) (nameResult, caa.Result) {
+func judge(ctx context.Context, name string, ids []string, mode caa.Mode, o options, lookup caa.Lookup) (nameResult, caa.Result) {
 	r := nameResult{Name: name, Tried: ids, RRset: []string{}}
 	var first caa.Result
 	for i, id := range ids {
 		req := caa.Request{Name: name, CA: id, Mode: mode, Account: o.account, Method: o.method, AnyAccount: o.account == "" && o.method == ""}
-		res := caa.Check(req, lookup)
+		res := caa.Check(ctx, req, lookup)
 		if i == 0 {
 			first = res
 		}
