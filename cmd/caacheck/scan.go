@@ -15,6 +15,7 @@ import (
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/cmd/caacheck/internal/issuer"
 
 	"github.com/miekg/dns"
 )
@@ -25,7 +26,7 @@ type certReport struct {
 	Source  string       `json:"source"`
 	Subject string       `json:"subject"`
 	Issuer  string       `json:"issuer"`
-	CA      caa.IssuerCA `json:"ca"`
+	CA      issuer.CA    `json:"ca"`
 	Mode    string       `json:"mode"`
 	Checked string       `json:"checked"` // where CAA was read: a server, or a Corefile
 	Names   []nameResult `json:"names"`
@@ -75,22 +76,22 @@ func scanCert(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	leaf := chain[0]
-	var db *caa.CCADB
+	var db *issuer.CCADB
 	if o.ccadb != "" {
 		f, err := os.Open(o.ccadb)
 		if err != nil {
 			return fail("%v", err)
 		}
-		db, err = caa.ParseCCADB(f)
+		db, err = issuer.ParseCCADB(f)
 		f.Close()
 		if err != nil {
 			return fail("%v", err)
 		}
 	}
-	var ca caa.IssuerCA
+	var ca issuer.CA
 	if len(o.cas) > 0 {
-		ca = caa.IssuerCA{Name: strings.Join(o.cas, ", "), Identifiers: o.cas, How: "named with -ca"}
-	} else if ca, err = caa.IdentifyIssuer(leaf, db); err != nil {
+		ca = issuer.CA{Name: strings.Join(o.cas, ", "), Identifiers: o.cas, How: "named with -ca"}
+	} else if ca, err = issuer.Identify(leaf, db); err != nil {
 		return fail("%v", err)
 	}
 	lookup, checked, err := caaSource(o)
