@@ -47,3 +47,26 @@ func TestNoExportedVars(t *testing.T) {
 		}
 	}
 }
+
+// TestTypesSayConcurrency: every exported type's documentation says whether it is safe for
+// concurrent use.
+func TestTypesSayConcurrency(t *testing.T) {
+	for name, f := range parsePackage(t) {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.TYPE {
+				continue
+			}
+			for _, s := range g.Specs {
+				ts := s.(*ast.TypeSpec)
+				doc := ts.Doc
+				if doc == nil {
+					doc = g.Doc
+				}
+				if ts.Name.IsExported() && !strings.Contains(doc.Text(), "concurrent") {
+					t.Errorf("%s: the documentation of %s does not say whether it is safe for concurrent use", name, ts.Name.Name)
+				}
+			}
+		}
+	}
+}

@@ -12,7 +12,8 @@ import (
 
 // DNSLookup climbs over real DNS queries to one server, as a CA's resolver would: UDP with EDNS0,
 // TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup]. A
-// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile.
+// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile (and,
+// when set, Exchange is safe for concurrent use).
 type DNSLookup struct {
 	Server  string // HOST:PORT
 	Timeout time.Duration
@@ -22,7 +23,8 @@ type DNSLookup struct {
 	Exchange func(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
 }
 
-// UnreachableError is a server that did not answer at all: the check could not be made.
+// UnreachableError is a server that did not answer at all: the check could not be made. It is
+// not changed once returned, so it is safe for concurrent use.
 type UnreachableError struct{ Err error }
 
 func (e *UnreachableError) Error() string { return e.Err.Error() }
@@ -99,7 +101,8 @@ func (l *DNSLookup) Lookup(ctx context.Context, name string) (Step, error) {
 // Encrypt could refuse.
 const MaxChain = 11
 
-// CNAMELoopError is a CNAME chain from Name that comes back to At.
+// CNAMELoopError is a CNAME chain from Name that comes back to At. It is not changed once
+// returned, so it is safe for concurrent use.
 type CNAMELoopError struct{ Name, At string }
 
 func (e *CNAMELoopError) Error() string {

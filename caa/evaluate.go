@@ -11,7 +11,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Mode selects whose reading of a CAA RRset the evaluator reproduces.
+// Mode selects whose reading of a CAA RRset the evaluator reproduces. A Mode is a plain value,
+// safe for concurrent use.
 type Mode uint8
 
 const (
@@ -56,14 +57,16 @@ func (m Mode) Validate() error {
 	return nil
 }
 
-// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt].
+// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt]. It is not changed
+// once returned, so it is safe for concurrent use.
 type ModeError struct{ Mode Mode }
 
 func (e *ModeError) Error() string {
 	return fmt.Sprintf("caa: mode %d is neither ModeRFC nor ModeLetsEncrypt", uint8(e.Mode))
 }
 
-// Request is one question to the evaluator: may CA issue a certificate for Name?
+// Request is one question to the evaluator: may CA issue a certificate for Name? It is a plain
+// value that the evaluator only reads, so one Request is safe for concurrent checks.
 type Request struct {
 	Name    string // the certificate name; "*.example.org" asks for a wildcard certificate
 	CA      string // the CA's issuer domain name, as in letsencrypt.org
@@ -79,7 +82,8 @@ type Request struct {
 func (r Request) Wildcard() bool { return strings.HasPrefix(r.Name, "*.") }
 
 // Decision is the evaluator's answer for one Relevant RRset. Code and Decided say why in a form
-// a program can act on; Reason says it in one line for people.
+// a program can act on; Reason says it in one line for people. It is safe for concurrent reads;
+// RRset may share its records with the Lookup's [Step], so copy it before changing it.
 type Decision struct {
 	Allowed bool
 	Owner   string     // owner name of the Relevant RRset, "" when there is none
@@ -90,6 +94,7 @@ type Decision struct {
 }
 
 // ReasonCode says why a [Decision] went the way it did; 0 is a Decision this package did not make.
+// A ReasonCode is a plain value, safe for concurrent use.
 type ReasonCode uint8
 
 const (
@@ -458,7 +463,8 @@ func CNAMEAt(rrs []dns.RR, n string) *dns.CNAME {
 	return nil
 }
 
-// Step is one lookup of the climb.
+// Step is one lookup of the climb. It is safe for concurrent reads; [Memo] and [Check] hand on
+// the Lookup's slices, so do not change them.
 type Step struct {
 	Name    string    // the name looked up
 	Rcode   int       // the answer's response code
@@ -485,7 +491,8 @@ func (s Step) loop() error {
 	return nil
 }
 
-// Delegation is a referral met on the climb: the zone cut and the name servers it points to.
+// Delegation is a referral met on the climb: the zone cut and the name servers it points to. It
+// is safe for concurrent reads.
 type Delegation struct {
 	Zone string   `json:"zone"` // the owner of the NS records
 	NS   []string `json:"ns"`   // the name servers, in the referral's order
@@ -516,12 +523,13 @@ func Referral(m *dns.Msg) *Delegation {
 // Lookup answers the CAA lookup of one name for the climb. An error is a failed lookup, which
 // stops the climb with a denial: a CA must not issue when it cannot tell (RFC 8659 section 3).
 // ctx bounds the lookup: one that waits on the network gives up when ctx is done, with an error
-// that wraps ctx.Err(). Whether a Lookup may be called from several goroutines at once is its
-// maker's to say: [DNSLookup.Lookup] may, one returned by [Memo] may not.
+// that wraps ctx.Err(). Whether a Lookup is safe for concurrent use is its maker's to say:
+// [DNSLookup.Lookup] is, one returned by [Memo] is not.
 type Lookup func(ctx context.Context, name string) (Step, error)
 
 // Result is the outcome of a climb: the decision, each lookup made, and the name above which
 // nothing was checked because the source does not serve it ("" when the climb reached the top).
+// Like [Decision], it is safe for concurrent reads and shares its Steps' slices with the Lookup.
 type Result struct {
 	Decision
 	Steps     []Step

@@ -29,7 +29,8 @@ const PersistLabel = "_validation-persist"
 // MethodPersist is the ACME validation method name of dns-persist-01.
 const MethodPersist = "dns-persist-01"
 
-// PersistRecord is one dns-persist-01 validation record.
+// PersistRecord is one dns-persist-01 validation record. It is a plain value, safe for
+// concurrent use.
 type PersistRecord struct {
 	Name       string    // the validated name, fully qualified (the owner without PersistLabel)
 	Issuer     string    // the CA's issuer domain name
@@ -77,7 +78,7 @@ func ParsePersistRecord(name, txt string) (PersistRecord, error) {
 }
 
 // PersistConflict is a persistent authorization that CAA contradicts: a CA would not issue under
-// it, whatever the record says.
+// it, whatever the record says. Like [Result], it is safe for concurrent reads.
 type PersistConflict struct {
 	Record   PersistRecord
 	Wildcard bool   // the conflict is for the wildcard certificate (policy=wildcard)
