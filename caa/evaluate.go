@@ -89,7 +89,7 @@ type Decision struct {
 	Owner   string     // owner name of the Relevant RRset, "" when there is none
 	RRset   []dns.CAA  // the Relevant RRset
 	Code    ReasonCode // why, as a code
-	Decided []dns.CAA  // the records that decided, as Code describes them
+	Decided []dns.CAA  // the records that decided, as Code describes them; empty where none did
 	Reason  string     // one line
 }
 
@@ -98,13 +98,15 @@ type Decision struct {
 type ReasonCode uint8
 
 const (
-	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue.
+	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue. Decided
+	// is empty.
 	ReasonNoRRset ReasonCode = iota + 1
 	// ReasonParentsUnchecked: no CAA RRset up to a parent the source does not serve (or a
-	// delegation); Result.Unchecked names it, and its CAA records decide.
+	// delegation); Result.Unchecked names it, and its CAA records decide. Decided is empty.
 	ReasonParentsUnchecked
 	// ReasonNoRelevantProperty: the Relevant RRset has no issue property (for a wildcard, no
-	// issue or issuewild property), so any CA may issue.
+	// issue or issuewild property), so any CA may issue. Decided is empty: RRset holds the
+	// properties, none of which applies.
 	ReasonNoRelevantProperty
 	// ReasonAuthorized: the property in Decided authorizes the CA.
 	ReasonAuthorized
@@ -114,9 +116,11 @@ const (
 	// ReasonNotAuthorized: none of the properties in Decided (those that apply to the request)
 	// authorizes the CA.
 	ReasonNotAuthorized
-	// ReasonLookupFailed: a CAA lookup failed (Result.Err), so a CA must not issue.
+	// ReasonLookupFailed: a CAA lookup failed (Result.Err, the last of Result.Steps), so a CA
+	// must not issue. Owner is the name whose lookup failed; Decided is empty.
 	ReasonLookupFailed
-	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]).
+	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]), so the
+	// evaluator denies. Decided is empty.
 	ReasonInvalidMode
 )
 

@@ -3,6 +3,8 @@ package caa
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -294,37 +296,52 @@ func TestParseMode(t *testing.T) {
 	})
 }
 
-// TestReasonCodes: every way a decision goes has its code, with the records that decided.
+// TestReasonCodes: every way a decision goes has its code, with the owner and the records that
+// decided, and every code has a case here.
 func TestReasonCodes(t *testing.T) {
+	at := func(rrs ...string) map[string][]dns.CAA { return map[string][]dns.CAA{"example.org.": caas(t, rrs...)} }
 	tests := []struct {
 		name     string
 		qname    string
 		z        zoneLookup
 		mode     Mode
 		code     ReasonCode
-		decided  int
+		owner    string
+		decided  []string // Text of each record in Decided
 		allowed  bool
 		hasError bool
 	}{
-		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, 0, true, false},
-		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, 0, true, false},
-		{"iodef only", "*.example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 iodef mailto:a@example.org")}}, ModeLetsEncrypt, ReasonNoRelevantProperty, 0, true, false},
-		{"authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue ;", "0 issue "+caX)}}, ModeRFC, ReasonAuthorized, 1, true, false},
-		{"critical tag", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "128 tbs x", "0 issue "+caX)}}, ModeRFC, ReasonCriticalTag, 1, false, false},
-		{"not authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caY, "0 issue ;")}}, ModeRFC, ReasonNotAuthorized, 2, false, false},
-		{"lookup failed", "example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, 0, false, true},
-		{"mode outside the enum", "example.org", zoneLookup{}, Mode(7), ReasonInvalidMode, 0, false, true},
+		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, "", nil, true, false},
+		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, "", nil, true, false},
+		{"iodef only", "*.example.org", zoneLookup{rrsets: at("0 iodef mailto:a@example.org")}, ModeLetsEncrypt, ReasonNoRelevantProperty, "example.org.", nil, true, false},
+		{"authorized", "example.org", zoneLookup{rrsets: at("0 issue ;", "0 issue "+caX)}, ModeRFC, ReasonAuthorized, "example.org.", []string{`0 issue "letsencrypt.org"`}, true, false},
+		{"critical tag", "example.org", zoneLookup{rrsets: at("128 tbs x", "0 issue "+caX)}, ModeRFC, ReasonCriticalTag, "example.org.", []string{`128 tbs "x"`}, false, false},
+		{"not authorized", "example.org", zoneLookup{rrsets: at("0 issue "+caY, "0 iodef mailto:a@example.org", "0 issue ;")}, ModeRFC, ReasonNotAuthorized, "example.org.", []string{`0 issue "sectigo.com"`, `0 issue ";"`}, false, false},
+		{"not authorized, wildcard", "*.example.org", zoneLookup{rrsets: at("0 issue "+caX, "0 issuewild "+caY)}, ModeRFC, ReasonNotAuthorized, "example.org.", []string{`0 issuewild "sectigo.com"`}, false, false},
+		{"lookup failed", "www.example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, "example.org.", nil, false, true},
+		{"mode outside the enum", "example.org", zoneLookup{rrsets: at("0 issue " + caX)}, Mode(7), ReasonInvalidMode, "", nil, false, true},
 		// Boulder refuses under a TLD that does not exist; the RFC reads NXDOMAIN as no records.
-		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, 0, false, true},
-		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, 0, true, false},
+		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, "gone.", nil, false, true},
+		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, "", nil, true, false},
 	}
+	covered := map[ReasonCode]bool{}
 	for _, tc := range tests {
+		covered[tc.code] = true
 		t.Run(tc.name, func(t *testing.T) {
 			res := Check(context.Background(), Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
-			if res.Code != tc.code || len(res.Decided) != tc.decided || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
-				t.Errorf("got code %s, %d records, allowed %v, err %v (%s)", res.Code, len(res.Decided), res.Allowed, res.Err, res.Reason)
+			var decided []string
+			for _, rr := range res.Decided {
+				decided = append(decided, Text(&rr))
+			}
+			if res.Code != tc.code || res.Owner != tc.owner || !slices.Equal(decided, tc.decided) || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
+				t.Errorf("got code %s, owner %q, decided %q, allowed %v, err %v (%s)", res.Code, res.Owner, decided, res.Allowed, res.Err, res.Reason)
 			}
 		})
+	}
+	for c := ReasonCode(1); c.String() != fmt.Sprintf("ReasonCode(%d)", c); c++ {
+		if !covered[c] {
+			t.Errorf("no case decides with %s", c)
+		}
 	}
 }
 
