@@ -319,6 +319,7 @@ type report struct {
 	Owner     string   `json:"relevant_owner"`
 	RRset     []string `json:"relevant_rrset"`
 	Decided   []string `json:"decided_by"`
+	Code      string   `json:"code"` // caa.ReasonCode's name: why, for programs
 	Reason    string   `json:"reason"`
 	Steps     []step   `json:"climb"`
 	Unchecked string   `json:"unchecked,omitempty"`
@@ -340,7 +341,7 @@ type step struct {
 func newReport(req caa.Request, res caa.Result, source string) report {
 	r := report{
 		Allowed: res.Allowed, Name: req.Name, CA: req.CA, Account: req.Account, Method: req.Method,
-		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Reason: res.Reason,
+		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Code: res.Code.String(), Reason: res.Reason,
 		RRset: rrStrings(res.RRset), Decided: rrStrings(res.Decided), Unchecked: res.Unchecked, Steps: []step{},
 		Delegation: res.Delegation,
 	}

@@ -45,6 +45,7 @@ type nameResult struct {
 	AccountURI        bool     `json:"accounturi"`        // the deciding property binds an ACME account
 	ValidationMethods bool     `json:"validationmethods"` // ... or validation methods
 	Why               string   `json:"why,omitempty"`     // what stops the CA: lock-down, customer binding...
+	Code              string   `json:"code"`              // caa.ReasonCode's name
 	Reason            string   `json:"reason"`
 	Error             string   `json:"error,omitempty"`
 }
@@ -175,7 +176,7 @@ func judge(ctx context.Context, name string, ids []string, mode caa.Mode, o opti
 			first = res
 		}
 		if res.Allowed || i == 0 {
-			r.CA, r.Allowed, r.Owner, r.Reason = id, res.Allowed, res.Owner, res.Reason
+			r.CA, r.Allowed, r.Owner, r.Code, r.Reason = id, res.Allowed, res.Owner, res.Code.String(), res.Reason
 			r.RRset = caaTexts(res.RRset)
 			r.AccountURI, r.ValidationMethods = caa.Binding(res.Decision, id)
 			r.Why = caa.Why(res.Decision, id)
