@@ -327,16 +327,16 @@ func (c *CAAPolicy) verdict(ev *checkEvent) checkVerdict {
 	if ev.ca == "letsencrypt.org" {
 		mode = caa.ModeLetsEncrypt
 	}
-	lookup := func(n string) (caa.Step, error) { return c.eventLookup(ev, n) }
+	lookup := func(_ context.Context, n string) (caa.Step, error) { return c.eventLookup(ev, n) }
 	req := caa.Request{Name: ev.name, CA: ev.ca, Mode: mode, AnyAccount: true}
 	if ev.ca == unknownCA {
 		v.relevant = c.relevantOf(ev, lookup)
 		return v
 	}
 	v.known = true
-	v.plain = caa.Check(req, lookup)
+	v.plain = caa.Check(context.Background(), req, lookup)
 	req.Name = "*." + strings.TrimSuffix(ev.name, ".")
-	v.wild = caa.Check(req, lookup)
+	v.wild = caa.Check(context.Background(), req, lookup)
 	v.relevant = v.plain
 	v.authorized, v.authorizedWild = v.plain.Allowed, v.wild.Allowed
 	return v
@@ -413,12 +413,12 @@ func (c *CAAPolicy) relevantOf(ev *checkEvent, lookup caa.Lookup) caa.Result {
 			break
 		}
 		if s := ev.answers[i]; len(s.RRset) > 0 || s.Outside || s.Delegation != nil {
-			return caa.Relevant(ev.name, lookup)
+			return caa.Relevant(context.Background(), ev.name, lookup)
 		}
 		skipped++
 	}
 	if n == "." || skipped != len(ev.answers) {
-		return caa.Relevant(ev.name, lookup)
+		return caa.Relevant(context.Background(), ev.name, lookup)
 	}
 	l := c.qlog
 	var buf [256]byte
@@ -426,7 +426,7 @@ func (c *CAAPolicy) relevantOf(ev *checkEvent, lookup caa.Lookup) caa.Result {
 	if r, ok := l.relevant[string(key)]; ok {
 		return r
 	}
-	r := caa.Relevant(n, lookup)
+	r := caa.Relevant(context.Background(), n, lookup)
 	if len(l.relevant) >= maxMemo {
 		l.clearMemo()
 	}

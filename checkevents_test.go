@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -303,8 +304,8 @@ func TestRelevantOfMatchesRelevant(t *testing.T) {
 		t.Run(round, func(t *testing.T) {
 			for i, ev := range evs { // one event per climb, closed in the climbs' order
 				t.Run("climb asking "+strings.Join(climbs[i], " then "), func(t *testing.T) {
-					lookup := func(n string) (caa.Step, error) { return h.eventLookup(ev, n) }
-					got, want := h.relevantOf(ev, lookup), caa.Relevant(ev.name, lookup)
+					lookup := func(_ context.Context, n string) (caa.Step, error) { return h.eventLookup(ev, n) }
+					got, want := h.relevantOf(ev, lookup), caa.Relevant(t.Context(), ev.name, lookup)
 					if got.Owner != want.Owner || !slices.Equal(got.RRset, want.RRset) || got.Err != want.Err || got.Unchecked != want.Unchecked {
 						t.Errorf("owner %q %v, want %q %v", got.Owner, got.RRset, want.Owner, want.RRset)
 					}

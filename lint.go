@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -151,7 +152,7 @@ func (c *CAAPolicy) Warnings() []string { return c.warnings }
 // owner itself): validationmethods without dns-persist-01, an issuewild against wildcard, a
 // parent's restriction. Zone data merged at run time is checked by caacheck, not here.
 func lintPersist(cfg *blockConfig, h *CAAPolicy, warn func(pos, format string, args ...any)) {
-	lookup := func(n string) (caa.Step, error) {
+	lookup := func(_ context.Context, n string) (caa.Step, error) {
 		s := caa.Step{Name: n}
 		if !h.holds(n) {
 			s.Outside = true
@@ -166,7 +167,7 @@ func lintPersist(cfg *blockConfig, h *CAAPolicy, warn func(pos, format string, a
 		for _, l := range p.persist {
 			rec := caa.PersistRecord{Name: owner, Issuer: l.issuer, AccountURI: l.account, Wildcard: l.wildcard}
 			for _, mode := range []caa.Mode{caa.ModeRFC, caa.ModeLetsEncrypt} {
-				if conflicts := caa.CheckPersist(rec, mode, lookup); len(conflicts) > 0 {
+				if conflicts := caa.CheckPersist(context.Background(), rec, mode, lookup); len(conflicts) > 0 {
 					warn(l.pos, "%s; add issue %s accounturi=%s (and issuewild for wildcard) where the policy decides, or remove the persist line", conflicts[0].Reason, l.issuer, l.account)
 					break
 				}

@@ -202,9 +202,9 @@ func (cf *Corefile) inServerBlocks(n string) bool {
 
 // Lookup is a caa.Lookup over the answers the server would give (Exchange), read as the
 // climb reads a live server's: the same caa.DNSLookup, with Exchange in place of the network.
-func (cf *Corefile) Lookup(n string) (caa.Step, error) {
+func (cf *Corefile) Lookup(ctx context.Context, n string) (caa.Step, error) {
 	l := caa.DNSLookup{Server: cf.Path, Exchange: cf.Exchange}
-	return l.Lookup(n)
+	return l.Lookup(ctx, n)
 }
 
 // Partners returns the partner CAs of the caapolicy block serving n, as their issue values

@@ -294,7 +294,7 @@ func TestReadmeFreeze(t *testing.T) {
 		{"blog.example.org", "pki.goog", false},
 		{"www.example.org", "pki.goog", true},
 	} {
-		if res := caa.Check(caa.Request{Name: c.name, CA: c.ca}, lookup); res.Err != nil || res.Allowed != c.allowed {
+		if res := caa.Check(t.Context(), caa.Request{Name: c.name, CA: c.ca}, lookup); res.Err != nil || res.Allowed != c.allowed {
 			t.Errorf("%s may issue for %s: %v (%s, %v), want %v", c.ca, c.name, res.Allowed, res.Reason, res.Err, c.allowed)
 		}
 	}

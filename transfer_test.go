@@ -320,8 +320,8 @@ func TestKnotSecondary(t *testing.T) {
 						for _, ca := range []string{"letsencrypt.org", "sectigo.com", "pki.goog"} {
 							t.Run("Let's Encrypt's check of "+ca+" for "+n+" decides alike", func(t *testing.T) {
 								req := caa.Request{Name: n, CA: ca, Mode: caa.ModeLetsEncrypt, AnyAccount: true}
-								dp := caa.Check(req, (&caa.DNSLookup{Server: primary, Timeout: 2 * time.Second}).Lookup)
-								dk := caa.Check(req, (&caa.DNSLookup{Server: knot, Timeout: 2 * time.Second}).Lookup)
+								dp := caa.Check(t.Context(), req, (&caa.DNSLookup{Server: primary, Timeout: 2 * time.Second}).Lookup)
+								dk := caa.Check(t.Context(), req, (&caa.DNSLookup{Server: knot, Timeout: 2 * time.Second}).Lookup)
 								if dp.Allowed != dk.Allowed || dp.Owner != dk.Owner {
 									t.Errorf("%s for %s: primary %v at %s, secondary %v at %s", ca, n, dp.Allowed, dp.Owner, dk.Allowed, dk.Owner)
 								}

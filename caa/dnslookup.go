@@ -12,7 +12,8 @@ import (
 
 // DNSLookup climbs over real DNS queries to one server, as a CA's resolver would: UDP with EDNS0,
 // TCP when the answer is truncated, CNAMEs followed. Its Lookup method is a [Lookup]. A
-// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile.
+// DNSLookup is safe for concurrent use as long as its fields are not changed meanwhile (and,
+// when set, Exchange is safe for concurrent use).
 type DNSLookup struct {
 	Server  string // HOST:PORT
 	Timeout time.Duration
@@ -22,7 +23,8 @@ type DNSLookup struct {
 	Exchange func(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
 }
 
-// UnreachableError is a server that did not answer at all: the check could not be made.
+// UnreachableError is a server that did not answer at all: the check could not be made. It is
+// not changed once returned, so it is safe for concurrent use.
 type UnreachableError struct{ Err error }
 
 func (e *UnreachableError) Error() string { return e.Err.Error() }
@@ -37,20 +39,14 @@ func WithPort(s string) string {
 
 // Lookup is a [Lookup]: the CAA RRset at name, after following CNAMEs. REFUSED (and
 // NOTAUTH) mean the server does not serve name, which ends the climb; any other failure is an
-// error, on which a CA does not issue.
+// error, on which a CA does not issue. ctx bounds every query: once it is done, Lookup stops
+// waiting for the server and returns an error wrapping ctx.Err().
 //
 // A chain of up to MaxChain CNAMEs is followed, however many answers it spans (Boulder has no
 // limit of its own: it takes whatever its resolver returns). A longer chain, or a CNAME loop,
 // is an error: Let's Encrypt's resolver may answer SERVFAIL for it, so a CA may see a failed
 // lookup and refuse, even where an authoritative server answers the records with NOERROR.
-func (l *DNSLookup) Lookup(name string) (Step, error) {
-	return l.LookupContext(context.Background(), name)
-}
-
-// LookupContext is Lookup with a context that bounds or cancels its queries: a cancelled
-// context is a failed lookup. Use it in a [Lookup] closure, func(n string) (Step, error) {
-// return l.LookupContext(ctx, n) }, to stop a climb with the request it serves.
-func (l *DNSLookup) LookupContext(ctx context.Context, name string) (Step, error) {
+func (l *DNSLookup) Lookup(ctx context.Context, name string) (Step, error) {
 	s := Step{Name: name}
 	target := name
 	seen := map[string]bool{strings.ToLower(name): true}
@@ -105,7 +101,8 @@ func (l *DNSLookup) LookupContext(ctx context.Context, name string) (Step, error
 // Encrypt could refuse.
 const MaxChain = 11
 
-// CNAMELoopError is a CNAME chain from Name that comes back to At.
+// CNAMELoopError is a CNAME chain from Name that comes back to At. It is not changed once
+// returned, so it is safe for concurrent use.
 type CNAMELoopError struct{ Name, At string }
 
 func (e *CNAMELoopError) Error() string {
@@ -132,10 +129,10 @@ func (l *DNSLookup) queryType(ctx context.Context, name string, qtype uint16) (*
 		return r, nil
 	}
 	c := &dns.Client{Net: "udp", Timeout: l.Timeout, UDPSize: 1232}
-	r, _, err := c.ExchangeContext(ctx, m, l.Server)
+	r, err := l.exchange(ctx, c, m)
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
-		r, _, err = c.ExchangeContext(ctx, m, l.Server)
+		r, err = l.exchange(ctx, c, m)
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("no answer from %s for %s %s: %w", l.Server, name, t, ctx.Err())
@@ -144,4 +141,18 @@ func (l *DNSLookup) queryType(ctx context.Context, name string, qtype uint16) (*
 		return nil, &UnreachableError{fmt.Errorf("no answer from %s for %s %s: %v", l.Server, name, t, err)}
 	}
 	return r, nil
+}
+
+// exchange sends m to the server and reads the answer. miekg/dns bounds an exchange by the
+// context's deadline only, so a cancelled ctx closes the connection to end the wait at once.
+func (l *DNSLookup) exchange(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, l.Server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	return r, err
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -76,7 +77,7 @@ func TestDNSLookupChains(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &DNSLookup{Server: serveZone(t, tc.cnames, tc.rrsets)}
-			res := Check(Request{Name: tc.qname, CA: "letsencrypt.org", Mode: ModeLetsEncrypt}, l.Lookup)
+			res := Check(context.Background(), Request{Name: tc.qname, CA: "letsencrypt.org", Mode: ModeLetsEncrypt}, l.Lookup)
 			if res.Allowed != tc.allowed {
 				t.Errorf("allowed %v, want %v (%s)", res.Allowed, tc.allowed, res.Reason)
 			}
@@ -92,7 +93,7 @@ func TestDNSLookupChains(t *testing.T) {
 func TestDNSLookupContext(t *testing.T) {
 	l := &DNSLookup{Server: serveZone(t, nil, map[string][]string{"example.": {`0 issue "letsencrypt.org"`}})}
 	t.Run("live context answers", func(t *testing.T) {
-		s, err := l.LookupContext(context.Background(), "example.")
+		s, err := l.Lookup(context.Background(), "example.")
 		if err != nil || len(s.RRset) != 1 {
 			t.Fatalf("got %+v, %v", s, err)
 		}
@@ -100,17 +101,63 @@ func TestDNSLookupContext(t *testing.T) {
 	t.Run("cancelled context fails", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		res := Check(Request{Name: "example", CA: "letsencrypt.org"}, func(n string) (Step, error) { return l.LookupContext(ctx, n) })
+		res := Check(ctx, Request{Name: "example", CA: "letsencrypt.org"}, l.Lookup)
 		if res.Allowed || !errors.Is(res.Err, context.Canceled) {
 			t.Errorf("allowed %v, err %v", res.Allowed, res.Err)
 		}
 	})
 }
 
+// TestDNSLookupCancel: cancelling the context ends a lookup at once, even against a server
+// that never answers and a Timeout far away, with an error wrapping ctx.Err().
+func TestDNSLookupCancel(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	asked := make(chan struct{}, 1)
+	go func() { // reads every query and answers none
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case asked <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	l := &DNSLookup{Server: pc.LocalAddr().String(), Timeout: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Lookup(ctx, "example.")
+		done <- err
+	}()
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the query never reached the server")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		var unreachable *UnreachableError
+		if !errors.Is(err, context.Canceled) || errors.As(err, &unreachable) {
+			t.Errorf("err %v, want one wrapping context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Lookup still waits 5s after its context was cancelled")
+	}
+}
+
 // TestCheckLoopFromAnyLookup: a step whose aliases loop fails the climb whatever Lookup made it
 // (zone data, a watcher's answers), so no source climbs past a loop.
 func TestCheckLoopFromAnyLookup(t *testing.T) {
-	lookup := func(n string) (Step, error) {
+	lookup := func(_ context.Context, n string) (Step, error) {
 		if n == "y.example." {
 			return Step{Name: n, CNAMEs: []string{"shop.x.example.", "Y.example."}}, nil
 		}
@@ -118,12 +165,12 @@ func TestCheckLoopFromAnyLookup(t *testing.T) {
 	}
 	for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
 		t.Run(mode.String(), func(t *testing.T) {
-			res := Check(Request{Name: "y.example", CA: "letsencrypt.org", Mode: mode}, lookup)
+			res := Check(context.Background(), Request{Name: "y.example", CA: "letsencrypt.org", Mode: mode}, lookup)
 			var loop *CNAMELoopError
 			if res.Allowed || res.Code != ReasonLookupFailed || !errors.As(res.Err, &loop) {
 				t.Errorf("allowed %v, code %s, err %v", res.Allowed, res.Code, res.Err)
 			}
-			if rel := Relevant("y.example", lookup); !errors.As(rel.Err, &loop) {
+			if rel := Relevant(context.Background(), "y.example", lookup); !errors.As(rel.Err, &loop) {
 				t.Errorf("Relevant: err %v", rel.Err)
 			}
 		})

@@ -64,7 +64,21 @@
 //
 // # Concurrency
 //
-// Functions and the values they return may be used from many goroutines at once: they hold no
-// shared mutable state ([NearestCA]'s memory is guarded by a mutex). A [DNSLookup] is safe for
-// concurrent use; a Lookup returned by [Memo] is not.
+// Functions may be called from many goroutines at once: they hold no shared mutable state
+// ([NearestCA]'s memory is guarded by a mutex), and the package exports no variables. Each
+// exported type says whether it is safe for concurrent use. The values they return are safe for
+// concurrent reads; a [Result]'s records may be shared with the [Step] values of its Lookup (and
+// with [Memo]'s memory), so copy them before changing them. A [DNSLookup] is safe for concurrent
+// use; a Lookup returned by [Memo] is not: give each goroutine its own.
+//
+// # Contexts
+//
+// Every call that may wait on the network takes a context.Context first: [Check], [Relevant],
+// [CheckPersist], each [Lookup] ([DNSLookup.Lookup] among them), [DNSLookup.PersistRecords] and
+// DNSLookup.Exchange. A done context is a failed lookup: the climb stops and denies with
+// [ReasonLookupFailed], and Result.Err wraps ctx.Err(), so errors.Is(res.Err, context.Canceled)
+// tells a cancelled check from a failed one. Check and Relevant look at ctx before each lookup,
+// so a Lookup over local data need not; one that waits must return once ctx is done, as
+// DNSLookup does even where the server never answers. [Memo] remembers no answer given after its
+// ctx was done. [Decide] and the value checks never wait and take no context.
 package caa

@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
@@ -10,7 +11,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Mode selects whose reading of a CAA RRset the evaluator reproduces.
+// Mode selects whose reading of a CAA RRset the evaluator reproduces. A Mode is a plain value,
+// safe for concurrent use.
 type Mode uint8
 
 const (
@@ -55,14 +57,16 @@ func (m Mode) Validate() error {
 	return nil
 }
 
-// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt].
+// ModeError is a [Mode] value that is neither [ModeRFC] nor [ModeLetsEncrypt]. It is not changed
+// once returned, so it is safe for concurrent use.
 type ModeError struct{ Mode Mode }
 
 func (e *ModeError) Error() string {
 	return fmt.Sprintf("caa: mode %d is neither ModeRFC nor ModeLetsEncrypt", uint8(e.Mode))
 }
 
-// Request is one question to the evaluator: may CA issue a certificate for Name?
+// Request is one question to the evaluator: may CA issue a certificate for Name? It is a plain
+// value that the evaluator only reads, so one Request is safe for concurrent checks.
 type Request struct {
 	Name    string // the certificate name; "*.example.org" asks for a wildcard certificate
 	CA      string // the CA's issuer domain name, as in letsencrypt.org
@@ -78,27 +82,31 @@ type Request struct {
 func (r Request) Wildcard() bool { return strings.HasPrefix(r.Name, "*.") }
 
 // Decision is the evaluator's answer for one Relevant RRset. Code and Decided say why in a form
-// a program can act on; Reason says it in one line for people.
+// a program can act on; Reason says it in one line for people. It is safe for concurrent reads;
+// RRset may share its records with the Lookup's [Step], so copy it before changing it.
 type Decision struct {
 	Allowed bool
 	Owner   string     // owner name of the Relevant RRset, "" when there is none
 	RRset   []dns.CAA  // the Relevant RRset
 	Code    ReasonCode // why, as a code
-	Decided []dns.CAA  // the records that decided, as Code describes them
+	Decided []dns.CAA  // the records that decided, as Code describes them; empty where none did
 	Reason  string     // one line
 }
 
 // ReasonCode says why a [Decision] went the way it did; 0 is a Decision this package did not make.
+// A ReasonCode is a plain value, safe for concurrent use.
 type ReasonCode uint8
 
 const (
-	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue.
+	// ReasonNoRRset: no CAA RRset from the name up to the root, so any CA may issue. Decided
+	// is empty.
 	ReasonNoRRset ReasonCode = iota + 1
 	// ReasonParentsUnchecked: no CAA RRset up to a parent the source does not serve (or a
-	// delegation); Result.Unchecked names it, and its CAA records decide.
+	// delegation); Result.Unchecked names it, and its CAA records decide. Decided is empty.
 	ReasonParentsUnchecked
 	// ReasonNoRelevantProperty: the Relevant RRset has no issue property (for a wildcard, no
-	// issue or issuewild property), so any CA may issue.
+	// issue or issuewild property), so any CA may issue. Decided is empty: RRset holds the
+	// properties, none of which applies.
 	ReasonNoRelevantProperty
 	// ReasonAuthorized: the property in Decided authorizes the CA.
 	ReasonAuthorized
@@ -108,9 +116,11 @@ const (
 	// ReasonNotAuthorized: none of the properties in Decided (those that apply to the request)
 	// authorizes the CA.
 	ReasonNotAuthorized
-	// ReasonLookupFailed: a CAA lookup failed (Result.Err), so a CA must not issue.
+	// ReasonLookupFailed: a CAA lookup failed (Result.Err, the last of Result.Steps), so a CA
+	// must not issue. Owner is the name whose lookup failed; Decided is empty.
 	ReasonLookupFailed
-	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]).
+	// ReasonInvalidMode: the request's Mode is outside the enum (see [Mode.Validate]), so the
+	// evaluator denies. Decided is empty.
 	ReasonInvalidMode
 )
 
@@ -457,7 +467,8 @@ func CNAMEAt(rrs []dns.RR, n string) *dns.CNAME {
 	return nil
 }
 
-// Step is one lookup of the climb.
+// Step is one lookup of the climb. It is safe for concurrent reads; [Memo] and [Check] hand on
+// the Lookup's slices, so do not change them.
 type Step struct {
 	Name    string    // the name looked up
 	Rcode   int       // the answer's response code
@@ -484,7 +495,8 @@ func (s Step) loop() error {
 	return nil
 }
 
-// Delegation is a referral met on the climb: the zone cut and the name servers it points to.
+// Delegation is a referral met on the climb: the zone cut and the name servers it points to. It
+// is safe for concurrent reads.
 type Delegation struct {
 	Zone string   `json:"zone"` // the owner of the NS records
 	NS   []string `json:"ns"`   // the name servers, in the referral's order
@@ -514,10 +526,14 @@ func Referral(m *dns.Msg) *Delegation {
 
 // Lookup answers the CAA lookup of one name for the climb. An error is a failed lookup, which
 // stops the climb with a denial: a CA must not issue when it cannot tell (RFC 8659 section 3).
-type Lookup func(name string) (Step, error)
+// ctx bounds the lookup: one that waits on the network gives up when ctx is done, with an error
+// that wraps ctx.Err(). Whether a Lookup is safe for concurrent use is its maker's to say:
+// [DNSLookup.Lookup] is, one returned by [Memo] is not.
+type Lookup func(ctx context.Context, name string) (Step, error)
 
 // Result is the outcome of a climb: the decision, each lookup made, and the name above which
 // nothing was checked because the source does not serve it ("" when the climb reached the top).
+// Like [Decision], it is safe for concurrent reads and shares its Steps' slices with the Lookup.
 type Result struct {
 	Decision
 	Steps     []Step
@@ -529,11 +545,11 @@ type Result struct {
 
 // Relevant climbs from name (a wildcard's parent) towards the root like Check, and returns the
 // Relevant RRset it finds, without deciding for any CA: Result.Owner and Result.RRset, the steps,
-// and Unchecked, Delegation or Err where the climb stopped.
-func Relevant(name string, lookup Lookup) Result {
+// and Unchecked, Delegation or Err where the climb stopped. Result.Code stays 0.
+func Relevant(ctx context.Context, name string, lookup Lookup) Result {
 	var res Result
 	for n := ClimbStart(name); n != "."; n = ParentName(n) {
-		s, err := lookup(n)
+		s, err := lookupStep(ctx, lookup, n)
 		if err == nil {
 			err = s.loop()
 		}
@@ -556,15 +572,16 @@ func Relevant(name string, lookup Lookup) Result {
 }
 
 // Check climbs from the request's name (a wildcard's parent) towards the root, not including
-// it, and decides on the first non-empty CAA RRset (RFC 8659 section 3).
-func Check(req Request, lookup Lookup) Result {
+// it, and decides on the first non-empty CAA RRset (RFC 8659 section 3). Each lookup gets ctx;
+// once ctx is done the climb stops as on a failed lookup, with Err wrapping ctx.Err().
+func Check(ctx context.Context, req Request, lookup Lookup) Result {
 	var res Result
 	if err := req.Mode.Validate(); err != nil {
 		res.Err, res.Decision = err, Decide(req, "", nil)
 		return res
 	}
 	for n := ClimbStart(req.Name); n != "."; n = ParentName(n) {
-		s, err := lookup(n)
+		s, err := lookupStep(ctx, lookup, n)
 		if err == nil {
 			err = s.loop()
 		}
@@ -603,6 +620,15 @@ func Check(req Request, lookup Lookup) Result {
 		res.Reason = fmt.Sprintf("no CAA records from %s up to %s; %s and above were not checked, so their CAA records decide", ClimbStart(req.Name), childOf(res.Steps), res.Unchecked)
 	}
 	return res
+}
+
+// lookupStep asks lookup for n unless ctx is done already, so that a climb over a Lookup that
+// does not watch ctx (zone data, a map) stops with it too.
+func lookupStep(ctx context.Context, lookup Lookup, n string) (Step, error) {
+	if err := ctx.Err(); err != nil {
+		return Step{Name: n}, fmt.Errorf("%s not looked up: %w", n, err)
+	}
+	return lookup(ctx, n)
 }
 
 func childOf(steps []Step) string {
@@ -667,21 +693,24 @@ func Why(d Decision, ca string) string {
 }
 
 // Memo returns a Lookup that asks lookup once per name (in any case) and answers again from
-// memory: a scan of many names climbs through the same parents. The Lookup it returns is not
-// safe for concurrent use.
+// memory: a scan of many names climbs through the same parents. An answer given after its ctx
+// was done is not remembered, since the failure may be the context's and not the name's. The
+// Lookup it returns is not safe for concurrent use, and the Steps it repeats share their slices.
 func Memo(lookup Lookup) Lookup {
 	type answer struct {
 		s   Step
 		err error
 	}
 	seen := map[string]answer{}
-	return func(name string) (Step, error) {
+	return func(ctx context.Context, name string) (Step, error) {
 		k := strings.ToLower(name)
 		if a, ok := seen[k]; ok {
 			return a.s, a.err
 		}
-		s, err := lookup(name)
-		seen[k] = answer{s, err}
+		s, err := lookup(ctx, name)
+		if ctx.Err() == nil {
+			seen[k] = answer{s, err}
+		}
 		return s, err
 	}
 }

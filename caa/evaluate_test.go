@@ -1,7 +1,10 @@
 package caa
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,7 +186,7 @@ type zoneLookup struct {
 	asked   []string
 }
 
-func (z *zoneLookup) lookup(name string) (Step, error) {
+func (z *zoneLookup) lookup(_ context.Context, name string) (Step, error) {
 	z.asked = append(z.asked, name)
 	s := Step{Name: name}
 	if z.outside != "" && dns.IsSubDomain(name, z.outside) {
@@ -230,7 +233,7 @@ func TestCheckClimb(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Check(Request{Name: tc.qname, CA: caX}, tc.z.lookup)
+			res := Check(context.Background(), Request{Name: tc.qname, CA: caX}, tc.z.lookup)
 			if res.Allowed != tc.allowed || res.Owner != tc.owner || res.Unchecked != tc.unchecked || (res.Err != nil) != tc.err {
 				t.Errorf("got allowed=%v owner=%q unchecked=%q err=%v (%s)", res.Allowed, res.Owner, res.Unchecked, res.Err, res.Reason)
 			}
@@ -238,6 +241,40 @@ func TestCheckClimb(t *testing.T) {
 				t.Errorf("asked %s, want %s", got, tc.asked)
 			}
 		})
+	}
+}
+
+// TestCheckContextDone: a climb stops on a done context even over a Lookup that ignores it, and
+// Memo does not remember what it answered then.
+func TestCheckContextDone(t *testing.T) {
+	z := &zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caX)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := Check(ctx, Request{Name: "www.example.org", CA: caX}, z.lookup)
+	if res.Allowed || res.Code != ReasonLookupFailed || !errors.Is(res.Err, context.Canceled) || len(z.asked) != 0 {
+		t.Errorf("allowed %v, code %s, err %v, asked %v", res.Allowed, res.Code, res.Err, z.asked)
+	}
+	if rel := Relevant(ctx, "www.example.org", z.lookup); !errors.Is(rel.Err, context.Canceled) {
+		t.Errorf("Relevant: err %v", rel.Err)
+	}
+	calls := 0
+	memo := Memo(func(ctx context.Context, n string) (Step, error) {
+		calls++
+		if err := ctx.Err(); err != nil {
+			return Step{Name: n}, err
+		}
+		return z.lookup(ctx, n)
+	})
+	if _, err := memo(ctx, "example.org."); !errors.Is(err, context.Canceled) {
+		t.Errorf("memo with a cancelled context: %v", err)
+	}
+	for _, n := range []string{"example.org.", "Example.org."} {
+		if s, err := memo(context.Background(), n); err != nil || len(s.RRset) != 1 {
+			t.Errorf("memo: %+v, %v", s, err)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("lookup called %d times, want 2: the cancelled answer forgotten, the live one remembered", calls)
 	}
 }
 
@@ -259,37 +296,52 @@ func TestParseMode(t *testing.T) {
 	})
 }
 
-// TestReasonCodes: every way a decision goes has its code, with the records that decided.
+// TestReasonCodes: every way a decision goes has its code, with the owner and the records that
+// decided, and every code has a case here.
 func TestReasonCodes(t *testing.T) {
+	at := func(rrs ...string) map[string][]dns.CAA { return map[string][]dns.CAA{"example.org.": caas(t, rrs...)} }
 	tests := []struct {
 		name     string
 		qname    string
 		z        zoneLookup
 		mode     Mode
 		code     ReasonCode
-		decided  int
+		owner    string
+		decided  []string // Text of each record in Decided
 		allowed  bool
 		hasError bool
 	}{
-		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, 0, true, false},
-		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, 0, true, false},
-		{"iodef only", "*.example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 iodef mailto:a@example.org")}}, ModeLetsEncrypt, ReasonNoRelevantProperty, 0, true, false},
-		{"authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue ;", "0 issue "+caX)}}, ModeRFC, ReasonAuthorized, 1, true, false},
-		{"critical tag", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "128 tbs x", "0 issue "+caX)}}, ModeRFC, ReasonCriticalTag, 1, false, false},
-		{"not authorized", "example.org", zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, "0 issue "+caY, "0 issue ;")}}, ModeRFC, ReasonNotAuthorized, 2, false, false},
-		{"lookup failed", "example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, 0, false, true},
-		{"mode outside the enum", "example.org", zoneLookup{}, Mode(7), ReasonInvalidMode, 0, false, true},
+		{"no RRset", "www.example.org", zoneLookup{}, ModeRFC, ReasonNoRRset, "", nil, true, false},
+		{"parents unchecked", "www.example.org", zoneLookup{outside: "org."}, ModeRFC, ReasonParentsUnchecked, "", nil, true, false},
+		{"iodef only", "*.example.org", zoneLookup{rrsets: at("0 iodef mailto:a@example.org")}, ModeLetsEncrypt, ReasonNoRelevantProperty, "example.org.", nil, true, false},
+		{"authorized", "example.org", zoneLookup{rrsets: at("0 issue ;", "0 issue "+caX)}, ModeRFC, ReasonAuthorized, "example.org.", []string{`0 issue "letsencrypt.org"`}, true, false},
+		{"critical tag", "example.org", zoneLookup{rrsets: at("128 tbs x", "0 issue "+caX)}, ModeRFC, ReasonCriticalTag, "example.org.", []string{`128 tbs "x"`}, false, false},
+		{"not authorized", "example.org", zoneLookup{rrsets: at("0 issue "+caY, "0 iodef mailto:a@example.org", "0 issue ;")}, ModeRFC, ReasonNotAuthorized, "example.org.", []string{`0 issue "sectigo.com"`, `0 issue ";"`}, false, false},
+		{"not authorized, wildcard", "*.example.org", zoneLookup{rrsets: at("0 issue "+caX, "0 issuewild "+caY)}, ModeRFC, ReasonNotAuthorized, "example.org.", []string{`0 issuewild "sectigo.com"`}, false, false},
+		{"lookup failed", "www.example.org", zoneLookup{fail: map[string]bool{"example.org.": true}}, ModeRFC, ReasonLookupFailed, "example.org.", nil, false, true},
+		{"mode outside the enum", "example.org", zoneLookup{rrsets: at("0 issue " + caX)}, Mode(7), ReasonInvalidMode, "", nil, false, true},
 		// Boulder refuses under a TLD that does not exist; the RFC reads NXDOMAIN as no records.
-		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, 0, false, true},
-		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, 0, true, false},
+		{"NXDOMAIN at the TLD, Let's Encrypt", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeLetsEncrypt, ReasonLookupFailed, "gone.", nil, false, true},
+		{"NXDOMAIN at the TLD, RFC", "a.gone", zoneLookup{nx: map[string]bool{"a.gone.": true, "gone.": true}}, ModeRFC, ReasonNoRRset, "", nil, true, false},
 	}
+	covered := map[ReasonCode]bool{}
 	for _, tc := range tests {
+		covered[tc.code] = true
 		t.Run(tc.name, func(t *testing.T) {
-			res := Check(Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
-			if res.Code != tc.code || len(res.Decided) != tc.decided || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
-				t.Errorf("got code %s, %d records, allowed %v, err %v (%s)", res.Code, len(res.Decided), res.Allowed, res.Err, res.Reason)
+			res := Check(context.Background(), Request{Name: tc.qname, CA: caX, Mode: tc.mode}, tc.z.lookup)
+			var decided []string
+			for _, rr := range res.Decided {
+				decided = append(decided, Text(&rr))
+			}
+			if res.Code != tc.code || res.Owner != tc.owner || !slices.Equal(decided, tc.decided) || res.Allowed != tc.allowed || (res.Err != nil) != tc.hasError {
+				t.Errorf("got code %s, owner %q, decided %q, allowed %v, err %v (%s)", res.Code, res.Owner, decided, res.Allowed, res.Err, res.Reason)
 			}
 		})
+	}
+	for c := ReasonCode(1); c.String() != fmt.Sprintf("ReasonCode(%d)", c); c++ {
+		if !covered[c] {
+			t.Errorf("no case decides with %s", c)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package caa_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/caapolicy/caapolicy/caa"
@@ -29,11 +30,11 @@ func ExampleCheck() {
 	zone := map[string][]dns.CAA{
 		"example.org.": {{Tag: "issue", Value: "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"}},
 	}
-	lookup := func(name string) (caa.Step, error) {
+	lookup := func(_ context.Context, name string) (caa.Step, error) {
 		return caa.Step{Name: name, RRset: zone[name]}, nil
 	}
 	req := caa.Request{Name: "shop.example.org", CA: "letsencrypt.org", Account: "https://acme-v02.api.letsencrypt.org/acme/acct/2"}
-	res := caa.Check(req, lookup)
+	res := caa.Check(context.Background(), req, lookup)
 	fmt.Println(res.Allowed, res.Owner, len(res.Steps))
 	fmt.Println(res.Reason)
 	// Output:

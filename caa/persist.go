@@ -29,7 +29,8 @@ const PersistLabel = "_validation-persist"
 // MethodPersist is the ACME validation method name of dns-persist-01.
 const MethodPersist = "dns-persist-01"
 
-// PersistRecord is one dns-persist-01 validation record.
+// PersistRecord is one dns-persist-01 validation record. It is a plain value, safe for
+// concurrent use.
 type PersistRecord struct {
 	Name       string    // the validated name, fully qualified (the owner without PersistLabel)
 	Issuer     string    // the CA's issuer domain name
@@ -77,7 +78,7 @@ func ParsePersistRecord(name, txt string) (PersistRecord, error) {
 }
 
 // PersistConflict is a persistent authorization that CAA contradicts: a CA would not issue under
-// it, whatever the record says.
+// it, whatever the record says. Like [Result], it is safe for concurrent reads.
 type PersistConflict struct {
 	Record   PersistRecord
 	Wildcard bool   // the conflict is for the wildcard certificate (policy=wildcard)
@@ -87,9 +88,9 @@ type PersistConflict struct {
 
 // CheckPersist checks rec against CAA as the CA would before issuing: the record's CA, its
 // account and the method dns-persist-01, for the validated name and, with policy=wildcard, for
-// its wildcard, climbing over lookup. It returns each contradiction; a lookup failure is one too
-// (a CA does not issue on it).
-func CheckPersist(rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict {
+// its wildcard, climbing over lookup with ctx as [Check] does. It returns each contradiction; a
+// lookup failure is one too (a CA does not issue on it).
+func CheckPersist(ctx context.Context, rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict {
 	var out []PersistConflict
 	names := []string{strings.TrimSuffix(rec.Name, ".")}
 	if rec.Wildcard {
@@ -97,7 +98,7 @@ func CheckPersist(rec PersistRecord, mode Mode, lookup Lookup) []PersistConflict
 	}
 	for _, n := range names {
 		req := Request{Name: n, CA: rec.Issuer, Account: rec.AccountURI, Method: MethodPersist, Mode: mode}
-		res := Check(req, lookup)
+		res := Check(ctx, req, lookup)
 		if res.Allowed && res.Err == nil {
 			continue
 		}

@@ -1,6 +1,7 @@
 package caa
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestCheckPersist(t *testing.T) {
 			z := &zoneLookup{rrsets: map[string][]dns.CAA{"example.org.": caas(t, tc.rr...)}, outside: "org."}
 			for _, mode := range []Mode{ModeRFC, ModeLetsEncrypt} {
 				var names []string
-				for _, c := range CheckPersist(rec(tc.wild), mode, z.lookup) {
+				for _, c := range CheckPersist(context.Background(), rec(tc.wild), mode, z.lookup) {
 					if !strings.HasPrefix(c.Reason, "_validation-persist.www.example.org. persists an authorization of letsencrypt.org (account "+persistAcct+") for ") {
 						t.Errorf("reason %q", c.Reason)
 					}

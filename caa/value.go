@@ -20,13 +20,15 @@ const (
 )
 
 // IssueValue is the parsed value of an issue or issuewild property (RFC 8659 section 4.2).
-// An empty Issuer authorizes nobody.
+// An empty Issuer authorizes nobody. It is safe for concurrent reads: [ParseIssueValue] returns
+// new Params each time.
 type IssueValue struct {
 	Issuer string
 	Params []Param
 }
 
-// Param is one "tag=value" parameter of an issue or issuewild value.
+// Param is one "tag=value" parameter of an issue or issuewild value. It is a plain value, safe
+// for concurrent use.
 type Param struct {
 	Tag, Value string
 }

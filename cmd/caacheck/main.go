@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -39,7 +40,7 @@ const (
 
 func main() {
 	clog.Discard() // the policy's warnings are printed by -lint, not by the parser's logger
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type options struct {
@@ -86,7 +87,7 @@ exit status:
   3  the servers given (several -server, or -ns) disagree
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("caacheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -139,13 +140,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if fs.NArg() != 0 {
 			return fail("-cert and -tls check the names of the certificate; give no NAME")
 		}
-		return scanCert(o, stdout, stderr)
+		return scanCert(ctx, o, stdout, stderr)
 	}
 	if o.zone != "" {
 		if fs.NArg() != 0 {
 			return fail("-zone audits every name of the zone; give no NAME")
 		}
-		return scanZone(o, stdout, stderr)
+		return scanZone(ctx, o, stdout, stderr)
 	}
 	if fs.NArg() != 1 {
 		return fail("give exactly one NAME to check, after the flags (caacheck -conf Corefile www.example.org)")
@@ -184,9 +185,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !ps.Serves(strings.TrimPrefix(name, "*.")) {
 			return fail("%s is in no zone of a caapolicy block in %s", dns.Fqdn(strings.TrimPrefix(name, "*.")), o.conf)
 		}
-		rep := newReport(req, caa.Check(req, ps.Lookup), offlineSource(o.conf))
+		rep := newReport(req, caa.Check(ctx, req, ps.Lookup), offlineSource(o.conf))
 		l := &caa.DNSLookup{Server: o.conf, Exchange: ps.Exchange}
-		if rep.Persist, err = persistFindings(l, ps.Lookup, strings.TrimPrefix(name, "*."), mode, time.Now()); err != nil {
+		if rep.Persist, err = persistFindings(ctx, l, ps.Lookup, strings.TrimPrefix(name, "*."), mode, time.Now()); err != nil {
 			return fail("%v", err)
 		}
 		return finish(rep, o.json, stdout)
@@ -194,14 +195,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	servers := []string(o.servers)
 	if o.ns {
 		var err error
-		if servers, err = nameServers(servers[0], name, o.nsPort, o.timeout); err != nil {
+		if servers, err = nameServers(ctx, servers[0], name, o.nsPort, o.timeout); err != nil {
 			return fail("%v", err)
 		}
 	}
 	if len(servers) > 1 {
-		return compare(req, servers, o, stdout, stderr)
+		return compare(ctx, req, servers, o, stdout, stderr)
 	}
-	rep, err := liveReport(req, servers[0], o.timeout)
+	rep, err := liveReport(ctx, req, servers[0], o.timeout)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -223,9 +224,9 @@ func caIdentifier(cas []string, i int) (string, error) {
 
 // liveReport climbs over queries to server. The error is for a question that could not be
 // asked: the server did not answer, or does not serve the name at all.
-func liveReport(req caa.Request, server string, timeout time.Duration) (report, error) {
+func liveReport(ctx context.Context, req caa.Request, server string, timeout time.Duration) (report, error) {
 	l := &caa.DNSLookup{Server: server, Timeout: timeout}
-	res := caa.Check(req, l.Lookup)
+	res := caa.Check(ctx, req, l.Lookup)
 	var unreachable *caa.UnreachableError
 	if errors.As(res.Err, &unreachable) {
 		return report{}, res.Err
@@ -235,7 +236,7 @@ func liveReport(req caa.Request, server string, timeout time.Duration) (report, 
 		return rep, fmt.Errorf("%s is not served by %s (it answers REFUSED)", dns.Fqdn(strings.TrimPrefix(req.Name, "*.")), server)
 	}
 	var err error
-	rep.Persist, err = persistFindings(l, caa.Memo(l.Lookup), strings.TrimPrefix(req.Name, "*."), req.Mode, time.Now())
+	rep.Persist, err = persistFindings(ctx, l, caa.Memo(l.Lookup), strings.TrimPrefix(req.Name, "*."), req.Mode, time.Now())
 	return rep, err
 }
 
@@ -327,6 +328,7 @@ type report struct {
 	Owner     string   `json:"relevant_owner"`
 	RRset     []string `json:"relevant_rrset"`
 	Decided   []string `json:"decided_by"`
+	Code      string   `json:"code"` // caa.ReasonCode's name: why, for programs
 	Reason    string   `json:"reason"`
 	Steps     []step   `json:"climb"`
 	Unchecked string   `json:"unchecked,omitempty"`
@@ -348,7 +350,7 @@ type step struct {
 func newReport(req caa.Request, res caa.Result, source string) report {
 	r := report{
 		Allowed: res.Allowed, Name: req.Name, CA: req.CA, Account: req.Account, Method: req.Method,
-		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Reason: res.Reason,
+		Mode: req.Mode.String(), Source: source, Owner: res.Owner, Code: res.Code.String(), Reason: res.Reason,
 		RRset: rrStrings(res.RRset), Decided: rrStrings(res.Decided), Unchecked: res.Unchecked, Steps: []step{},
 		Delegation: res.Delegation,
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -133,7 +134,7 @@ func tableServer(t *testing.T) (conf, udp string) {
 
 func runCheck(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -258,7 +259,7 @@ func TestJSONOutput(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", source, err, out)
 		}
 		if code != exitDeny || r.Allowed || r.Name != "method.example.org" || r.CA != "letsencrypt.org" || r.Method != "dns-01" ||
-			r.Owner != "method.example.org." || len(r.RRset) != 1 || len(r.Decided) != 1 || len(r.Steps) != 1 || r.Steps[0].Rcode != "NOERROR" ||
+			r.Owner != "method.example.org." || len(r.RRset) != 1 || len(r.Decided) != 1 || r.Code != "not-authorized" || len(r.Steps) != 1 || r.Steps[0].Rcode != "NOERROR" ||
 			r.Reason != `no issue property at method.example.org. authorizes letsencrypt.org: issue "letsencrypt.org; validationmethods=http-01" allows only the validation methods http-01, not dns-01` {
 			t.Errorf("%v: exit %d, report %+v", source, code, r)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/caapolicy/caapolicy"
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/cmd/caacheck/internal/issuer"
 
 	"github.com/miekg/dns"
 )
@@ -24,7 +26,7 @@ type certReport struct {
 	Source  string       `json:"source"`
 	Subject string       `json:"subject"`
 	Issuer  string       `json:"issuer"`
-	CA      caa.IssuerCA `json:"ca"`
+	CA      issuer.CA    `json:"ca"`
 	Mode    string       `json:"mode"`
 	Checked string       `json:"checked"` // where CAA was read: a server, or a Corefile
 	Names   []nameResult `json:"names"`
@@ -43,13 +45,14 @@ type nameResult struct {
 	AccountURI        bool     `json:"accounturi"`        // the deciding property binds an ACME account
 	ValidationMethods bool     `json:"validationmethods"` // ... or validation methods
 	Why               string   `json:"why,omitempty"`     // what stops the CA: lock-down, customer binding...
+	Code              string   `json:"code"`              // caa.ReasonCode's name
 	Reason            string   `json:"reason"`
 	Error             string   `json:"error,omitempty"`
 }
 
 // scanCert reads a certificate (a PEM file or a TLS server's chain), identifies its CA, and
 // checks every name in it against live DNS (-server) or a Corefile (-conf).
-func scanCert(o options, stdout, stderr io.Writer) int {
+func scanCert(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "caacheck: "+format+"\n", a...)
 		return exitError
@@ -74,22 +77,22 @@ func scanCert(o options, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	leaf := chain[0]
-	var db *caa.CCADB
+	var db *issuer.CCADB
 	if o.ccadb != "" {
 		f, err := os.Open(o.ccadb)
 		if err != nil {
 			return fail("%v", err)
 		}
-		db, err = caa.ParseCCADB(f)
+		db, err = issuer.ParseCCADB(f)
 		f.Close()
 		if err != nil {
 			return fail("%v", err)
 		}
 	}
-	var ca caa.IssuerCA
+	var ca issuer.CA
 	if len(o.cas) > 0 {
-		ca = caa.IssuerCA{Name: strings.Join(o.cas, ", "), Identifiers: o.cas, How: "named with -ca"}
-	} else if ca, err = caa.IdentifyIssuer(leaf, db); err != nil {
+		ca = issuer.CA{Name: strings.Join(o.cas, ", "), Identifiers: o.cas, How: "named with -ca"}
+	} else if ca, err = issuer.Identify(leaf, db); err != nil {
 		return fail("%v", err)
 	}
 	lookup, checked, err := caaSource(o)
@@ -108,7 +111,7 @@ func scanCert(o options, stdout, stderr io.Writer) int {
 	}
 	var decisions []caa.Result
 	for _, n := range names {
-		r, res := judge(n, ca.Identifiers, mode, o, lookup)
+		r, res := judge(ctx, n, ca.Identifiers, mode, o, lookup)
 		rep.Names = append(rep.Names, r)
 		if !slices.ContainsFunc(decisions, func(d caa.Result) bool { return d.Owner == res.Owner }) {
 			decisions = append(decisions, res) // one per Relevant RRset, for the hints
@@ -163,17 +166,17 @@ func scanMode(o options, ids []string) (caa.Mode, error) {
 // judge decides whether any of the identifiers may issue for name (a wildcard stays one). The
 // account and validation method are unknown, so a bound property counts as authorizing, and
 // the result says whether one binds.
-func judge(name string, ids []string, mode caa.Mode, o options, lookup caa.Lookup) (nameResult, caa.Result) {
+func judge(ctx context.Context, name string, ids []string, mode caa.Mode, o options, lookup caa.Lookup) (nameResult, caa.Result) {
 	r := nameResult{Name: name, Tried: ids, RRset: []string{}}
 	var first caa.Result
 	for i, id := range ids {
 		req := caa.Request{Name: name, CA: id, Mode: mode, Account: o.account, Method: o.method, AnyAccount: o.account == "" && o.method == ""}
-		res := caa.Check(req, lookup)
+		res := caa.Check(ctx, req, lookup)
 		if i == 0 {
 			first = res
 		}
 		if res.Allowed || i == 0 {
-			r.CA, r.Allowed, r.Owner, r.Reason = id, res.Allowed, res.Owner, res.Reason
+			r.CA, r.Allowed, r.Owner, r.Code, r.Reason = id, res.Allowed, res.Owner, res.Code.String(), res.Reason
 			r.RRset = caaTexts(res.RRset)
 			r.AccountURI, r.ValidationMethods = caa.Binding(res.Decision, id)
 			r.Why = caa.Why(res.Decision, id)

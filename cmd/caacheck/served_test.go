@@ -92,8 +92,8 @@ func TestOfflineMatchesLive(t *testing.T) {
 							if wild {
 								req.Name = "*." + n
 							}
-							got := describe(caa.Check(req, offline.Lookup), "Corefile")
-							want := describe(caa.Check(req, live.Lookup), udp)
+							got := describe(caa.Check(t.Context(), req, offline.Lookup), "Corefile")
+							want := describe(caa.Check(t.Context(), req, live.Lookup), udp)
 							if got != want {
 								t.Errorf("%s %s (mode %d):\noffline %s\nlive    %s", ca, req.Name, mode, got, want)
 							}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -16,11 +17,11 @@ import (
 // compare evaluates the request on every server and reports each verdict and Relevant RRset.
 // Servers disagree when their verdicts, or the Relevant RRsets (owner and records) they lead to,
 // differ: a CA checking from several perspectives may reach any of them.
-func compare(req caa.Request, servers []string, o options, stdout, stderr io.Writer) int {
+func compare(ctx context.Context, req caa.Request, servers []string, o options, stdout, stderr io.Writer) int {
 	var reps []report
 	codes := map[int]bool{}
 	for _, s := range servers {
-		rep, err := liveReport(req, s, o.timeout)
+		rep, err := liveReport(ctx, req, s, o.timeout)
 		if err != nil {
 			rep = report{Name: req.Name, CA: req.CA, Mode: req.Mode.String(), Source: "live, server " + s, Error: err.Error(), RRset: []string{}, Steps: []step{}}
 			codes[exitError] = true
@@ -78,11 +79,11 @@ func sortedCopy(s []string) []string {
 
 // nameServers finds the zone that holds name (the owner of the SOA that server answers with),
 // its NS records, and their addresses, all asked of server, and returns each address at port.
-func nameServers(server, name, port string, timeout time.Duration) ([]string, error) {
+func nameServers(ctx context.Context, server, name, port string, timeout time.Duration) ([]string, error) {
 	ask := func(q string, t uint16) (*dns.Msg, error) {
 		c := &dns.Client{Timeout: timeout, Net: "tcp"}
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(q), t)
-		r, _, err := c.Exchange(m, server)
+		r, _, err := c.ExchangeContext(ctx, m, server)
 		if err != nil {
 			return nil, fmt.Errorf("-ns: no answer from %s for %s %s: %v", server, q, dns.TypeToString[t], err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -61,7 +62,7 @@ type zoneReport struct {
 // given (-ca, or the partners of the -conf Corefile's block), grouped by Relevant RRset, with
 // every name where a CA may not issue flagged and why. One query per distinct name: the
 // answers are reused for the climbs.
-func scanZone(o options, stdout, stderr io.Writer) int {
+func scanZone(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "caacheck: "+format+"\n", a...)
 		return exitError
@@ -107,7 +108,7 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 			var verdict [2]bool
 			for i, name := range []string{n, "*." + n} {
 				req := caa.Request{Name: name, CA: c.ID, Mode: m, Account: c.Account, Method: c.Method, AnyAccount: c.Account == "" && c.Method == ""}
-				res := caa.Check(req, lookup)
+				res := caa.Check(ctx, req, lookup)
 				if res.Err != nil {
 					return fail("%s: %v", name, res.Err)
 				}
@@ -138,7 +139,7 @@ func scanZone(o options, stdout, stderr io.Writer) int {
 		if strings.HasPrefix(fq, caa.PersistLabel+".") {
 			continue // a validation record's own name, checked from the name it validates
 		}
-		found, err := persistFindings(dl, lookup, fq, mode, time.Now())
+		found, err := persistFindings(ctx, dl, lookup, fq, mode, time.Now())
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -67,7 +67,7 @@ func (h *harness) verdicts(t testing.TB, w *world) (boulder bool, boulderWhy str
 		boulderWhy = resp.Problem.Detail
 	}
 	l := &caa.DNSLookup{Server: h.auth, Timeout: 5 * time.Second}
-	res := caa.Check(caa.Request{Name: w.name, CA: "letsencrypt.org", Account: account, Method: w.method, Mode: caa.ModeLetsEncrypt}, l.Lookup)
+	res := caa.Check(context.Background(), caa.Request{Name: w.name, CA: "letsencrypt.org", Account: account, Method: w.method, Mode: caa.ModeLetsEncrypt}, l.Lookup)
 	return boulder, boulderWhy, res.Allowed, res.Reason
 }
 

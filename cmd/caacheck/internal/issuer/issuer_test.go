@@ -1,10 +1,12 @@
-package caa
+package issuer
 
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"strings"
 	"testing"
+
+	"github.com/caapolicy/caapolicy/caa"
 )
 
 func TestParseCCADB(t *testing.T) {
@@ -17,17 +19,17 @@ func TestParseCCADB(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := &x509.Certificate{AuthorityKeyId: []byte{1, 2}}
-	ca, err := IdentifyIssuer(leaf, db)
+	ca, err := Identify(leaf, db)
 	if err != nil || strings.Join(ca.Identifiers, " ") != "sectigo.com comodoca.com usertrust.com" || ca.Name != "CN=Multi" {
 		t.Errorf("row 0102: %+v %v", ca, err)
 	}
 	leaf.AuthorityKeyId = []byte{0xaa, 0xbb, 0xcc}
-	if ca, err := IdentifyIssuer(leaf, db); err != nil || ca.Identifiers[0] != "letsencrypt.org" {
+	if ca, err := Identify(leaf, db); err != nil || ca.Identifiers[0] != "letsencrypt.org" {
 		t.Errorf("row aabbcc: %+v %v", ca, err)
 	}
 	// Not in the report: the issuer organization decides.
 	leaf = &x509.Certificate{AuthorityKeyId: []byte{9}, Issuer: pkix.Name{Organization: []string{"Google Trust Services LLC"}}}
-	if ca, err := IdentifyIssuer(leaf, db); err != nil || ca.Identifiers[0] != "pki.goog" || !strings.HasPrefix(ca.How, "not in the CCADB report (Authority Key Identifier 09)") {
+	if ca, err := Identify(leaf, db); err != nil || ca.Identifiers[0] != "pki.goog" || !strings.HasPrefix(ca.How, "not in the CCADB report (Authority Key Identifier 09)") {
 		t.Errorf("organization fallback: %+v %v", ca, err)
 	}
 	if _, err := ParseCCADB(strings.NewReader("Subject,Other\n")); err == nil || !strings.Contains(err.Error(), `no column "Subject Key Identifier (Hex)"`) {
@@ -50,7 +52,7 @@ func TestIssuerByOrganization(t *testing.T) {
 			if ok {
 				got = e.identifiers[0]
 				for _, id := range e.identifiers {
-					if !IsKnownCA(id) {
+					if !caa.IsKnownCA(id) {
 						t.Errorf("%s: identifier %s is not in the known-CA table", tc.org, id)
 					}
 				}

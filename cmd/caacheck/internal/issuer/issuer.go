@@ -1,4 +1,7 @@
-package caa
+// Package issuer tells which certificate authority issued a certificate, and the CAA issuer
+// domain names that CA recognizes: from the CCADB's report of CAA identifiers per intermediate,
+// or from the issuer organization. It is caacheck's, not CAA semantics, so it stays out of caa.
+package issuer
 
 import (
 	"crypto/x509"
@@ -11,16 +14,17 @@ import (
 	"strings"
 )
 
-// IssuerCA is a certificate authority identified from a certificate, with the CAA identifiers it
-// recognizes and how it was identified.
-type IssuerCA struct {
+// CA is a certificate authority identified from a certificate, with the CAA identifiers it
+// recognizes and how it was identified. It is a plain value, safe for concurrent reads.
+type CA struct {
 	Name        string   `json:"name"`        // the CA's name: the CCADB subject, or the issuer organization
 	Identifiers []string `json:"identifiers"` // the CAA issuer domain names the CA recognizes
 	How         string   `json:"how"`         // how it was identified, with the source
 }
 
 // CCADB is the Common CA Database's report of the CAA identifiers each intermediate certificate
-// recognizes (AllCAAIdentifiersReportCSVV2), indexed by Subject Key Identifier.
+// recognizes (AllCAAIdentifiersReportCSVV2), indexed by Subject Key Identifier. It is not changed
+// after ParseCCADB returns it, so it is safe for concurrent use.
 type CCADB struct {
 	bySKI map[string]ccadbRow
 }
@@ -88,14 +92,14 @@ func normalHex(s string) string {
 	return strings.ToLower(strings.NewReplacer(":", "", " ", "", "-", "").Replace(s))
 }
 
-// IdentifyIssuer returns the CA that issued leaf and the CAA identifiers it recognizes: from the
+// Identify returns the CA that issued leaf and the CAA identifiers it recognizes: from the
 // CCADB report when one is given and lists the intermediate whose Subject Key Identifier is the
 // leaf's Authority Key Identifier, otherwise from the issuer organization and the known-CA table.
-func IdentifyIssuer(leaf *x509.Certificate, db *CCADB) (IssuerCA, error) {
+func Identify(leaf *x509.Certificate, db *CCADB) (CA, error) {
 	aki := hex.EncodeToString(leaf.AuthorityKeyId)
 	if db != nil && aki != "" {
 		if row, ok := db.bySKI[aki]; ok {
-			return IssuerCA{Name: row.subject, Identifiers: row.domains,
+			return CA{Name: row.subject, Identifiers: row.domains,
 				How: fmt.Sprintf("CCADB CAA report: intermediate %q, Subject Key Identifier %s = the leaf's Authority Key Identifier", row.intermediate, aki)}, nil
 		}
 	}
@@ -106,7 +110,7 @@ func IdentifyIssuer(leaf *x509.Certificate, db *CCADB) (IssuerCA, error) {
 			if db != nil {
 				how = fmt.Sprintf("not in the CCADB report (Authority Key Identifier %s); %s", aki, how)
 			}
-			return IssuerCA{Name: o, Identifiers: e.identifiers, How: how}, nil
+			return CA{Name: o, Identifiers: e.identifiers, How: how}, nil
 		}
 	}
 	why := "it has no issuer organization"
@@ -116,7 +120,7 @@ func IdentifyIssuer(leaf *x509.Certificate, db *CCADB) (IssuerCA, error) {
 	if db != nil {
 		why = fmt.Sprintf("its Authority Key Identifier %s is not in the CCADB report and %s", aki, why)
 	}
-	return IssuerCA{}, fmt.Errorf("cannot tell which CA issued the certificate: %s; pass the CCADB CAA report with -ccadb, or name the CA with -ca", why)
+	return CA{}, fmt.Errorf("cannot tell which CA issued the certificate: %s; pass the CCADB CAA report with -ccadb, or name the CA with -ca", why)
 }
 
 // issuerOrg is one row of the known-CA table by issuer organization.
