@@ -50,13 +50,7 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, e := range entries {
-				b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				write(t, filepath.Join(work, e.Name()), string(b))
-			}
+			copyDir(t, dir, work, entries)
 			t.Chdir(work)
 			dnsserver.Port = strconv.Itoa(corednstest.FreePort(t))
 			_, udp, _ := corednstest.Start(t, bindLoopback(string(cf)))
@@ -77,6 +71,30 @@ func TestExamples(t *testing.T) {
 				t.Errorf("%s answers\n%s\nwant (answers.txt)\n%s", dir, strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// copyDir copies the files entries of dir into work, and the files of its subdirectories (an
+// example's caapolicy.d/) into the same subdirectories of work.
+func copyDir(t *testing.T, dir, work string, entries []os.DirEntry) {
+	t.Helper()
+	for _, e := range entries {
+		if e.IsDir() {
+			sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(work, e.Name()), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			copyDir(t, filepath.Join(dir, e.Name()), filepath.Join(work, e.Name()), sub)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(work, e.Name()), string(b))
 	}
 }
 
@@ -101,4 +119,25 @@ func readAnswers(t *testing.T, path string) (questions, lines []string) {
 		lines = append(lines, rr.String())
 	}
 	return questions, lines
+}
+
+// TestExampleImports requires every file an example imports (examples/*/caapolicy.d/) to be one
+// of README's txt blocks, verbatim, as the example's Corefile is one of its corefile blocks.
+func TestExampleImports(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("examples", "*", "caapolicy.d", "*.conf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("examples/*/caapolicy.d/*.conf: none found (%v)", err)
+	}
+	shown := readmeBlocks(t, "txt")
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(shown, string(b)) {
+				t.Errorf("%s is not one of README's txt blocks, verbatim", f)
+			}
+		})
+	}
 }

@@ -329,6 +329,30 @@ func TestLint(t *testing.T) {
 	}
 }
 
+// TestLintAcknowledged: acknowledged warnings are listed apart and do not fail lint; an
+// unacknowledged one still does.
+func TestLintAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, other string
+		code        int
+		want        string
+	}{
+		{"only acknowledged warnings: exit 0", "", exitAllow, "Corefile: no warnings\n1 warnings acknowledged as intended:\n  Corefile:4: partners at legacy.example.org.: issue is locked down (only empty issuers, issue \";\"), so no partner may issue there (acknowledged at Corefile:6: the customer asked, ticket 4711)\n"},
+		{"an unacknowledged warning beside them: exit 1", "  name other {\n   issue none\n  }\n", exitDeny, "Corefile:8: partners at other.example.org.: issue is locked down (only empty issuers, issue \";\"), so no partner may issue there\n1 warnings acknowledged as intended:\n  Corefile:4: partners at legacy.example.org.: issue is locked down (only empty issuers, issue \";\"), so no partner may issue there (acknowledged at Corefile:6: the customer asked, ticket 4711)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cf := filepath.Join(dir, "Corefile")
+			os.WriteFile(cf, []byte("example.org {\n caapolicy {\n  partners letsencrypt.org\n  name legacy {\n   issue none\n   acknowledge the customer asked, ticket 4711\n  }\n"+tc.other+" }\n file db.example.org\n}\n"), 0o644)
+			code, out, _ := runCheck("-lint", "-conf", cf)
+			want := strings.ReplaceAll(tc.want, "Corefile", cf)
+			if code != tc.code || out != want {
+				t.Errorf("exit %d, output\n%s\nwant exit %d,\n%s", code, out, tc.code, want)
+			}
+		})
+	}
+}
+
 // TestREADMESessions runs every caacheck session shown in cmd/caacheck/README.md and in the
 // plugin's README.md, from the repository root, against Corefile.example served as in the quick
 // start, and compares the output and exit status.
