@@ -168,7 +168,7 @@ func (c *CAAPolicy) serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 	if o == nil || o.scope.merge {
 		return c.serveZoneData(ctx, w, r, o)
 	}
-	return o.write(w, policyReply(r, r.Question[0].Name, o.records))
+	return c.writePolicy(ctx, w, o, policyReply(r, r.Question[0].Name, o.records))
 }
 
 // Name implements the plugin.Handler interface.

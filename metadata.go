@@ -16,8 +16,9 @@ const (
 
 type metadataKey struct{}
 
-// answerMetadata carries the answer source from ServeDNS back to the metadata functions, which
-// the log plugin calls after the reply is written.
+// answerMetadata carries the answer source from ServeDNS to the metadata functions. It is set
+// just before a CAA reply is written (answersource.go), for dnstap, which reads metadata while the
+// reply is written, and again by record, for the error replies the server writes afterwards.
 type answerMetadata struct{ source atomic.Int32 } // sourceID+1, 0 before a CAA answer
 
 // Metadata implements metadata.Provider: caapolicy/ca is the CA the client address is

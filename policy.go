@@ -104,11 +104,3 @@ func lowerName(buf []byte, name string) []byte {
 func (o *owner) served() served {
 	return served{owner: o.name, policy: o.nPolicy, partners: len(o.records) - o.nPolicy}
 }
-
-// write writes m, a reply holding exactly the prepared records of o.
-func (o *owner) write(w dns.ResponseWriter, m *dns.Msg) (served, int, error) {
-	w.WriteMsg(m)
-	s := o.served()
-	s.msg = m
-	return s, dns.RcodeSuccess, nil
-}

@@ -26,7 +26,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 			return served{}, rcode, err
 		}
 		// No zone data for this name at all: the policy stands alone.
-		return o.write(w, policyReply(r, qname, o.records))
+		return c.writePolicy(ctx, w, o, policyReply(r, qname, o.records))
 	}
 
 	if o == nil && zm.Rcode == dns.RcodeNameError && c.mustExist(qname) {
@@ -57,8 +57,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	}
 	m = c.servedNegative(m)
 	// Written here, once the reply is built, so that building it takes no stack while writing.
-	w.WriteMsg(m)
-	s.msg = m
+	c.writeAnswer(ctx, w, m, &s)
 	return s, dns.RcodeSuccess, nil
 }
 

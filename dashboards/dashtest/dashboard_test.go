@@ -26,15 +26,16 @@ import (
 // root is caapolicy's repository, two directories up.
 const root = "../.."
 
-// TestDashboardAndAlerts parses every panel query of the dashboard and every alert expression,
-// and requires each metric they name on /metrics of a CoreDNS that has answered a few CAA
-// queries from resolvers of several CAs.
+// TestDashboardAndAlerts parses every panel query of the dashboard, every alert expression and
+// every fleet recording rule, and requires each metric they name on /metrics of a CoreDNS that
+// has answered a few CAA queries from resolvers of several CAs.
 func TestDashboardAndAlerts(t *testing.T) {
 	exprs := dashboardExprs(t)
-	rules := alertExprs(t)
+	alerts := ruleExprs(t, "caapolicy.yml", true)
+	records := ruleExprs(t, "caapolicy-fleet.yml", false)
 	var wanted []string
 	p := parser.NewParser(parser.Options{})
-	for _, e := range append(slices.Clone(exprs), rules...) {
+	for _, e := range slices.Concat(exprs, alerts, records) {
 		if expr, err := p.ParseExpr(substitute(e.expr)); err == nil {
 			wanted = append(wanted, metricNames(expr)...)
 		}
@@ -62,7 +63,12 @@ func TestDashboardAndAlerts(t *testing.T) {
 		}
 	})
 	t.Run("alerts", func(t *testing.T) {
-		for _, e := range rules {
+		for _, e := range alerts {
+			t.Run(e.name, func(t *testing.T) { check(t, e) })
+		}
+	})
+	t.Run("fleet recording rules", func(t *testing.T) {
+		for _, e := range records {
 			t.Run(e.name, func(t *testing.T) { check(t, e) })
 		}
 	})
@@ -120,10 +126,11 @@ func dashboardExprs(t *testing.T) []query {
 	return out
 }
 
-// alertExprs loads the alert rules as Prometheus does (rulefmt validates each expression, label
-// and annotation template) and returns their expressions.
-func alertExprs(t *testing.T) []query {
-	file := filepath.Join(root, "alerts", "caapolicy.yml")
+// ruleExprs loads a rule file of alerts/ as Prometheus does (rulefmt validates each expression,
+// label and annotation template) and returns its expressions, each named by group and rule.
+// alerts says which kind of rule the file holds: alerting rules, or recording rules.
+func ruleExprs(t *testing.T, name string, alerts bool) []query {
+	file := filepath.Join(root, "alerts", name)
 	groups, errs := rulefmt.ParseFile(file, false, model.UTF8Validation, parser.NewParser(parser.Options{}), promslog.NewNopLogger())
 	if len(errs) > 0 {
 		t.Fatalf("%s: %v", file, errs)
@@ -131,14 +138,17 @@ func alertExprs(t *testing.T) []query {
 	var out []query
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			if r.Alert == "" {
+			switch {
+			case alerts && r.Alert == "":
 				t.Errorf("%s: group %s holds a rule that is no alert (record %q)", file, g.Name, r.Record)
+			case !alerts && r.Record == "":
+				t.Errorf("%s: group %s holds a rule that is no recording rule (alert %q)", file, g.Name, r.Alert)
 			}
-			out = append(out, query{g.Name + "/" + r.Alert, r.Expr})
+			out = append(out, query{g.Name + "/" + r.Alert + r.Record, r.Expr})
 		}
 	}
 	if len(out) == 0 {
-		t.Fatalf("%s holds no alerts", file)
+		t.Fatalf("%s holds no rules", file)
 	}
 	return out
 }
@@ -172,12 +182,7 @@ func metricNames(expr parser.Expr) []string {
 // is there (or at the deadline).
 func runServer(t *testing.T, wanted []string) map[string]bool {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "coredns")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/coredns")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/coredns: %v\n%s", err, out)
-	}
+	bin := buildCoreDNS(t, dir)
 	zone, err := filepath.Abs(filepath.Join(root, "example.org.zone"))
 	if err != nil {
 		t.Fatal(err)
@@ -203,48 +208,7 @@ func runServer(t *testing.T, wanted []string) map[string]bool {
 	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	cmd := exec.Command(bin, "-conf", conf)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	// CoreDNS prints its banner once it listens.
-	up := make(chan struct{})
-	output := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		started := false
-		for sc.Scan() {
-			if !started {
-				output <- sc.Text()
-			}
-			if !started && strings.HasPrefix(sc.Text(), "CoreDNS-") {
-				close(up)
-				started = true
-			}
-		}
-	}()
-	var startup []string
-	started := time.After(20 * time.Second)
-	for waiting := true; waiting; {
-		select {
-		case l := <-output:
-			startup = append(startup, l)
-		case <-up:
-			waiting = false
-		case <-started:
-			t.Fatalf("CoreDNS did not start within 20 s:\n%s", strings.Join(startup, "\n"))
-		}
-	}
+	startCoreDNS(t, bin, conf, nil)
 
 	server := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	for _, q := range []struct{ from, name string }{
@@ -283,6 +247,72 @@ func runServer(t *testing.T, wanted []string) map[string]bool {
 		case <-tick.C:
 		case <-deadline:
 			return exported
+		}
+	}
+}
+
+// buildCoreDNS builds ./cmd/coredns into dir and returns the binary's path.
+func buildCoreDNS(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "coredns")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/coredns")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/coredns: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startCoreDNS runs bin -conf conf, with env added to the test's environment, until the test
+// ends, and returns once CoreDNS prints its banner: it listens then.
+func startCoreDNS(t *testing.T, bin, conf string, env []string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-conf", conf)
+	cmd.Env = append(os.Environ(), env...)
+	startProgram(t, cmd, func(line string) bool { return strings.HasPrefix(line, "CoreDNS-") })
+}
+
+// startProgram starts cmd, stops it when the test ends, and returns once it prints (on standard
+// output or error) a line for which ready is true, or fails the test after 20 s.
+func startProgram(t *testing.T, cmd *exec.Cmd, ready func(line string) bool) {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	up := make(chan struct{})
+	output := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		started := false
+		for sc.Scan() { // read to the end, so that the program never blocks on a full pipe
+			if !started {
+				output <- sc.Text()
+			}
+			if !started && ready(sc.Text()) {
+				close(up)
+				started = true
+			}
+		}
+	}()
+	var startup []string
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-output:
+			startup = append(startup, l)
+		case <-up:
+			return
+		case <-deadline:
+			t.Fatalf("%s did not start within 20 s:\n%s", cmd.Path, strings.Join(startup, "\n"))
 		}
 	}
 }
