@@ -36,11 +36,12 @@ type CAAPolicy struct {
 	warnings     []string // the start-up warnings, "file:line: text"
 	acknowledged []string // the start-up warnings acknowledged as intended (acknowledge.go)
 
-	persist   map[string][]dns.RR // lowercase _validation-persist names -> their TXT RRset (persist.go)
-	exist     map[string]struct{} // names the policy makes exist (owners and their ancestors)
-	existLens *[256]bool          // the lengths of those names, to rule most names out at once
-	signer    *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
-	bypass    *[]string           // the zones of every caapolicy block of the server block (cache.go)
+	persist     map[string][]dns.RR // lowercase _validation-persist names -> their TXT RRset (persist.go)
+	exist       map[string]struct{} // names the policy makes exist (owners and their ancestors)
+	existLens   *[256]bool          // the lengths of those names, to rule most names out at once
+	signer      *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
+	signedZones sync.Map            // zone -> whether signer signs it (negative.go, signsZone)
+	bypass      *[]string           // the zones of every caapolicy block of the server block (cache.go)
 
 	group       []*CAAPolicy          // every caapolicy block of the server block, this one too; shared
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up

@@ -4,10 +4,13 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/request"
 
 	"github.com/caapolicy/caapolicy/caa"
 
@@ -136,6 +139,12 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
+	if qtype == dns.TypeDNSKEY && c.signer != nil {
+		if p, ok := ctx.Value(signProbeKey{}).(*signProbe); ok {
+			p.reached = true // signsZone's probe: dnssec did not answer it
+			return dns.RcodeSuccess, nil
+		}
+	}
 	nw := otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: c.mustExist(qname)}
 	if c.signer != nil {
 		opt := r.IsEdns0()
@@ -201,18 +210,46 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 	return w.ResponseWriter.WriteMsg(m)
 }
 
-// sign has the server block's dnssec plugin sign m as the answer to q: a copy of the plugin
-// whose next handler writes m answers q into a capture. dnssec decides itself whether q lies
-// in its zones and asks for DNSSEC; if not, m comes back unsigned.
-func (w *otherWriter) sign(q, m *dns.Msg) *dns.Msg {
-	cw := &captureWriter{remote: w.ResponseWriter.RemoteAddr()}
-	d := *w.c.signer
-	d.Next = plugin.HandlerFunc(func(_ context.Context, dw dns.ResponseWriter, _ *dns.Msg) (int, error) {
-		return dns.RcodeSuccess, dw.WriteMsg(m)
-	})
-	d.ServeDNS(w.ctx, cw, q)
-	return cw.msg
+// sign has the server block's dnssec plugin sign m, the answer to q in zone (the owner of the
+// SOA of the negative answer being written), through dnssec's exported Sign: the black lie and
+// the signatures dnssec would have added, made with its keys. It returns nil where dnssec does not
+// sign that zone (signsZone): the answer is then written as it is, and dnssec in front of us
+// treats it exactly as CoreDNS would. Sign changes the message it is given, so it gets a copy.
+func (w *otherWriter) sign(q, m *dns.Msg, zone string) *dns.Msg {
+	if !w.c.signsZone(w.ctx, zone) {
+		return nil
+	}
+	x := m.Copy()
+	x.Question = q.Question
+	state := request.Request{W: w.ResponseWriter, Req: x, Zone: zone}
+	return w.c.signer.Sign(state, time.Now().UTC(), metrics.WithServer(w.ctx))
 }
+
+// signProbe marks the DNSKEY query signsZone sends through dnssec: reached is set if the query
+// passed dnssec and came down the chain to this plugin.
+type signProbe struct{ reached bool }
+
+// signsZone reports whether the block's dnssec plugin signs zone. dnssec answers a DNSKEY query
+// at the apex of each of its zones itself (its exported ServeDNS) and passes any other on: the
+// first denial in a zone sends it one, marked in its context, and the answer is remembered for
+// the zone. If the probe comes back down to this plugin (serveOther), dnssec let it through and
+// does not sign the zone.
+func (c *CAAPolicy) signsZone(ctx context.Context, zone string) bool {
+	if v, ok := c.signedZones.Load(zone); ok {
+		return v.(bool)
+	}
+	q := new(dns.Msg).SetQuestion(zone, dns.TypeDNSKEY)
+	q.SetEdns0(dns.DefaultMsgSize, true)
+	p := &signProbe{}
+	cw := &captureWriter{}
+	c.signer.ServeDNS(context.WithValue(ctx, signProbeKey{}, p), cw, q)
+	signs := !p.reached && cw.msg != nil && holdsType(cw.msg.Answer, dns.TypeDNSKEY)
+	c.signedZones.Store(zone, signs)
+	return signs
+}
+
+// signProbeKey is the context key of a signProbe.
+type signProbeKey struct{}
 
 // signedDenial returns the negative answer m signed by dnssec, with CAA listed in the type
 // bitmap of the NSEC at the question name and that NSEC signed again. It returns nil if dnssec
@@ -220,7 +257,8 @@ func (w *otherWriter) sign(q, m *dns.Msg) *dns.Msg {
 // it is, and dnssec in front of us treats it exactly as CoreDNS would.
 func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 	qname := w.r.Question[0].Name
-	signed := w.sign(w.r, m)
+	zone := strings.ToLower(m.Ns[0].Header().Name) // the SOA's owner, the zone's apex
+	signed := w.sign(w.r, m, zone)
 	if signed == nil {
 		return nil
 	}
@@ -240,7 +278,7 @@ func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 		// Below the apex, a DS denial lists NS exactly where the zone data has a zone cut: there
 		// it proves an insecure delegation (RFC 4035 section 3.1.4), anywhere else it would be
 		// a false one. Stock dnssec lists NS in every DS denial; a dnssec patched as in
-		// docs/dnssec-ds-denial.md cannot see the cut through sign's next handler. Either way
+		// docs/dnssec-ds-denial.md cannot see the cut in the message Sign is given. Either way
 		// the bit is set here from the zone data.
 		bitmap = slices.DeleteFunc(bitmap, func(t uint16) bool { return t == dns.TypeNS })
 		if w.cut {
@@ -258,7 +296,7 @@ func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 	pos := new(dns.Msg).SetReply(q)
 	pos.Authoritative = true
 	pos.Answer = []dns.RR{&nsec}
-	resigned := w.sign(q, pos)
+	resigned := w.sign(q, pos, zone)
 	if resigned == nil {
 		return nil
 	}

@@ -191,6 +191,20 @@ func TestSignedDenialsListCAA(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a denial in a zone of the block that dnssec does not sign stays unsigned, as CoreDNS answers it", func(t *testing.T) {
+		for _, q := range []struct {
+			name  string
+			qtype uint16
+			rcode int
+		}{{"shop.example.net.", dns.TypeTXT, dns.RcodeSuccess}, {"missing.example.net.", dns.TypeA, dns.RcodeNameError}} {
+			m := new(dns.Msg).SetQuestion(q.name, q.qtype)
+			m.SetEdns0(4096, true)
+			r := exchange(t, "udp", addrs["udp"], m)
+			if r.Rcode != q.rcode || len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA {
+				t.Errorf("%s %s with DO: rcode %s ns %v, want %s with the SOA alone", q.name, dns.TypeToString[q.qtype], dns.RcodeToString[r.Rcode], r.Ns, dns.RcodeToString[q.rcode])
+			}
+		}
+	})
 	t.Run("without DO nothing is signed and NXDOMAIN stays NXDOMAIN below an owner", func(t *testing.T) {
 		r := exchange(t, "udp", addrs["udp"], new(dns.Msg).SetQuestion("y.deny.example.org.", dns.TypeA))
 		if r.Rcode != dns.RcodeNameError || len(r.Ns) != 1 {
