@@ -46,13 +46,18 @@ func acknowledgeWarnings(cfg *blockConfig, warnings []string) (shown, acked []st
 		used        bool
 	}
 	covers := map[string]*ack{} // "file:line" -> the acknowledge covering it
+	byPos := map[string]*ack{}  // one per acknowledge line, shared by the owners of a name block
 	var acks []*ack
 	add := func(p policy) {
 		if p.ack == "" {
 			return
 		}
-		a := &ack{pos: p.ackPos, reason: p.ack}
-		acks = append(acks, a)
+		a := byPos[p.ackPos]
+		if a == nil {
+			a = &ack{pos: p.ackPos, reason: p.ack}
+			byPos[p.ackPos] = a
+			acks = append(acks, a)
+		}
 		covers[p.pos] = a
 		for _, pr := range p.props {
 			covers[pr.pos] = a

@@ -40,7 +40,7 @@ type CAAPolicy struct {
 	exist       map[string]struct{} // names the policy makes exist (owners and their ancestors)
 	existLens   *[256]bool          // the lengths of those names, to rule most names out at once
 	signer      *dnssec.Dnssec      // the server block's dnssec plugin, found at start-up; nil without
-	signedZones sync.Map            // zone -> whether signer signs it (negative.go, signsZone)
+	signedZones sync.Map            // zone apex -> the signer's zone holding it, "" if none (negative.go, signerZone)
 	bypass      *[]string           // the zones of every caapolicy block of the server block (cache.go)
 
 	group       []*CAAPolicy          // every caapolicy block of the server block, this one too; shared

@@ -141,7 +141,7 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 	}
 	if qtype == dns.TypeDNSKEY && c.signer != nil {
 		if p, ok := ctx.Value(signProbeKey{}).(*signProbe); ok {
-			p.reached = true // signsZone's probe: dnssec did not answer it
+			p.reached = true // signerZone's probe: dnssec did not answer it
 			return dns.RcodeSuccess, nil
 		}
 	}
@@ -210,13 +210,15 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 	return w.ResponseWriter.WriteMsg(m)
 }
 
-// sign has the server block's dnssec plugin sign m, the answer to q in zone (the owner of the
-// SOA of the negative answer being written), through dnssec's exported Sign: the black lie and
-// the signatures dnssec would have added, made with its keys. It returns nil where dnssec does not
-// sign that zone (signsZone): the answer is then written as it is, and dnssec in front of us
-// treats it exactly as CoreDNS would. Sign changes the message it is given, so it gets a copy.
-func (w *otherWriter) sign(q, m *dns.Msg, zone string) *dns.Msg {
-	if !w.c.signsZone(w.ctx, zone) {
+// sign has the server block's dnssec plugin sign m, the answer to q in the zone whose apex is
+// soaOwner (the owner of the SOA of the negative answer being written), through dnssec's exported
+// Sign: the black lie and the signatures dnssec would have added, made with its keys and signed
+// by the dnssec zone holding that zone. It returns nil where dnssec signs no zone holding it
+// (signerZone): the answer is then written as it is, and dnssec in front of us treats it exactly
+// as CoreDNS would. Sign changes the message it is given, so it gets a copy.
+func (w *otherWriter) sign(q, m *dns.Msg, soaOwner string) *dns.Msg {
+	zone := w.c.signerZone(w.ctx, soaOwner)
+	if zone == "" {
 		return nil
 	}
 	x := m.Copy()
@@ -225,27 +227,39 @@ func (w *otherWriter) sign(q, m *dns.Msg, zone string) *dns.Msg {
 	return w.c.signer.Sign(state, time.Now().UTC(), metrics.WithServer(w.ctx))
 }
 
-// signProbe marks the DNSKEY query signsZone sends through dnssec: reached is set if the query
+// signProbe marks the DNSKEY query signerZone sends through dnssec: reached is set if the query
 // passed dnssec and came down the chain to this plugin.
 type signProbe struct{ reached bool }
 
-// signsZone reports whether the block's dnssec plugin signs zone. dnssec answers a DNSKEY query
-// at the apex of each of its zones itself (its exported ServeDNS) and passes any other on: the
-// first denial in a zone sends it one, marked in its context, and the answer is remembered for
-// the zone. If the probe comes back down to this plugin (serveOther), dnssec let it through and
-// does not sign the zone.
-func (c *CAAPolicy) signsZone(ctx context.Context, zone string) bool {
-	if v, ok := c.signedZones.Load(zone); ok {
-		return v.(bool)
+// signerZone returns the zone of the block's dnssec plugin that holds the zone whose apex is
+// apex (lowercase): apex itself or its nearest parent among dnssec's zones, "" if none. dnssec
+// answers a DNSKEY query at each of its zones itself (its exported ServeDNS) and passes any
+// other name on, so the first denial in a zone sends one, marked in its context, to apex and
+// then to each parent until dnssec answers; the result is remembered for apex. A probe that
+// comes back down to this plugin (serveOther) was let through. dnssec signs a name with its most
+// specific zone; a dnssec zone between apex and the name (with no zone cut in the zone data) is
+// not found here, and such a denial is left to dnssec as CoreDNS writes it.
+func (c *CAAPolicy) signerZone(ctx context.Context, apex string) string {
+	if v, ok := c.signedZones.Load(apex); ok {
+		return v.(string)
 	}
-	q := new(dns.Msg).SetQuestion(zone, dns.TypeDNSKEY)
-	q.SetEdns0(dns.DefaultMsgSize, true)
-	p := &signProbe{}
-	cw := &captureWriter{}
-	c.signer.ServeDNS(context.WithValue(ctx, signProbeKey{}, p), cw, q)
-	signs := !p.reached && cw.msg != nil && holdsType(cw.msg.Answer, dns.TypeDNSKEY)
-	c.signedZones.Store(zone, signs)
-	return signs
+	zone := ""
+	for n := apex; ; n = caa.ParentName(n) {
+		q := new(dns.Msg).SetQuestion(n, dns.TypeDNSKEY)
+		q.SetEdns0(dns.DefaultMsgSize, true)
+		p := &signProbe{}
+		cw := &captureWriter{}
+		c.signer.ServeDNS(context.WithValue(ctx, signProbeKey{}, p), cw, q)
+		if !p.reached && cw.msg != nil && holdsType(cw.msg.Answer, dns.TypeDNSKEY) {
+			zone = n
+			break
+		}
+		if n == "." {
+			break
+		}
+	}
+	c.signedZones.Store(apex, zone)
+	return zone
 }
 
 // signProbeKey is the context key of a signProbe.
@@ -257,8 +271,8 @@ type signProbeKey struct{}
 // it is, and dnssec in front of us treats it exactly as CoreDNS would.
 func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 	qname := w.r.Question[0].Name
-	zone := strings.ToLower(m.Ns[0].Header().Name) // the SOA's owner, the zone's apex
-	signed := w.sign(w.r, m, zone)
+	apex := strings.ToLower(m.Ns[0].Header().Name) // the SOA's owner, the zone's apex
+	signed := w.sign(w.r, m, apex)
 	if signed == nil {
 		return nil
 	}
@@ -296,7 +310,7 @@ func (w *otherWriter) signedDenial(m *dns.Msg) *dns.Msg {
 	pos := new(dns.Msg).SetReply(q)
 	pos.Authoritative = true
 	pos.Answer = []dns.RR{&nsec}
-	resigned := w.sign(q, pos, zone)
+	resigned := w.sign(q, pos, apex)
 	if resigned == nil {
 		return nil
 	}

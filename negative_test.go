@@ -412,3 +412,74 @@ func TestWithType(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedDenialInChildZone: dnssec signs example.org, and the zone data serves sub.example.org
+// as a zone of its own (its own SOA). dnssec signs names there with example.org's key, so a
+// denial there must list CAA and be signed by example.org, as at the apex; a zone first seen
+// unsigned (example.net) does not change that.
+func TestSignedDenialInChildZone(t *testing.T) {
+	dir := t.TempDir()
+	zonePath, keyBase, key := signedZone(t, dir, negativeZone)
+	subPath := filepath.Join(dir, "sub.zone")
+	write(t, subPath, "$ORIGIN sub.example.org.\n@ 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600\n@ 3600 IN NS ns1.example.org.\nwww 3600 IN A 192.0.2.9\n")
+	netPath := filepath.Join(dir, "example.net.zone")
+	write(t, netPath, exampleNet)
+	_, udp, _ := corednstest.Start(t, `example.org:0 example.net:0 {
+	bind 127.0.0.1
+	dnssec example.org {
+		key file `+keyBase+`
+	}
+	caapolicy example.org example.net {
+		issue letsencrypt.org
+	}
+	file `+subPath+` sub.example.org
+	file `+zonePath+` example.org
+	file `+netPath+` example.net
+}
+`)
+	for _, tc := range []struct {
+		name   string
+		qname  string
+		signed bool
+	}{
+		{"a denial in example.net, which dnssec does not sign, stays unsigned", "missing.example.net.", false},
+		{"a denial in the child zone is signed by example.org and lists CAA", "missing.sub.example.org.", true},
+		{"a NODATA in the child zone is signed by example.org and lists CAA", "www.sub.example.org.", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := new(dns.Msg).SetQuestion(tc.qname, dns.TypeTXT)
+			m.SetEdns0(4096, true)
+			r := exchange(t, "udp", udp, m)
+			var nsec *dns.NSEC
+			var sig *dns.RRSIG
+			for _, rr := range r.Ns {
+				switch x := rr.(type) {
+				case *dns.NSEC:
+					nsec = x
+				case *dns.RRSIG:
+					if x.TypeCovered == dns.TypeNSEC {
+						sig = x
+					}
+				}
+			}
+			if !tc.signed {
+				if nsec != nil || sig != nil || len(r.Ns) != 1 {
+					t.Errorf("unsigned zone: authority %v, want the SOA alone", r.Ns)
+				}
+				return
+			}
+			if nsec == nil || sig == nil {
+				t.Fatalf("no NSEC with its RRSIG: %v", r.Ns)
+			}
+			if !slices.Contains(nsec.TypeBitMap, dns.TypeCAA) {
+				t.Errorf("NSEC bitmap does not list CAA: %s", nsec)
+			}
+			if sig.SignerName != "example.org." {
+				t.Errorf("signer %s, want example.org.", sig.SignerName)
+			}
+			if err := sig.Verify(key, []dns.RR{nsec}); err != nil {
+				t.Errorf("RRSIG NSEC does not verify: %v", err)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -78,7 +79,13 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 		num(uint64(len(s)))
 		h.Write([]byte(s))
 	}
-	for _, sc := range c.allScopes() {
+	// The block's settings, then each zone block's that differ from them, by zone: the order of
+	// zone blocks (of imported files) and a zone block that changes nothing leave it alone.
+	scopes := slices.SortedFunc(slices.Values(c.allScopes()[1:]), func(a, b *scope) int { return strings.Compare(a.zone, b.zone) })
+	for _, sc := range append([]*scope{c.base}, scopes...) {
+		if sc != c.base && sc.same(c.base) {
+			continue
+		}
 		str(sc.zone)
 		merge := uint64(0)
 		if sc.merge {

@@ -205,6 +205,11 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	if cfg.fallSet && !cfg.merge {
 		return nil, errAt(cfg.fallPos, "fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist")
 	}
+	for _, zc := range cfg.overrides {
+		if cfg.fallSet && !zc.merge && fallCovers(cfg.fall, zc.zone) {
+			return nil, errAt(zc.pos, "zone "+zc.zone+" ignores zone data, but fallthrough (at "+cfg.fallPos+") covers it, and fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist; keep zonedata merge in zone "+zc.zone+" or leave it out of the fallthrough zones")
+		}
+	}
 	if len(cfg.apex.props) > 0 && slices.Contains(cfg.zones, ".") {
 		// A CA's climb asks the real root servers for ".", never this server: a policy there
 		// protects nothing, while the operator believes it covers every zone of the block.
@@ -228,6 +233,21 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 		log.Infof("%s: %d warnings acknowledged as intended (caacheck -lint lists them)", cfg.apex.pos, n)
 	}
 	return h, nil
+}
+
+// fallCovers reports whether fallthrough with the zones fall (every zone if none) applies to any
+// name in zone.
+func fallCovers(fall []string, zone string) bool {
+	if len(fall) == 0 {
+		return true
+	}
+	for _, f := range fall {
+		f = strings.ToLower(dns.Fqdn(f))
+		if atOrBelow(zone, f) || atOrBelow(f, zone) {
+			return true
+		}
+	}
+	return false
 }
 
 // once marks the setting the dispenser stands on as seen, or fails if it was seen already.

@@ -206,7 +206,7 @@ func (x *transferRewrite) caaRRsets() []dns.RR {
 	}
 	// The policy's dns-persist-01 records of this zone, as TXT queries are answered.
 	for _, n := range slices.Sorted(maps.Keys(c.persist)) {
-		if c.inTransfer(n, x.zone) {
+		if c.inTransfer(n, x.zone) && !x.overridden(n) {
 			out = append(out, c.persist[n]...)
 		}
 	}

@@ -1,6 +1,7 @@
 package caapolicy
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,7 @@ import (
 // A zone block takes the settings that shape the answers of its zone: ttl, zonedata, partners,
 // trigger, the policy of the zone's apex and name blocks (relative to the zone) and acknowledge.
 // A setting it does not write is the block's. The settings of the whole block (log, checks, ca,
-// serial, fallthrough, node) stay at the block's top level. The most specific zone block holding
+// serial, fallthrough) stay at the block's top level. The most specific zone block holding
 // a name decides for it. The override zones are the operator's data, in the operator's Corefile:
 // nothing in a customer's zone data can turn partners on or lift a lock-down (zonedata.go).
 //
@@ -58,7 +59,7 @@ type zoneConfig struct {
 }
 
 // blockWide lists the settings that only the block's top level takes.
-const blockWide = "log, checks, ca, serial, fallthrough, node"
+const blockWide = "log, checks, ca, serial, fallthrough"
 
 // zoneSettingNames lists what a zone block takes besides the policy properties.
 const zoneSettingNames = "ttl, zonedata, partners, trigger, name, acknowledge"
@@ -129,8 +130,10 @@ func (cfg *blockConfig) args(c *caddy.Controller) ([]string, error) {
 			cfg.closed = true
 		case cfg.inZone != nil && !cfg.zoneClosed && (!cfg.inName || cfg.closed):
 			cfg.zoneClosed = true
-		default:
+		case cfg.inName || cfg.inZone != nil:
 			return nil, c.Errf("unexpected '}': this line closes more blocks than are open")
+		default:
+			return nil, c.Errf("a one-line caapolicy block is not supported: put its closing } on a line of its own")
 		}
 		args = args[:len(args)-1]
 	}
@@ -140,9 +143,6 @@ func (cfg *blockConfig) args(c *caddy.Controller) ([]string, error) {
 
 // parseZoneBlock reads "zone ZONE { settings }"; the dispenser stands on "zone".
 func parseZoneBlock(c *caddy.Controller, cfg *blockConfig) error {
-	if cfg.inZone != nil {
-		return c.Errf("zone blocks cannot be nested; write zone %s at the top level of the caapolicy block", c.Val())
-	}
 	at := pos(c)
 	args := c.RemainingArgs()
 	if len(args) != 1 || !c.NextArg() || c.Val() != "{" {
@@ -187,7 +187,7 @@ func parseZoneBlock(c *caddy.Controller, cfg *blockConfig) error {
 		case "{":
 			return c.Errf("unexpected '{' in zone %s; a zone block takes %s and the properties %s", z, zoneSettingNames, propertyNames)
 		case "zone":
-			return c.Errf("zone blocks cannot be nested; write zone %s at the top level of the caapolicy block", c.RemainingArgs()[0])
+			return c.Errf("zone blocks cannot be nested; write each zone block at the top level of the caapolicy block")
 		case "name":
 			if err := parseNameBlock(c, cfg, []string{z}); err != nil {
 				return err
@@ -241,6 +241,12 @@ type scope struct {
 	merge    bool
 	ttl      uint32
 	partners partnerSet
+}
+
+// same reports whether s and o answer alike: the same zone data mode, TTL, trigger and partners.
+func (s *scope) same(o *scope) bool {
+	return s.merge == o.merge && s.ttl == o.ttl && s.partners.trigger == o.partners.trigger &&
+		slices.EqualFunc(s.partners.list, o.partners.list, func(a, b partner) bool { return a.value == b.value })
 }
 
 // newScope prepares the settings sc for answering.

@@ -110,7 +110,10 @@ func TestZoneBlockRejects(t *testing.T) {
 		{"a zone outside the block", "caapolicy example.org {\n zone a.test { partners off }\n}", `Testfile:2 - Error during parsing: zone a.test. is outside the zones of this block (example.org.); a zone block overrides settings for a zone below them`},
 		{"the block's own zone", "caapolicy example.org {\n zone example.org { partners off }\n}", `Testfile:2 - Error during parsing: zone example.org. is a zone of this caapolicy block itself; write its settings at the block's top level`},
 		{"two zone blocks for one zone", "caapolicy . {\n zone a.test { partners off }\n zone A.TEST. { ttl 5 }\n}", `Testfile:3 - Error during parsing: zone a.test. has two zone blocks (the first at Testfile:2); merge them`},
-		{"a nested zone block", "caapolicy . {\n zone a.test {\n  zone b.a.test { ttl 5 }\n }\n}", `Testfile:3 - Error during parsing: zone blocks cannot be nested; write zone b.a.test at the top level of the caapolicy block`},
+		{"a nested zone block", "caapolicy . {\n zone a.test {\n  zone b.a.test { ttl 5 }\n }\n}", `Testfile:3 - Error during parsing: zone blocks cannot be nested; write each zone block at the top level of the caapolicy block`},
+		{"a bare zone in a zone block", "caapolicy . {\n zone a.test {\n  zone\n }\n}", `Testfile:3 - Error during parsing: zone blocks cannot be nested; write each zone block at the top level of the caapolicy block`},
+		{"zonedata ignore in a zone that fallthrough covers", "caapolicy . {\n fallthrough\n zone a.test {\n  zonedata ignore\n }\n}", `Testfile:3 - Error during parsing: zone a.test. ignores zone data, but fallthrough (at Testfile:2) covers it, and fallthrough needs zonedata merge: only the zone data tells caapolicy that a name does not exist; keep zonedata merge in zone a.test. or leave it out of the fallthrough zones`},
+		{"a one-line caapolicy block", "caapolicy example.org { issue letsencrypt.org }", `Testfile:1 - Error during parsing: a one-line caapolicy block is not supported: put its closing } on a line of its own`},
 		{"no block", "caapolicy . {\n zone a.test\n}", `Testfile:2 - Error during parsing: zone takes one zone name and a block opened on the same line: zone cust.example { partners off }`},
 		{"not a name", "caapolicy . {\n zone a..test { ttl 5 }\n}", `Testfile:2 - Error during parsing: zone "a..test" is not a domain name; write the zone's full name: zone cust.example { partners off }`},
 		{"an unknown setting", "caapolicy . {\n zone a.test { bogus 1 }\n}", `Testfile:2 - Error during parsing: unknown setting "bogus" in zone a.test.; a zone block takes ttl, zonedata, partners, trigger, name, acknowledge and the properties issue, issuewild, iodef, contactemail, contactphone, record, persist`},
@@ -167,5 +170,51 @@ func TestAcknowledge(t *testing.T) {
 				t.Errorf("acknowledged\n got %q\nwant %q", got, tc.acked)
 			}
 		})
+	}
+}
+
+// TestZoneBlockFingerprint: the policy fingerprint (serial.go), which a reload under the same
+// serial must keep, moves when a zone block changes what is served, and not when zone blocks are
+// reordered (as renamed imported files are) or when one changes nothing.
+func TestZoneBlockFingerprint(t *testing.T) {
+	fp := func(body string) uint64 {
+		return newTestHandler(t, "caapolicy . {\n partners aws\n"+body+"}", nil).fingerprint(".")
+	}
+	base := fp(" zone a.test { partners off }\n zone b.test { ttl 60 }\n")
+	for _, tc := range []struct {
+		name string
+		body string
+		same bool
+	}{
+		{"zone blocks reordered", " zone b.test { ttl 60 }\n zone a.test { partners off }\n", true},
+		{"a zone block that changes nothing added", " zone a.test { partners off }\n zone b.test { ttl 60 }\n zone c.test { }\n zone d.test { partners aws }\n", true},
+		{"a zone block's setting changed", " zone a.test { partners off }\n zone b.test { ttl 61 }\n", false},
+		{"a zone block's policy added", " zone a.test { partners off }\n zone b.test {\n  ttl 60\n  issue none\n }\n", false},
+		{"a zone block removed", " zone a.test { partners off }\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fp(tc.body) == base; got != tc.same {
+				t.Errorf("fingerprint unchanged = %v, want %v", got, tc.same)
+			}
+		})
+	}
+}
+
+// TestAcknowledgeNameBlockOfSeveralOwners: one acknowledge in a name block of several owners
+// covers each owner's warning and is not itself reported as covering nothing.
+func TestAcknowledgeNameBlockOfSeveralOwners(t *testing.T) {
+	h := newTestHandler(t, `caapolicy example.org {
+		issue letsencrypt.org
+		partners sectigo.com
+		name a b {
+			issue none
+			acknowledge both kept locked
+		}
+	}`, nil)
+	if w := h.Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q, want none", w)
+	}
+	if got := len(h.Acknowledged()); got != 2 {
+		t.Errorf("%d acknowledged, want 2: %q", got, h.Acknowledged())
 	}
 }
