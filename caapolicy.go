@@ -10,6 +10,8 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -140,7 +142,7 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 //go:noinline
 func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
 	var buf [256]byte
-	lname := lowerName(buf[:0], qname)
+	lname := dnsname.Lower(buf[:0], qname)
 	if zone, ok = c.zoneOf(lname); ok {
 		o = c.owners[string(lname)]
 	}
@@ -179,7 +181,7 @@ func (c *CAAPolicy) zoneOf(lname []byte) (string, bool) {
 //go:noinline
 func (c *CAAPolicy) ownerOf(n string) *owner {
 	var buf [256]byte
-	return c.owners[string(lowerName(buf[:0], n))]
+	return c.owners[string(dnsname.Lower(buf[:0], n))]
 }
 
 // policyReply is the authoritative answer holding the policy records, owned by qname as the

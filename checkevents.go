@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
 )
@@ -185,7 +186,7 @@ func parentOrEmpty(n string) string {
 }
 
 // inZone reports whether n lies in zone ("" stands for any zone).
-func inZone(n, zone string) bool { return zone == "" || atOrBelow(n, zone) }
+func inZone(n, zone string) bool { return zone == "" || dnsname.AtOrBelow(n, zone) }
 
 // register indexes ev under its deepest name, name, and under every name from name up to (not
 // including) stop, or up to its zone's apex when stop is "".
@@ -215,23 +216,6 @@ func (t *checkTracker) extend(ev *checkEvent, name string) {
 	old := ev.name
 	ev.name = name
 	t.register(ev, name, old)
-}
-
-// atOrBelow reports whether the lowercase name n is parent or a name below it. Unlike
-// dns.IsSubDomain it does not allocate, as it runs for every logged query.
-func atOrBelow(n, parent string) bool {
-	switch {
-	case n == parent || parent == ".":
-		return true
-	case len(n) <= len(parent) || n[len(n)-len(parent)-1] != '.' || n[len(n)-len(parent):] != parent:
-		return false
-	}
-	// The dot must end a label: an odd run of backslashes before it makes it "\.", part of one.
-	escapes := 0
-	for i := len(n) - len(parent) - 2; i >= 0 && n[i] == '\\'; i-- {
-		escapes++
-	}
-	return escapes%2 == 0
 }
 
 func (ev *checkEvent) addVantage(a netip.Addr) {
@@ -385,7 +369,7 @@ func (c *CAAPolicy) eventLookup(ev *checkEvent, n string) (caa.Step, error) {
 	}
 	l := c.qlog
 	var buf [256]byte
-	key := lowerName(buf[:0], n)
+	key := dnsname.Lower(buf[:0], n)
 	if s, ok := l.memo[string(key)]; ok { // a lookup that does not allocate
 		return s, nil
 	}
@@ -422,7 +406,7 @@ func (c *CAAPolicy) relevantOf(ev *checkEvent, lookup caa.Lookup) caa.Result {
 	}
 	l := c.qlog
 	var buf [256]byte
-	key := lowerName(buf[:0], n)
+	key := dnsname.Lower(buf[:0], n)
 	if r, ok := l.relevant[string(key)]; ok {
 		return r
 	}

@@ -231,38 +231,6 @@ func TestCheckEndToEndQueue(t *testing.T) {
 	}
 }
 
-func TestAtOrBelow(t *testing.T) {
-	for _, tc := range []struct {
-		n, parent string
-		want      bool
-	}{
-		{"www.example.org.", "example.org.", true},
-		{"example.org.", "example.org.", true},
-		{"a.b.example.org.", "example.org.", true},
-		{"example.org.", ".", true},
-		{"example.org.", "www.example.org.", false},
-		{"wwwexample.org.", "example.org.", false},
-		{"example.org.", "org.", true},
-		{"example.com.", "example.org.", false},
-		{`x\.example.org.`, "example.org.", false}, // one label "x.example", under org.
-		{`x\\.example.org.`, "example.org.", true}, // label "x\", then example.org.
-	} {
-		verdict := "is not below"
-		if tc.want {
-			verdict = "is at or below"
-		}
-		t.Run(tc.n+" "+verdict+" "+tc.parent, func(t *testing.T) {
-			if got := atOrBelow(tc.n, tc.parent); got != tc.want {
-				t.Errorf("atOrBelow(%q, %q) = %v, want %v", tc.n, tc.parent, got, tc.want)
-			}
-		})
-	}
-	var below bool
-	if n := testing.AllocsPerRun(100, func() { below = atOrBelow("www.example.org.", "example.org.") }); n != 0 || !below {
-		t.Errorf("atOrBelow allocates %v times (answer %v)", n, below)
-	}
-}
-
 // TestRelevantOfMatchesRelevant: the verdict of an event of unattributed sources, which skips
 // the names its queries found empty and remembers the rest of the climb, is exactly
 // caa.Relevant's, first and from the memo, for every kind of climb: a flood's single names, a

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -142,5 +144,5 @@ func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
 // lowerString returns s in lowercase ASCII.
 func lowerString(s string) string {
 	var buf [256]byte
-	return string(lowerName(buf[:0], s))
+	return string(dnsname.Lower(buf[:0], s))
 }

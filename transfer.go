@@ -11,6 +11,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -211,7 +213,7 @@ func (x *transferRewrite) overridden(n string) bool {
 		return true
 	}
 	for _, cut := range x.cuts {
-		if atOrBelow(n, cut) {
+		if dnsname.AtOrBelow(n, cut) {
 			return true
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -20,7 +22,7 @@ import (
 // query nobody answered gets the code the chain returned.
 func (c *CAAPolicy) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	var buf [256]byte
-	lname := lowerName(buf[:0], m.Question[0].Name)
+	lname := dnsname.Lower(buf[:0], m.Question[0].Name)
 	if _, ok := c.zoneOf(lname); !ok {
 		return new(dns.Msg).SetRcode(m, dns.RcodeRefused), nil
 	}
