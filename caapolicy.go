@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/caapolicy/caapolicy/internal/dnsname"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
 )
@@ -48,9 +49,9 @@ type CAAPolicy struct {
 	stopped     chan struct{}         // closed at shutdown, once
 	stopOnce    sync.Once
 
-	cas      caTable   // client prefixes -> CA, from the ca lines
-	counters counters  // per-query metrics, cached per label set
-	qlog     *queryLog // the query log and check events; nil with log none and checks off
+	cas      *watch.CATable // client prefixes -> CA, from the ca lines
+	counters counters       // per-query metrics, cached per label set
+	qlog     *watch.Log     // the query log and check events; nil with log none and checks off
 }
 
 // newHandler prepares everything a query needs from a parsed block.

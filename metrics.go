@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/caapolicy/caapolicy/internal/version"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
@@ -92,9 +93,6 @@ func (s *served) sourceID() int32 {
 	return 0
 }
 
-// source names where an answer came from.
-func (s *served) source() string { return sourceNames[s.sourceID()] }
-
 // counterKey is one label set of the per-query counters.
 type counterKey struct{ server, zone, view, ca, source string }
 
@@ -145,6 +143,22 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 	return c.multiPerspective.get(k, multiPerspectiveChecksTotal, func() []string { return []string{server, zone, view} })
 }
 
+// CheckClosed implements watch.Metrics: it counts a closed check event.
+func (c *counters) CheckClosed(server, zone, view, ca string, multiPerspective, unauthorized bool) {
+	c.checkEvent(server, zone, view, ca).Inc()
+	if multiPerspective {
+		c.multiPerspectiveCheck(server, zone, view).Inc()
+	}
+	if unauthorized {
+		unauthorizedChecksTotal.WithLabelValues(server, zone, view, ca).Inc()
+	}
+}
+
+// Dropped implements watch.Metrics: it counts a query record the log queue had no room for.
+func (c *counters) Dropped(server, zone, view string) {
+	logDroppedTotal.WithLabelValues(server, zone, view).Inc()
+}
+
 // zeroMetrics makes every metric of the block present at zero from start-up, for each address
 // the server block listens on, its view and each zone, so that dashboards and alerts see 0
 // rather than no series until the first query: one series per metric and zone (queries of an
@@ -154,20 +168,18 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 // same way, from an OnStartup hook, and so is this meant to be called.
 func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
 	known := "" // the first CA of the ca lines, in name order
-	for _, src := range c.cas.byPrefix {
-		if known == "" || src.ca < known {
-			known = src.ca
-		}
+	if cas := c.cas.CAs(); len(cas) > 0 {
+		known = cas[0]
 	}
-	checks := c.qlog != nil && c.qlog.cfg.window > 0
+	checks := c.qlog != nil && c.qlog.Config().Window > 0
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)
 		view := cfg.ViewName
 		for _, zone := range c.Zones {
 			c.counters.partners(server, zone, view)
-			c.counters.query(server, zone, view, unknownCA, sourcePassthrough)
+			c.counters.query(server, zone, view, watch.UnknownCA, sourcePassthrough)
 			if checks {
-				c.counters.checkEvent(server, zone, view, unknownCA)
+				c.counters.checkEvent(server, zone, view, watch.UnknownCA)
 				if known != "" { // only a known CA's check is judged
 					unauthorizedChecksTotal.WithLabelValues(server, zone, view, known)
 				}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,7 +191,7 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 			lines <- s.Text()
 		}
 	}()
-	var ev checkRecord
+	var ev watch.CheckRecord
 	deadline := time.After(5 * time.Second)
 	for ev.Type != "check" {
 		select {
@@ -204,7 +205,7 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 			t.Fatal("no check event on standard output")
 		}
 	}
-	if ev.CA != unknownCA || ev.Name != "a.b.example.org." || ev.Queries != 15 || ev.Addresses != 5 || ev.Networks != 5 || !ev.MultiPerspective ||
+	if ev.CA != watch.UnknownCA || ev.Name != "a.b.example.org." || ev.Queries != 15 || ev.Addresses != 5 || ev.Networks != 5 || !ev.MultiPerspective ||
 		strings.Join(ev.SourceNetworks, " ") != "127.0.3.0/24 127.0.4.0/24 127.0.5.0/24 127.0.6.0/24 127.0.7.0/24" {
 		t.Errorf("event %+v", ev)
 	}

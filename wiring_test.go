@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	_ "github.com/coredns/coredns/plugin/root" // for the log path relative to root
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
 )
@@ -30,22 +32,6 @@ func logCorefile(port int, dir, block string) string {
 		os.WriteFile(zone, []byte(exampleOrg), 0o600)
 	}
 	return fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    caapolicy {\n        issue letsencrypt.org\n%s    }\n    file %s\n}\n", port, block, zone)
-}
-
-var (
-	logTimeField   = regexp.MustCompile(`"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"`)
-	logClientField = regexp.MustCompile(`"client":"127\.0\.0\.1:[0-9]+"`)
-	logTextStamp   = regexp.MustCompile(`^(\[INFO\] plugin/caapolicy: )[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z 127\.0\.0\.1:[0-9]+ `)
-	logDuration    = regexp.MustCompile(`"duration_ms":[0-9]+`)
-)
-
-// normalLine replaces what changes from run to run in a log line (times, client ports,
-// durations) with fixed text, so that tests compare whole lines.
-func normalLine(l string) string {
-	l = logTimeField.ReplaceAllString(l, `"time":"T"`)
-	l = logClientField.ReplaceAllString(l, `"client":"127.0.0.1:P"`)
-	l = logDuration.ReplaceAllString(l, `"duration_ms":D`)
-	return logTextStamp.ReplaceAllString(l, "${1}T 127.0.0.1:P ")
 }
 
 // nxQueryJSON is the JSON line of a CAA query from 127.0.0.1 for a name of the zone data that
@@ -91,6 +77,9 @@ func waitLines(t *testing.T, n int, paths ...string) []string {
 	}
 }
 
+// logWriter is the function the log writer goroutine runs.
+const logWriter = "github.com/caapolicy/caapolicy/internal/watch.(*Pipeline).run"
+
 // caapolicyGoroutines returns, by goroutine id, the top caapolicy function of every goroutine
 // running caapolicy code (the log writer's run, for the writer), besides the caller's and those
 // answering a query.
@@ -111,12 +100,12 @@ func caapolicyGoroutines() map[string]string {
 		if strings.Contains(stack, "caapolicy.caapolicyGoroutines") || strings.Contains(stack, "github.com/miekg/dns.(*Server).serve") {
 			continue // the caller, and a query still being answered
 		}
-		if strings.Contains(stack, "\ngithub.com/caapolicy/caapolicy.(*logPipeline).run(") {
-			out[id] = "github.com/caapolicy/caapolicy.(*logPipeline).run"
+		if strings.Contains(stack, "\n"+logWriter+"(") {
+			out[id] = logWriter
 			continue
 		}
 		for f := range strings.SplitSeq(stack, "\n") {
-			if strings.HasPrefix(f, "github.com/caapolicy/caapolicy.") {
+			if strings.HasPrefix(f, "github.com/caapolicy/caapolicy.") || strings.HasPrefix(f, "github.com/caapolicy/caapolicy/internal/") {
 				out[id] = f[:strings.LastIndex(f, "(")]
 				break
 			}
@@ -144,7 +133,7 @@ func TestLogGoroutinesConstant(t *testing.T) {
 				t.Helper()
 				writers := 0
 				for id, f := range caapolicyGoroutines() {
-					if f == "github.com/caapolicy/caapolicy.(*logPipeline).run" {
+					if f == logWriter {
 						writers++
 					} else if _, old := before[id]; !old {
 						t.Errorf("%s: a new goroutine runs %s", when, f)
@@ -287,10 +276,8 @@ func TestLogBadReload(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "zonedata merge needs the zone data after caapolicy") {
 			t.Fatalf("reload without zone data: %v", err)
 		}
-		processLog.mu.Lock()
-		_, held := processLog.sinks[other]
-		processLog.mu.Unlock()
-		if held {
+		// The writer closes it in the background, after the lines it holds.
+		if !corednstest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return openCount(t, other) == 0 }) {
 			t.Errorf("the failed instance's log file %s is still held", other)
 		}
 	})
@@ -450,16 +437,8 @@ func TestLogDestinations(t *testing.T) {
 `, port, port, zone)
 		inst, udp, _ := corednstest.Start(t, cf)
 		t.Cleanup(func() { inst.ShutdownCallbacks() })
-		processLog.mu.Lock()
-		var i *logInstance
-		for _, x := range processLog.started {
-			if len(x.blocks) == 2 && x.blocks[0].cfg.dest == filepath.Join(dir, "logs", "shared.json") {
-				i = x
-			}
-		}
-		processLog.mu.Unlock()
-		if i == nil || len(i.sinks) != 1 || i.blocks[0].sink != i.blocks[1].sink {
-			t.Fatalf("the two blocks do not share one sink: %+v", i)
+		if n := openCount(t, filepath.Join(dir, "logs", "shared.json")); n != 1 {
+			t.Fatalf("the file the two blocks write to is open %d times, want once", n)
 		}
 		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
 		exchange(t, "udp", udp, caaQuery("example.net.", false, 1232))
@@ -507,4 +486,79 @@ func TestLogDestErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nodir")); err == nil {
 		t.Error("reading the Corefile created the directory")
 	}
+}
+
+// openCount returns how many of the process's file descriptors are open on path; the test is
+// skipped where /proc/self/fd does not tell.
+func openCount(t *testing.T, path string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("open files cannot be listed: %v", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// TestShareCATable: blocks of one load listing the same CA ranges, in any order, share one
+// table; a block with other ranges has its own, and attributes by its own.
+func TestShareCATable(t *testing.T) {
+	c := caddy.NewTestController("dns", `caapolicy a.test {
+		issue letsencrypt.org
+		ca letsencrypt.org 66.133.109.0/24 2600:3000::/29
+		ca sectigo.com 91.199.212.0/24
+	}
+	caapolicy b.test {
+		issue letsencrypt.org
+		ca sectigo.com 91.199.212.0/24
+		ca letsencrypt.org 2600:3000::/29 66.133.109.0/24
+	}
+	caapolicy c.test {
+		issue letsencrypt.org
+		ca letsencrypt.org 66.133.109.0/24 2600:3000::/29
+		ca sectigo.com 91.199.213.0/24
+	}
+	caapolicy d.test {
+		issue letsencrypt.org
+	}`)
+	c.ServerBlockKeys = []string{"."}
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	var hs []*CAAPolicy
+	for _, p := range dnsserver.GetConfig(c).Plugin {
+		if h, ok := p(nil).(*CAAPolicy); ok {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) != 4 {
+		t.Fatalf("%d handlers, want 4", len(hs))
+	}
+	for _, tc := range []struct {
+		name   string
+		x, y   int
+		shared bool
+	}{
+		{"same lines in another order", 0, 1, true},
+		{"another prefix", 0, 2, false},
+		{"no ca lines", 0, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := hs[tc.x].cas == hs[tc.y].cas; got != tc.shared {
+				t.Errorf("blocks %d and %d share a table: %v, want %v", tc.x, tc.y, got, tc.shared)
+			}
+		})
+	}
+	t.Run("attribution", func(t *testing.T) {
+		for i, want := range []string{"sectigo.com", "sectigo.com", watch.UnknownCA, watch.UnknownCA} {
+			if got := hs[i].cas.Lookup(netip.MustParseAddr("91.199.212.7")); got != want {
+				t.Errorf("block %d attributes 91.199.212.7 to %s, want %s", i, got, want)
+			}
+		}
+	})
 }
