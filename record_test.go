@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -65,24 +66,24 @@ func TestQueryLogLines(t *testing.T) {
 		want []string
 	}{
 		{"text", "log all", []string{
-			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "Example.ORG." edns=1232 do=1 NOERROR size=153 tc=0 owner=example.org. policy=1 zone=1 partners=1 source=merged ca=letsencrypt.org`,
-			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org`,
-			`[INFO] plugin/caapolicy: T 192.0.2.9:40212 tcp "wild.example.org." edns=4096 do=0 NOERROR size=372 tc=0 owner=wild.example.org. policy=0 zone=2 partners=4 source=partners ca=unknown`,
-			`[INFO] plugin/caapolicy: T 192.0.2.9:40212 tcp "iodef.example.org." edns=4096 do=0 NOERROR size=138 tc=0 owner=iodef.example.org. policy=0 zone=1 partners=0 source=passthrough ca=unknown`,
-			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "nx.example.org." edns=1232 do=0 NXDOMAIN size=116 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
-			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "a\010[ERROR]\000\".example.org." edns=1232 do=0 NXDOMAIN size=125 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
+			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "Example.ORG." edns=1232 do=1 NOERROR size=153 tc=0 owner=example.org. policy=1 zone=1 partners=1 source=merged ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 192.0.2.9:40212 tcp "wild.example.org." edns=4096 do=0 NOERROR size=372 tc=0 owner=wild.example.org. policy=0 zone=2 partners=4 source=partners ca=unknown node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 192.0.2.9:40212 tcp "iodef.example.org." edns=4096 do=0 NOERROR size=138 tc=0 owner=iodef.example.org. policy=0 zone=1 partners=0 source=passthrough ca=unknown node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "nx.example.org." edns=1232 do=0 NXDOMAIN size=116 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp "a\010[ERROR]\000\".example.org." edns=1232 do=0 NXDOMAIN size=125 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 		}},
 		{"json", "log all json", []string{
-			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"Example.ORG.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":153,"tc":false,"owner":"example.org.","records":{"policy":1,"zonedata":1,"partners":1},"source":"merged","ca":"letsencrypt.org","zone":"example.org.","server":""}`,
-			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":128,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":""}`,
-			`{"type":"query","time":"T","client":"192.0.2.9:40212","transport":"tcp","name":"wild.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":372,"tc":false,"owner":"wild.example.org.","records":{"policy":0,"zonedata":2,"partners":4},"source":"partners","ca":"unknown","zone":"example.org.","server":""}`,
-			`{"type":"query","time":"T","client":"192.0.2.9:40212","transport":"tcp","name":"iodef.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":138,"tc":false,"owner":"iodef.example.org.","records":{"policy":0,"zonedata":1,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":""}`,
-			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"nx.example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":116,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":""}`,
-			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"a\\010[ERROR]\\000\\\".example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":125,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":""}`,
+			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"Example.ORG.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":153,"tc":false,"owner":"example.org.","records":{"policy":1,"zonedata":1,"partners":1},"source":"merged","ca":"letsencrypt.org","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
+			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":128,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
+			`{"type":"query","time":"T","client":"192.0.2.9:40212","transport":"tcp","name":"wild.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":372,"tc":false,"owner":"wild.example.org.","records":{"policy":0,"zonedata":2,"partners":4},"source":"partners","ca":"unknown","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
+			`{"type":"query","time":"T","client":"192.0.2.9:40212","transport":"tcp","name":"iodef.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":138,"tc":false,"owner":"iodef.example.org.","records":{"policy":0,"zonedata":1,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
+			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"nx.example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":116,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
+			`{"type":"query","time":"T","client":"10.240.0.1:40212","transport":"udp","name":"a\\010[ERROR]\\000\\\".example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":125,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"","node":"ns1","check":"K"}`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := logHandler(t, "ca letsencrypt.org 10.240.0.0/16\nchecks off\n"+tc.log)
+			h := logHandler(t, "ca letsencrypt.org 10.240.0.0/16\nchecks off\nnode ns1\n"+tc.log)
 			var out syncBuffer
 			logTo(h, &out)
 			startLog(t, h)
@@ -114,7 +115,7 @@ func TestQueryLogText(t *testing.T) {
 	if err := h.qlog.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	want := "[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp \"pol.example.org.\" edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=unknown\n"
+	want := "[INFO] plugin/caapolicy: T 10.240.0.1:40212 udp \"pol.example.org.\" edns=none do=0 NOERROR size=128 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=unknown node=" + hostName + " check=K\n"
 	// Servers other tests left running write to CoreDNS's log too: take this handler's lines only
 	// (its client is 10.240.0.1).
 	var got string
@@ -146,9 +147,9 @@ func TestQueryLogOff(t *testing.T) {
 	if err := h.qlog.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	want := `[INFO] plugin/caapolicy: check by unknown of "pol.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant pol.example.org. [0 issue "digicert.com", 0 issue "letsencrypt.org", 0 issue "sectigo.com"]` + "\n"
-	if buf.String() != want {
-		t.Errorf("log none wrote\n%q\nwant only the check event\n%q", buf.String(), want)
+	want := `[INFO] plugin/caapolicy: check by unknown of "pol.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in Ds; relevant pol.example.org. [0 issue "digicert.com", 0 issue "letsencrypt.org", 0 issue "sectigo.com"]; node=` + hostName + " check=K\n"
+	if got := normalLine(buf.String()); got != want {
+		t.Errorf("log none wrote\n%q\nwant only the check event\n%q", got, want)
 	}
 }
 
@@ -288,8 +289,8 @@ func TestCheckEndToEndQueue(t *testing.T) {
 	}
 	t.Run("lines", func(t *testing.T) {
 		want := []string{
-			`[INFO] plugin/caapolicy: check by sectigo.com of "www.shop.example.org." (zone example.org.): 3 queries from 1 addresses from 1 networks in Ds; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes`,
-			`[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com`,
+			`[INFO] plugin/caapolicy: check by sectigo.com of "www.shop.example.org." (zone example.org.): 3 queries from 1 addresses from 1 networks in Ds; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes; node=` + hostName + ` check=K`,
+			`[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com; node=` + hostName + ` check=K`,
 		}
 		if got := normalLines(grepLines(buf.String(), "check by sectigo.com")); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -305,4 +306,53 @@ func TestCheckEndToEndQueue(t *testing.T) {
 			t.Errorf("unauthorized_checks_total{ca=sectigo.com} grew by %v, want 1", got)
 		}
 	})
+}
+
+// TestNodeKeys: two servers of a fleet (node ns1 and ns2), each reached by one perspective of a
+// CA's check, write their node names and one check key in every query and event line, so that an
+// engine merges their two events into one check from two networks.
+func TestNodeKeys(t *testing.T) {
+	perspectives := []struct{ node, client, network string }{{"ns1", "203.0.113.9", "203.0.113.0/24"}, {"ns2", "198.51.100.7", "198.51.100.0/24"}}
+	var outs []*syncBuffer
+	for _, p := range perspectives {
+		// A window of a minute: the two events' first queries share its bucket.
+		h := logHandler(t, "log all json\nchecks 1m\nnode "+p.node)
+		out := &syncBuffer{}
+		logTo(h, out)
+		startLog(t, h)
+		for _, q := range []string{"www.pol.example.org.", "pol.example.org.", "example.org."} {
+			query(t, h, &test.ResponseWriter{RemoteIP: p.client}, q, 0, false)
+		}
+		if err := h.qlog.Shutdown(); err != nil { // writes the open event
+			t.Fatal(err)
+		}
+		outs = append(outs, out)
+	}
+	keys := map[string]int{}
+	for i, p := range perspectives {
+		t.Run("lines of "+p.node, func(t *testing.T) {
+			lines := strings.Split(strings.TrimSuffix(outs[i].String(), "\n"), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("%d lines, want 3 queries and the event:\n%s", len(lines), outs[i])
+			}
+			for _, l := range lines {
+				var r struct{ Type, Name, Node, Check string }
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Node != p.node {
+					t.Errorf("%s %s: node %q, want %q", r.Type, r.Name, r.Node, p.node)
+				}
+				keys[r.Check]++
+			}
+			event := normalLine(lines[3])
+			want := `{"type":"check","level":"info","time":"T","ca":"unknown","name":"www.pol.example.org.","zone":"example.org.","queries":3,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["` + p.network + `"],"duration_ms":D,"relevant_owner":"pol.example.org.","relevant_rrset":["0 issue \"digicert.com\"","0 issue \"letsencrypt.org\"","0 issue \"sectigo.com\""],"server":"","node":"` + p.node + `","check":"K"}`
+			if event != want {
+				t.Errorf("event\n got %s\nwant %s", event, want)
+			}
+		})
+	}
+	if len(keys) != 1 {
+		t.Errorf("check keys %v, want one for the 8 lines of both nodes", keys)
+	}
 }

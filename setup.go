@@ -3,6 +3,7 @@ package caapolicy
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,7 +85,7 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record, persist"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks"
+const settingNames = "ttl, serial, name, partners, trigger, zonedata, fallthrough, log, ca, checks, node"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
@@ -108,9 +109,9 @@ type blockConfig struct {
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
 
-	log               watch.Config
-	logSet, checksSet bool
-	cas               watch.CATable
+	log                        watch.Config
+	logSet, checksSet, nodeSet bool
+	cas                        watch.CATable
 
 	inName, closed bool // reading a name block; its "}" ended the last property's line
 }
@@ -201,6 +202,15 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				return nil, c.Errf("checks %q is not a window from 1ms to 1m, or off; write checks 2s", v[0])
 			}
 			cfg.log.Window = d
+		case "node":
+			if err := once(c, &cfg.nodeSet); err != nil {
+				return nil, err
+			}
+			v := c.RemainingArgs()
+			if len(v) != 1 || !validNode(v[0]) {
+				return nil, c.Errf("node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net")
+			}
+			cfg.log.Node = v[0]
 		case "ca":
 			if err := parseCA(&cfg.cas, c.RemainingArgs(), pos(c)); err != nil {
 				return nil, c.Err(err.Error())
@@ -253,6 +263,16 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	cas := cfg.cas // a table of its own: h keeps no pointer into the parsed block
 	h.cas = &cas
 	if cfg.log.Queries || cfg.log.Window > 0 {
+		if !cfg.nodeSet {
+			host, err := os.Hostname()
+			switch {
+			case err != nil:
+				return nil, errAt(cfg.apex.pos, fmt.Sprintf("the host name cannot be read (%v) to name this server in the query log; write node NAME in the block", err))
+			case !validNode(host):
+				return nil, errAt(cfg.apex.pos, fmt.Sprintf("the host name %q cannot name this server in the query log (letters, digits, '.', '-' and '_'); write node NAME in the block", host))
+			}
+			cfg.log.Node = host
+		}
 		h.qlog = watch.NewLog(cfg.log, h.watchBlock(), processLog)
 	}
 	h.warnings = byPosition(append(cfg.warnings, lint(&cfg, h)...))
@@ -288,6 +308,22 @@ func parseLog(args []string, l *watch.Config) error {
 		}
 	}
 	return nil
+}
+
+// validNode reports whether s can name a server in the query log: it is printed unquoted in
+// text lines, so it is 1 to 253 letters, digits, '.', '-' and '_', as host names are.
+func validNode(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // parseCA reads "ca NAME CIDR [CIDR...]" arguments: NAME is the CA's issuer domain name, as its

@@ -126,7 +126,7 @@ func TestWatchThroughCache(t *testing.T) {
 		}
 	}
 	for _, l := range waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5) {
-		if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
+		if !strings.HasSuffix(normalLine(l), "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown node="+hostName+" check=K") {
 			t.Errorf("query: %s", l)
 		}
 	}
@@ -160,7 +160,7 @@ func TestWatchThroughCache(t *testing.T) {
 	}
 	ev := waitFor(t, buf.String, `check by unknown of "a.b.example.org."`, 1)[0]
 	if !strings.Contains(ev, `(zone example.org.): 15 queries from 5 addresses from 5 networks, multi-perspective, in `) ||
-		!strings.HasSuffix(ev, `relevant example.org. [0 issue "letsencrypt.org", 0 issue "digicert.com"]`) {
+		!strings.HasSuffix(normalLine(ev), `relevant example.org. [0 issue "letsencrypt.org", 0 issue "digicert.com"]; node=`+hostName+` check=K`) {
 		t.Errorf("multi-perspective event: %s", ev)
 	}
 }
@@ -287,7 +287,7 @@ func TestCAAQueriesBehindCache(t *testing.T) {
 			do := map[bool]string{false: "do=0", true: "do=1"}[tc.do]
 			lines := waitFor(t, buf.String, `"pol.example.org." edns=1232 `+do+` NOERROR`, 6)
 			for _, l := range lines {
-				if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=one.test") {
+				if !strings.HasSuffix(normalLine(l), "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=one.test node="+hostName+" check=K") {
 					t.Errorf("query: %s", l)
 				}
 			}

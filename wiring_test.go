@@ -38,12 +38,12 @@ func logCorefile(port int, dir, block string) string {
 // does not exist, answered by server.
 func nxQueryJSON(name, server string) string {
 	return `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"` + name + `","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":` +
-		strconv.Itoa(len(name)+112) + `,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"` + server + `"}`
+		strconv.Itoa(len(name)+112) + `,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"` + server + `","node":"` + hostName + `","check":"K"}`
 }
 
 // nxCheckJSON is the JSON check event of one query from 127.0.0.1 for such a name.
 func nxCheckJSON(name, server string) string {
-	return `{"type":"check","level":"info","time":"T","ca":"unknown","name":"` + name + `","zone":"example.org.","queries":1,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["127.0.0.0/24"],"duration_ms":D,"relevant_owner":"example.org.","relevant_rrset":["0 issue \"letsencrypt.org\"","0 issue \"pki.goog\""],"server":"` + server + `"}`
+	return `{"type":"check","level":"info","time":"T","ca":"unknown","name":"` + name + `","zone":"example.org.","queries":1,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["127.0.0.0/24"],"duration_ms":D,"relevant_owner":"example.org.","relevant_rrset":["0 issue \"letsencrypt.org\"","0 issue \"pki.goog\""],"server":"` + server + `","node":"` + hostName + `","check":"K"}`
 }
 
 // readLines returns the lines of the files, in order, normalised.
@@ -304,7 +304,7 @@ func TestLogDestinations(t *testing.T) {
 		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log all logs/caa.log\n        checks off\n"))
 		t.Cleanup(func() { inst.ShutdownCallbacks() })
 		exchange(t, "udp", udp, caaQuery("www.example.org.", false, 0))
-		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`
+		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown node=` + hostName + ` check=K`
 		if lines := waitLines(t, 1, filepath.Join(dir, "logs", "caa.log")); len(lines) != 1 || lines[0] != want {
 			t.Errorf("got %q\nwant %q", lines, want)
 		}
@@ -397,7 +397,7 @@ func TestLogDestinations(t *testing.T) {
 			exchange(t, "udp", udp, caaQuery(name, false, 1232))
 			select {
 			case got := <-lines:
-				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`"}`) {
+				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`","node":"`+hostName+`","check":"K"}`) {
 					t.Errorf("first line after the restart: %s", got)
 				}
 			case <-time.After(100 * time.Millisecond):
@@ -445,7 +445,7 @@ func TestLogDestinations(t *testing.T) {
 		lines := waitLines(t, 2, filepath.Join(dir, "logs", "shared.json"))
 		server := "dns://127.0.0.1:" + strconv.Itoa(port)
 		want := []string{nxQueryJSON("nx.example.org.", server),
-			`{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"example.net.","edns_bufsize":1232,"do":false,"rcode":"NOERROR","size":71,"tc":false,"owner":"example.net.","records":{"policy":1,"zonedata":0,"partners":0},"source":"policy","ca":"unknown","zone":"example.net.","server":"` + server + `"}`}
+			`{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"example.net.","edns_bufsize":1232,"do":false,"rcode":"NOERROR","size":71,"tc":false,"owner":"example.net.","records":{"policy":1,"zonedata":0,"partners":0},"source":"policy","ca":"unknown","zone":"example.net.","server":"` + server + `","node":"` + hostName + `","check":"K"}`}
 		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 			t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 		}
@@ -561,4 +561,34 @@ func TestShareCATable(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNodeSetting: node names the server in every line of the block; without it the host name
+// does; a missing, doubled or unprintable name is a Corefile error at its line.
+func TestNodeSetting(t *testing.T) {
+	for _, tc := range []struct{ name, lines, node, err string }{
+		{"named", "node ns1.example.net", "ns1.example.net", ""},
+		{"the host name by default", "", hostName, ""},
+		{"no name", "node", "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"two names", "node ns1 ns2", "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"a name with a quote", `node ns1"x`, "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"a name with a space", `node "ns 1"`, "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"set twice", "node ns1\n node ns2", "", "Testfile:4 - Error during parsing: node is set twice; keep one node line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n "+tc.lines+"\n}")
+			c.Next()
+			h, err := parse(c)
+			switch {
+			case tc.err != "":
+				if err == nil || err.Error() != tc.err {
+					t.Errorf("got %v\nwant %s", err, tc.err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case h.qlog.Config().Node != tc.node:
+				t.Errorf("node %q, want %q", h.qlog.Config().Node, tc.node)
+			}
+		})
+	}
 }

@@ -1,8 +1,11 @@
 package watch
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +30,10 @@ import (
 // The tracker finds a query's event by map lookups on the query name and its parents (one per
 // label), never by scanning the open events, and closes events by time from the front of a
 // queue: a flood of distinct names costs the same per query as a quiet hour.
+//
+// A fleet of servers sees one CA check on several nodes, each perspective's queries on the node
+// it reaches. Every event and its query lines carry a key that is the same on every node for one
+// check (key, below), so that an engine merges the nodes' events by it.
 
 const (
 	// DefaultWindow is how long a check event stays open after its first query.
@@ -52,6 +59,7 @@ type checkEvent struct {
 	nets               []netip.Prefix // distinct source networks, at most maxVantage
 	path               []string       // the names this event is indexed under
 	answers            []caa.Step     // the answers its queries got, one per name
+	key                checkKey       // the same for this check on every node
 	closed             bool
 
 	// Room for the usual few, so that an event is one allocation.
@@ -96,9 +104,41 @@ func sourceNet(client netip.Addr) netip.Prefix {
 	return p
 }
 
-// observe adds a query to its event, opening one if needed, and returns the events it closes:
-// those whose window has passed, and the oldest when too many are open.
-func (t *checkTracker) observe(e *Entry) []*checkEvent {
+// checkKey identifies one CA check across the nodes of a fleet: the first 16 hex digits of the
+// SHA-256 of "NAME SOURCE BUCKET", where NAME is the name the check asked first (lowercase, fully
+// qualified), SOURCE the CA or, for unattributed sources, unknown/ipv4 or unknown/ipv6 (the family
+// of its first query's client), and BUCKET the Unix time of its first query in nanoseconds divided
+// by the window, rounded down. Nodes with the same window give one check the same key unless its
+// first queries fall on either side of a bucket's end.
+type checkKey [16]byte
+
+// keyOf returns the key of a check that asked name first, from source, at first.
+func keyOf(name, source string, first time.Time, window time.Duration) checkKey {
+	var buf [320]byte
+	b := dnsname.Lower(buf[:0], name)
+	b = append(append(b, ' '), source...)
+	b = strconv.AppendInt(append(b, ' '), first.UnixNano()/int64(window), 10)
+	sum := sha256.Sum256(b)
+	var k checkKey
+	hex.Encode(k[:], sum[:8])
+	return k
+}
+
+// keySource is the source part of a check's key: the CA, or for an unattributed client the
+// family of its address.
+func keySource(ca string, client netip.Addr) string {
+	switch {
+	case ca != UnknownCA:
+		return ca
+	case client.Is4():
+		return UnknownCA + "/ipv4"
+	}
+	return UnknownCA + "/ipv6"
+}
+
+// observe adds a query to its event, opening one if needed. It returns the event and the events
+// it closes: those whose window has passed, and the oldest when too many are open.
+func (t *checkTracker) observe(e *Entry) (*checkEvent, []*checkEvent) {
 	closed := t.expire(e.Time)
 	name := strings.ToLower(e.Name)
 	ev := t.index[nameKey{e.CA, name}].onPath // name is on the climb of an open event
@@ -120,6 +160,7 @@ func (t *checkTracker) observe(e *Entry) []*checkEvent {
 		}
 		ev = t.newEvent()
 		ev.ca, ev.name, ev.zone, ev.server, ev.view, ev.first = e.CA, name, e.Zone, e.Server, e.View, e.Time
+		ev.key = keyOf(name, keySource(e.CA, e.Client.Addr()), e.Time, t.window)
 		t.register(ev, name, "")
 		t.order = append(t.order, ev)
 		t.n++
@@ -128,7 +169,7 @@ func (t *checkTracker) observe(e *Entry) []*checkEvent {
 	ev.last = e.Time
 	ev.addVantage(e.Client.Addr())
 	ev.addAnswer(e)
-	return closed
+	return ev, closed
 }
 
 // addAnswer keeps the CAA answer the query got, the first for each name: the verdict climbs over

@@ -73,7 +73,8 @@ func TestCheckGrouping(t *testing.T) {
 			tr := newCheckTracker(DefaultWindow, maxOpenChecks)
 			var closed []*checkEvent
 			for _, e := range tc.entries {
-				closed = append(closed, tr.observe(e)...)
+				_, c := tr.observe(e)
+				closed = append(closed, c...)
 			}
 			closed = append(closed, tr.expire(t0.Add(10*time.Second))...)
 			if got := eventNames(closed); !slices.Equal(got, tc.want) {
@@ -92,7 +93,8 @@ func TestCheckBounded(t *testing.T) {
 	tr := newCheckTracker(time.Hour, 100)
 	closed := 0
 	for i := range 10000 {
-		closed += len(tr.observe(entry(UnknownCA, fmt.Sprintf("10.%d.%d.1", i/256%256, i%256), fmt.Sprintf("n%d.example.org.", i), time.Duration(i))))
+		_, c := tr.observe(entry(UnknownCA, fmt.Sprintf("10.%d.%d.1", i/256%256, i%256), fmt.Sprintf("n%d.example.org.", i), time.Duration(i)))
+		closed += len(c)
 		if tr.n > 100 || len(tr.order) > 200 {
 			t.Fatalf("after %d queries: %d open, %d in order", i, tr.n, len(tr.order))
 		}
@@ -101,4 +103,61 @@ func TestCheckBounded(t *testing.T) {
 	if closed != 10000 {
 		t.Errorf("%d events closed, want 10000", closed)
 	}
+}
+
+// TestCheckKeys: an event's key, in its query lines and its own line, is the SHA-256 of the
+// name it asked first, its CA or unattributed family, and the bucket of its first query; the
+// literal keys were computed apart, with Python's hashlib, from the documented input.
+func TestCheckKeys(t *testing.T) {
+	const le = "letsencrypt.org"
+	bucketEnd := time.Unix(0, (t0.UnixNano()/int64(DefaultWindow)+1)*int64(DefaultWindow))
+	for _, tc := range []struct {
+		name    string
+		entries []*Entry
+		want    string // the key every query of the one event gets
+	}{
+		{"a climb: the deepest name asked first", []*Entry{
+			entry(le, "10.0.0.1", "www.example.org.", 0),
+			entry(le, "10.0.0.2", "example.org.", 10*time.Millisecond),
+		}, "74e91a3278cfba83"}, // "www.example.org. letsencrypt.org 897714000"
+		{"the name asked first, not the deepest", []*Entry{
+			entry(le, "10.0.0.1", "example.org.", 0),
+			entry(le, "10.0.0.1", "shop.example.org.", time.Second),
+		}, "8665b98af677f672"}, // "example.org. letsencrypt.org 897714000"
+		{"in any case", []*Entry{
+			entry(le, "10.0.0.1", "WWW.Example.ORG.", 0),
+		}, "74e91a3278cfba83"},
+		{"unattributed over IPv4", []*Entry{
+			entry(UnknownCA, "192.0.2.1", "www.example.org.", 0),
+			entry(UnknownCA, "2001:db8::1", "example.org.", time.Millisecond),
+		}, "5af338c58b86d831"}, // "www.example.org. unknown/ipv4 897714000"
+		{"unattributed over IPv6", []*Entry{
+			entry(UnknownCA, "2001:db8::1", "www.example.org.", 0),
+			entry(UnknownCA, "192.0.2.1", "example.org.", time.Millisecond),
+		}, "0150a6e8091b3ed3"}, // "www.example.org. unknown/ipv6 897714000"
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newCheckTracker(DefaultWindow, maxOpenChecks)
+			for i, e := range tc.entries {
+				ev, _ := tr.observe(e)
+				if got := string(ev.key[:]); got != tc.want {
+					t.Errorf("query %d (%s): key %s, want %s", i, e.Name, got, tc.want)
+				}
+			}
+		})
+	}
+	t.Run("a bucket's end splits the key", func(t *testing.T) {
+		key := func(at time.Time) checkKey { return keyOf("www.example.org.", le, at, DefaultWindow) }
+		if key(bucketEnd.Add(-time.Millisecond)) == key(bucketEnd.Add(time.Millisecond)) {
+			t.Error("first queries 2ms apart, on either side of a bucket's end, share a key")
+		}
+		if key(bucketEnd) != key(bucketEnd.Add(DefaultWindow-time.Nanosecond)) {
+			t.Error("first queries in one bucket have different keys")
+		}
+	})
+	t.Run("allocations", func(t *testing.T) {
+		if n := testing.AllocsPerRun(100, func() { keyOf("www.example.org.", le, t0, DefaultWindow) }); n != 0 {
+			t.Errorf("a key allocates %v times", n)
+		}
+	})
 }

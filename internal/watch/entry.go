@@ -81,13 +81,15 @@ func bit(b bool) string {
 	return "0"
 }
 
-// queryText is the text log line of a query:
+// queryText is the text log line of a query on node, in the check of key:
 //
-//	2026-11-23T10:00:00.123Z 192.0.2.1:53211 udp "www.example.org." edns=1232 do=1 NOERROR size=187 tc=0 owner=example.org. policy=3 zone=1 partners=0 source=merged ca=letsencrypt.org
-func queryText(e *Entry) string { return string(appendQueryText(nil, e)) }
+//	2026-11-23T10:00:00.123Z 192.0.2.1:53211 udp "www.example.org." edns=1232 do=1 NOERROR size=187 tc=0 owner=example.org. policy=3 zone=1 partners=0 source=merged ca=letsencrypt.org node=ns1 check=5f0c9a1e3b7d2c64
+func queryText(e *Entry, node string, key checkKey) string {
+	return string(appendQueryText(nil, e, node, key))
+}
 
 // appendQueryText appends the text log line of a query to b, allocating nothing beyond b.
-func appendQueryText(b []byte, e *Entry) []byte {
+func appendQueryText(b []byte, e *Entry, node string, key checkKey) []byte {
 	rcode, size, tc := e.reply()
 	b = e.Time.UTC().AppendFormat(b, logTime)
 	b = append(b, ' ')
@@ -125,7 +127,20 @@ func appendQueryText(b []byte, e *Entry) []byte {
 	b = append(b, " source="...)
 	b = append(b, e.Source...)
 	b = append(b, " ca="...)
-	return append(b, e.CA...)
+	b = append(b, e.CA...)
+	return appendNodeCheck(b, " node=", node, key)
+}
+
+// appendNodeCheck appends the node and the check key to a text line, after sep.
+func appendNodeCheck(b []byte, sep, node string, key checkKey) []byte {
+	b = append(b, sep...)
+	if node == "" {
+		b = append(b, '-')
+	} else {
+		b = append(b, node...)
+	}
+	b = append(b, " check="...)
+	return append(b, key[:]...)
 }
 
 // appendQueryJSON appends the JSON object of a query's log line to b, allocating nothing beyond
@@ -134,10 +149,11 @@ func appendQueryText(b []byte, e *Entry) []byte {
 //	{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"192.0.2.1:53211","transport":"udp",
 //	 "name":"www.example.org.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":187,"tc":false,
 //	 "owner":"example.org.","records":{"policy":3,"zonedata":1,"partners":0},"source":"merged",
-//	 "ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","view":"..."}
+//	 "ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","view":"...","node":"ns1",
+//	 "check":"5f0c9a1e3b7d2c64"}
 //
 // edns_bufsize is 0 without EDNS; view is left out when empty.
-func appendQueryJSON(b []byte, e *Entry) []byte {
+func appendQueryJSON(b []byte, e *Entry, node string, key checkKey) []byte {
 	rcode, size, tc := e.reply()
 	b = append(b, `{"type":"query","time":"`...)
 	b = e.Time.UTC().AppendFormat(b, logTime)
@@ -177,7 +193,11 @@ func appendQueryJSON(b []byte, e *Entry) []byte {
 		b = append(b, `,"view":`...)
 		b = appendJSONString(b, e.View)
 	}
-	return append(b, '}')
+	b = append(b, `,"node":`...)
+	b = appendJSONString(b, node)
+	b = append(b, `,"check":"`...)
+	b = append(b, key[:]...)
+	return append(b, `"}`...)
 }
 
 // appendJSONString appends s as a JSON string: quotes, backslashes and control characters are

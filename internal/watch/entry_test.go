@@ -37,6 +37,9 @@ func lineEntries(t testing.TB) []Entry {
 	}
 }
 
+// testKey is the check key the line tests format.
+var testKey = checkKey([]byte("0123456789abcdef"))
+
 // TestQueryLines checks the exact text line and JSON object of each kind of query, and that
 // the size logged is the reply's on the wire.
 func TestQueryLines(t *testing.T) {
@@ -46,26 +49,26 @@ func TestQueryLines(t *testing.T) {
 		text, json string
 	}{
 		{"EDNS and DO", 151,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "Example.ORG." edns=1232 do=1 NOERROR size=151 tc=0 owner=example.org. policy=1 zone=1 partners=1 source=merged ca=letsencrypt.org`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"Example.ORG.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":151,"tc":false,"owner":"example.org.","records":{"policy":1,"zonedata":1,"partners":1},"source":"merged","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "Example.ORG." edns=1232 do=1 NOERROR size=151 tc=0 owner=example.org. policy=1 zone=1 partners=1 source=merged ca=letsencrypt.org node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"Example.ORG.","edns_bufsize":1232,"do":true,"rcode":"NOERROR","size":151,"tc":false,"owner":"example.org.","records":{"policy":1,"zonedata":1,"partners":1},"source":"merged","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 		{"no EDNS", 173,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=173 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":173,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=173 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":173,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 		{"TCP", 132,
-			`2026-11-23T10:00:00.123Z 192.0.2.9:40212 tcp "wild.example.org." edns=4096 do=0 NOERROR size=132 tc=0 owner=wild.example.org. policy=0 zone=2 partners=4 source=partners ca=unknown`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"192.0.2.9:40212","transport":"tcp","name":"wild.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":132,"tc":false,"owner":"wild.example.org.","records":{"policy":0,"zonedata":2,"partners":4},"source":"partners","ca":"unknown","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 192.0.2.9:40212 tcp "wild.example.org." edns=4096 do=0 NOERROR size=132 tc=0 owner=wild.example.org. policy=0 zone=2 partners=4 source=partners ca=unknown node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"192.0.2.9:40212","transport":"tcp","name":"wild.example.org.","edns_bufsize":4096,"do":false,"rcode":"NOERROR","size":132,"tc":false,"owner":"wild.example.org.","records":{"policy":0,"zonedata":2,"partners":4},"source":"partners","ca":"unknown","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 		{"NXDOMAIN in a view", 116,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "nx.example.org." edns=1232 do=0 NXDOMAIN size=116 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"nx.example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":116,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","view":"internal"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "nx.example.org." edns=1232 do=0 NXDOMAIN size=116 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"nx.example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":116,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","view":"internal","node":"ns1","check":"0123456789abcdef"}`},
 		{"hostile name", 125,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "a\010[ERROR]\000\".example.org." edns=1232 do=0 NXDOMAIN size=125 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"a\\010[ERROR]\\000\\\".example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":125,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "a\010[ERROR]\000\".example.org." edns=1232 do=0 NXDOMAIN size=125 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"a\\010[ERROR]\\000\\\".example.org.","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":125,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 		{"no reply written", 0,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "www.example.org." edns=1232 do=0 SERVFAIL size=0 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"www.example.org.","edns_bufsize":1232,"do":false,"rcode":"SERVFAIL","size":0,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "www.example.org." edns=1232 do=0 SERVFAIL size=0 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"www.example.org.","edns_bufsize":1232,"do":false,"rcode":"SERVFAIL","size":0,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 		{"truncated", 34,
-			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "shop.example.org." edns=none do=0 NOERROR size=34 tc=1 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`,
-			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"shop.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":34,"tc":true,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"dns://:53"}`},
+			`2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "shop.example.org." edns=none do=0 NOERROR size=34 tc=1 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown node=ns1 check=0123456789abcdef`,
+			`{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"shop.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":34,"tc":true,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"dns://:53","node":"ns1","check":"0123456789abcdef"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := lineEntries(t)[i]
@@ -74,10 +77,10 @@ func TestQueryLines(t *testing.T) {
 					t.Errorf("the reply packs to %d bytes (%v), the line says %d", len(packed), err, tc.size)
 				}
 			}
-			if got := queryText(&e); got != tc.text {
+			if got := queryText(&e, "ns1", testKey); got != tc.text {
 				t.Errorf("text\n got %s\nwant %s", got, tc.text)
 			}
-			if got := string(appendQueryJSON(nil, &e)); got != tc.json {
+			if got := string(appendQueryJSON(nil, &e, "ns1", testKey)); got != tc.json {
 				t.Errorf("JSON\n got %s\nwant %s", got, tc.json)
 			}
 		})
@@ -85,13 +88,14 @@ func TestQueryLines(t *testing.T) {
 }
 
 // TestQueryLineDestinations: a block's text lines carry CoreDNS's prefix, JSON lines none, and
-// "log none" writes no query line.
+// "log none" writes no query line. Without check events, a query's key is its own name's
+// (SHA-256 of "pol.example.org. letsencrypt.org 897714000": t0 in 2s buckets).
 func TestQueryLineDestinations(t *testing.T) {
 	z := newTestZone(t, servedZone)
 	e := lineEntries(t)[1]
 	for _, tc := range []struct{ name, line, want string }{
-		{"text", "log all", `[INFO] plugin/caapolicy: 2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=173 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org` + "\n"},
-		{"json", "log all json", `{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":173,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53"}` + "\n"},
+		{"text", "log all", `[INFO] plugin/caapolicy: 2026-11-23T10:00:00.123Z 10.240.0.1:40212 udp "pol.example.org." edns=none do=0 NOERROR size=173 tc=0 owner=pol.example.org. policy=1 zone=0 partners=2 source=policy ca=letsencrypt.org node=ns1 check=6221cb5f89e687a7` + "\n"},
+		{"json", "log all json", `{"type":"query","time":"2026-11-23T10:00:00.123Z","client":"10.240.0.1:40212","transport":"udp","name":"pol.example.org.","edns_bufsize":0,"do":false,"rcode":"NOERROR","size":173,"tc":false,"owner":"pol.example.org.","records":{"policy":1,"zonedata":0,"partners":2},"source":"policy","ca":"letsencrypt.org","zone":"example.org.","server":"dns://:53","node":"ns1","check":"6221cb5f89e687a7"}` + "\n"},
 		{"none", "log none", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,7 +176,7 @@ func TestQueryTextAllocations(t *testing.T) {
 	e := lineEntries(t)[1]
 	sizeAllocs := testing.AllocsPerRun(100, func() { e.Reply.Len() })
 	buf := make([]byte, 0, 1024)
-	if n := testing.AllocsPerRun(100, func() { appendQueryText(buf[:0], &e) }); n > sizeAllocs {
+	if n := testing.AllocsPerRun(100, func() { appendQueryText(buf[:0], &e, "ns1", testKey) }); n > sizeAllocs {
 		t.Errorf("formatting a text line allocates %v times, want at most %v (the reply's size)", n, sizeAllocs)
 	}
 }
@@ -201,6 +205,8 @@ type queryRecord struct {
 	Zone   string `json:"zone"`
 	Server string `json:"server"`
 	View   string `json:"view,omitempty"`
+	Node   string `json:"node"`
+	Check  string `json:"check"`
 }
 
 func queryJSON(e *Entry) queryRecord {
@@ -209,7 +215,7 @@ func queryJSON(e *Entry) queryRecord {
 		Type: "query", Time: e.Time.UTC().Format(logTime), Client: e.Client.String(),
 		Transport: e.Transport, Name: escapeName(e.Name), EDNS: int(e.EDNS), DO: e.DO, Rcode: rcode,
 		Size: size, TC: tc, Owner: escapeName(e.Owner), Source: e.Source, CA: e.CA,
-		Zone: e.Zone, Server: e.Server, View: e.View,
+		Zone: e.Zone, Server: e.Server, View: e.View, Node: "ns1", Check: string(testKey[:]),
 	}
 	r.Records.Policy, r.Records.ZoneData, r.Records.Partners = e.Policy, e.ZoneData, e.Partners
 	return r
@@ -231,7 +237,7 @@ func TestQueryJSONEncoding(t *testing.T) {
 		if err := enc.Encode(queryJSON(&entries[i])); err != nil {
 			t.Fatal(err)
 		}
-		got := appendQueryJSON(nil, &entries[i])
+		got := appendQueryJSON(nil, &entries[i], "ns1", testKey)
 		if string(got) != strings.TrimSuffix(want.String(), "\n") {
 			t.Errorf("entry %d\n got %s\nwant %s", i, got, want.String())
 		}
@@ -244,7 +250,7 @@ func TestQueryJSONEncoding(t *testing.T) {
 		}
 	}
 	buf := make([]byte, 0, 1024)
-	if n := testing.AllocsPerRun(100, func() { appendQueryJSON(buf[:0], &entries[1]) }); n > 2 {
+	if n := testing.AllocsPerRun(100, func() { appendQueryJSON(buf[:0], &entries[1], "ns1", testKey) }); n > 2 {
 		t.Errorf("a JSON line allocates %v times, want at most the 2 of measuring the reply", n)
 	}
 }

@@ -95,7 +95,7 @@ func (ev *checkEvent) merge(o *checkEvent) {
 	ev.addrs = union(older.addrs, newer.addrs)
 	ev.nets = union(older.nets, newer.nets)
 	ev.queries += o.queries
-	ev.first = older.first
+	ev.first, ev.key = older.first, older.key // the key is the first query's
 	if o.last.After(ev.last) {
 		ev.last = o.last
 	}

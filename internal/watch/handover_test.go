@@ -35,9 +35,13 @@ func TestCheckAcrossReload(t *testing.T) {
 				old, _ := testLog(t, z, &out, "log none json", "checks 300ms")
 				next := NewLog(old.cfg, old.block, old.pipe)
 				next.sink = old.sink
+				var firstAt time.Time
 				query := func(l *Log, client, name string) {
 					e := z.answered(entry(UnknownCA, client, name, 0))
 					e.Time = time.Now() // the writer closes events by the clock
+					if firstAt.IsZero() {
+						firstAt = e.Time
+					}
 					l.Enqueue(e)
 				}
 				if err := old.Start(); err != nil {
@@ -64,23 +68,31 @@ func TestCheckAcrossReload(t *testing.T) {
 					t.Fatal(err)
 				}
 				lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-				want := `{"type":"check","level":"info","time":"T","ca":"unknown",` + tc.want + `,"duration_ms":D,"relevant_owner":"pol.example.org.","relevant_rrset":["0 issue \"digicert.com\"","0 issue \"letsencrypt.org\"","0 issue \"sectigo.com\""],"server":""}`
+				want := `{"type":"check","level":"info","time":"T","ca":"unknown",` + tc.want + `,"duration_ms":D,"relevant_owner":"pol.example.org.","relevant_rrset":["0 issue \"digicert.com\"","0 issue \"letsencrypt.org\"","0 issue \"sectigo.com\""],"server":"","node":"ns1","check":"K"}`
 				if len(lines) != 1 || normalCheck(lines[0]) != want {
 					t.Errorf("got\n%s\nwant one line\n%s", out.String(), want)
+				}
+				// The merged event keeps the key of the check's first query, on the old instance.
+				if key := keyOf(tc.first[0], "unknown/ipv4", firstAt, 300*time.Millisecond); !strings.HasSuffix(lines[0], `"check":"`+string(key[:])+`"}`) {
+					t.Errorf("the event's key is not the first query's, %s: %s", key[:], lines[0])
 				}
 			})
 		}
 	}
 }
 
-// checkClock matches the time and duration of a check event's JSON line, which come from the clock.
-var checkClock = regexp.MustCompile(`"time":"[^"]*"|"duration_ms":[0-9]+`)
+// checkClock matches the time, duration and key of a check event's JSON line, which come from the
+// clock.
+var checkClock = regexp.MustCompile(`"(time|duration_ms|check)":("[^"]*"|[0-9]+)`)
 
-// normalCheck replaces the time and duration of a check event's JSON line with T and D.
+// normalCheck replaces the time, duration and key of a check event's JSON line with T, D and K.
 func normalCheck(line string) string {
 	return checkClock.ReplaceAllStringFunc(line, func(s string) string {
-		if strings.HasPrefix(s, `"time"`) {
+		switch {
+		case strings.HasPrefix(s, `"time"`):
 			return `"time":"T"`
+		case strings.HasPrefix(s, `"check"`):
+			return `"check":"K"`
 		}
 		return `"duration_ms":D`
 	})

@@ -22,6 +22,7 @@ type Config struct {
 	Window  time.Duration // check events group queries this long; 0 turns them off
 	Dest    string        // a file or unix:SOCKET to write lines to, as written; "" for the default
 	DestPos string        // where the destination is named, "file:line"
+	Node    string        // the name of this server in a fleet, in every line
 }
 
 // Block is what a caapolicy block gives the watcher.
@@ -195,24 +196,34 @@ func (l *Log) handle(e *Entry) {
 	if s == nil { // a file block that never started: nothing can be written
 		return
 	}
+	var key checkKey
+	var closed []*checkEvent
+	switch {
+	case l.cfg.Window > 0:
+		if l.checks == nil {
+			l.track(e.Time)
+		}
+		var ev *checkEvent
+		ev, closed = l.checks.observe(e)
+		key = ev.key
+	case l.cfg.Queries: // no events: each query is a check of its own name
+		key = keyOf(e.Name, keySource(e.CA, e.Client.Addr()), e.Time, DefaultWindow)
+	}
 	if l.cfg.Queries {
 		switch {
 		case l.cfg.JSON:
-			s.batch = append(appendQueryJSON(s.batch, e), '\n')
+			s.batch = append(appendQueryJSON(s.batch, e, l.cfg.Node, key), '\n')
 		case l.viaCoreDNSJSON():
-			l.pipe.log.Info(queryText(e)) // CoreDNS's own JSON logging formats each line
+			l.pipe.log.Info(queryText(e, l.cfg.Node, key)) // CoreDNS's own JSON logging formats each line
 		default:
-			s.batch = append(appendQueryText(append(s.batch, l.pipe.info...), e), '\n')
+			s.batch = append(appendQueryText(append(s.batch, l.pipe.info...), e, l.cfg.Node, key), '\n')
 		}
 		l.pipe.add(s)
 	}
 	if l.cfg.Window > 0 {
-		if l.checks == nil {
-			l.track(e.Time)
-		}
-		// Closed events' lines join the batch after the query lines (closeCheck writes what is
+		// Closed events' lines join the batch after the query line (closeCheck writes what is
 		// batched first where it must write a line by itself).
-		l.closeEvents(l.checks.observe(e))
+		l.closeEvents(closed)
 		if !l.active && l.checks.n > 0 {
 			l.active = true
 			l.pipe.activate(l)

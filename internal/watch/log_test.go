@@ -112,7 +112,7 @@ func (m *countedMetrics) String() string {
 // testConfig is the Config of the lines of a block: "log all json", "checks 300ms", ...
 func testConfig(t testing.TB, lines ...string) Config {
 	t.Helper()
-	cfg := Config{Queries: true, Window: DefaultWindow}
+	cfg := Config{Queries: true, Window: DefaultWindow, Node: "ns1"}
 	for _, l := range lines {
 		f := strings.Fields(l)
 		switch {
@@ -127,6 +127,8 @@ func testConfig(t testing.TB, lines ...string) Config {
 					cfg.Dest = a
 				}
 			}
+		case f[0] == "node":
+			cfg.Node = f[1]
 		case f[0] == "checks" && f[1] == "off":
 			cfg.Window = 0
 		case f[0] == "checks":

@@ -51,13 +51,13 @@ func (l *Log) closeCheck(ev *checkEvent) {
 	l.block.Metrics.CheckClosed(ev.server, ev.zone, ev.view, ev.ca, ev.multiPerspective(), unauthorized)
 	switch {
 	case l.cfg.JSON:
-		l.writeJSON(checkJSON(ev, v, unauthorized))
+		l.writeJSON(checkJSON(ev, v, unauthorized, l.cfg.Node))
 	case l.viaCoreDNSJSON(): // CoreDNS's own JSON logging formats each line
 		l.flush()
 		if unauthorized {
-			l.pipe.log.Warning(string(appendCheckText(nil, ev, v)))
+			l.pipe.log.Warning(string(appendCheckText(nil, ev, v, l.cfg.Node)))
 		} else {
-			l.pipe.log.Info(string(appendCheckText(nil, ev, v)))
+			l.pipe.log.Info(string(appendCheckText(nil, ev, v, l.cfg.Node)))
 		}
 	default: // batched with the query lines, as CoreDNS's log would print them
 		prefix := l.pipe.info
@@ -65,7 +65,7 @@ func (l *Log) closeCheck(ev *checkEvent) {
 			prefix = l.pipe.warn
 		}
 		v.relevantText = l.relevantText(v.relevant)
-		l.sink.batch = append(appendCheckText(append(l.sink.batch, prefix...), ev, v), '\n')
+		l.sink.batch = append(appendCheckText(append(l.sink.batch, prefix...), ev, v, l.cfg.Node), '\n')
 	}
 }
 
@@ -173,8 +173,8 @@ func appendRelevant(b []byte, r caa.Result) []byte {
 
 // appendCheckText appends the text log line of a check event to b:
 //
-//	check by letsencrypt.org of "www.example.org." (zone example.org.): 4 queries from 2 addresses from 2 networks, multi-perspective, in 0.812s; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard no
-func appendCheckText(b []byte, ev *checkEvent, v checkVerdict) []byte {
+//	check by letsencrypt.org of "www.example.org." (zone example.org.): 4 queries from 2 addresses from 2 networks, multi-perspective, in 0.812s; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard no; node=ns1 check=5f0c9a1e3b7d2c64
+func appendCheckText(b []byte, ev *checkEvent, v checkVerdict, node string) []byte {
 	b = append(b, "check by "...)
 	b = append(b, checkSource(ev)...)
 	b = append(b, " of "...)
@@ -210,7 +210,7 @@ func appendCheckText(b []byte, ev *checkEvent, v checkVerdict) []byte {
 		b = append(b, ", wildcard "...)
 		b = append(b, yesNo(v.authorizedWild)...)
 	}
-	return b
+	return appendNodeCheck(b, "; node=", node, ev.key)
 }
 
 // CheckRecord is the JSON form of a check event's line.
@@ -234,15 +234,17 @@ type CheckRecord struct {
 	Reason           string   `json:"reason,omitempty"`
 	Server           string   `json:"server"`
 	View             string   `json:"view,omitempty"`
+	Node             string   `json:"node"`  // the server of the fleet that saw the check
+	Check            string   `json:"check"` // the same for this check on every node (checkKey)
 }
 
-func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool) CheckRecord {
+func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool, node string) CheckRecord {
 	r := CheckRecord{
 		Type: "check", Level: "info", Time: ev.first.UTC().Format(logTime), CA: ev.ca,
 		Name: escapeName(ev.name), Zone: ev.zone, Queries: ev.queries, Addresses: len(ev.addrs),
 		Networks: len(ev.nets), MultiPerspective: ev.multiPerspective(), SourceNetworks: []string{},
 		DurationMS: ev.last.Sub(ev.first).Milliseconds(), RelevantOwner: v.relevant.Owner, RelevantRRset: []string{},
-		Server: ev.server, View: ev.view,
+		Server: ev.server, View: ev.view, Node: node, Check: string(ev.key[:]),
 	}
 	for _, n := range ev.nets {
 		r.SourceNetworks = append(r.SourceNetworks, n.String())

@@ -31,11 +31,11 @@ func TestCheckVerdicts(t *testing.T) {
 	}
 	l.flush()
 	t.Run("lines", func(t *testing.T) {
-		want := `[INFO] plugin/caapolicy: check by letsencrypt.org of "www.example.org." (zone example.org.): 2 queries from 2 addresses from 2 networks, multi-perspective, in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; authorized yes, wildcard no
-[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com
-[INFO] plugin/caapolicy: check by digicert.com of "wild.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant wild.example.org. [0 issue "digicert.com", 0 issuewild "digicert.com"]; authorized yes, wildcard yes
-[INFO] plugin/caapolicy: check by sectigo.com of "shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes
-[INFO] plugin/caapolicy: check by unknown of "nx.shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]
+		want := `[INFO] plugin/caapolicy: check by letsencrypt.org of "www.example.org." (zone example.org.): 2 queries from 2 addresses from 2 networks, multi-perspective, in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; authorized yes, wildcard no; node=ns1 check=74e91a3278cfba83
+[WARNING] plugin/caapolicy: check by sectigo.com of "www.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; NOT AUTHORIZED for the name or its wildcard: no issue property at example.org. authorizes sectigo.com; node=ns1 check=b9138accda1501ab
+[INFO] plugin/caapolicy: check by digicert.com of "wild.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant wild.example.org. [0 issue "digicert.com", 0 issuewild "digicert.com"]; authorized yes, wildcard yes; node=ns1 check=660c587961f1e183
+[INFO] plugin/caapolicy: check by sectigo.com of "shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; authorized no, wildcard yes; node=ns1 check=bcbad66e1d8321c9
+[INFO] plugin/caapolicy: check by unknown of "nx.shop.example.org." (zone example.org.): 1 queries from 1 addresses from 1 networks in 0.000s; relevant shop.example.org. [0 issue "letsencrypt.org", 0 issuewild "sectigo.com"]; node=ns1 check=95b15d01491dcf04
 `
 		if buf.String() != want {
 			t.Errorf("log\n got %s\nwant %s", buf.String(), want)
@@ -74,7 +74,7 @@ func TestCheckVerdictJSON(t *testing.T) {
 	want := CheckRecord{Type: "check", Level: "warning", Time: "2026-11-23T10:00:00.123Z", CA: "sectigo.com", Name: "www.example.org.",
 		Zone: "example.org.", Queries: 2, Addresses: 2, Networks: 1, SourceNetworks: []string{"172.16.0.0/24"}, DurationMS: 250, RelevantOwner: "example.org.",
 		RelevantRRset: []string{`0 issue "letsencrypt.org"`, `0 issuewild ";"`, `0 issue "digicert.com"`},
-		Reason:        "no issue property at example.org. authorizes sectigo.com"}
+		Reason:        "no issue property at example.org. authorizes sectigo.com", Node: "ns1", Check: "b9138accda1501ab"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("JSON\n got %+v\nwant %+v", got, want)
 	}
@@ -106,7 +106,8 @@ func TestRelevantOfMatchesRelevant(t *testing.T) {
 	for i, climb := range climbs {
 		for _, n := range climb {
 			// each climb its own event
-			evs = append(evs, tr.observe(z.answered(entry(UnknownCA, "198.51.100.7", n, time.Duration(i)*time.Minute)))...)
+			_, closed := tr.observe(z.answered(entry(UnknownCA, "198.51.100.7", n, time.Duration(i)*time.Minute)))
+			evs = append(evs, closed...)
 		}
 	}
 	evs = append(evs, tr.flush()...)
