@@ -21,6 +21,7 @@ const (
 	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
 	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
 	sourcePassthrough = "passthrough" // the zone data's answer unchanged
+	sourcePersist     = "persist"     // the policy's dns-persist-01 TXT records (persist.go), not metadata
 )
 
 var (
@@ -29,7 +30,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "caapolicy",
 		Name:      "queries_total",
-		Help:      "Counter of CAA queries in caapolicy's zones, by attributed CA and answer source.",
+		Help:      "Counter of CAA queries in caapolicy's zones, and of TXT queries for the policy's dns-persist-01 records (source persist), by attributed CA and answer source.",
 	}, []string{"server", "zone", "view", "ca", "source"})
 	// partnerRecordsTotal counts the partner records added to answers.
 	partnerRecordsTotal = promauto.NewCounterVec(prometheus.CounterOpts{

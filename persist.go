@@ -153,5 +153,6 @@ func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *d
 		m.Answer = append(m.Answer, x)
 	}
 	w.WriteMsg(m)
+	c.recordPersist(ctx, w, r, m)
 	return dns.RcodeSuccess, nil
 }

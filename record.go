@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/coredns/coredns/plugin/metrics"
@@ -17,21 +18,37 @@ import (
 // (internal/watch), which logs it and groups it into check events. It allocates nothing on its
 // own: counters are cached per label set, and the watcher's queue keeps a copy of the entry.
 func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int) {
+	c.setSource(ctx, s)
+	c.watchQuery(ctx, w, r, zone, s, rcode, sourceNames[s.sourceID()])
+}
+
+// recordPersist counts and logs a TXT query answered with the dns-persist-01 records of the
+// policy (persist.go), of source persist: a CA validating a name with dns-persist-01 asks for
+// them, and the watcher counts the query in the CA's check of that name.
+func (c *CAAPolicy) recordPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, m *dns.Msg) {
+	zone, _, ok := c.find(r.Question[0].Name)
+	if !ok {
+		return
+	}
+	s := served{owner: strings.ToLower(r.Question[0].Name), policy: len(m.Answer), msg: m}
+	c.watchQuery(ctx, w, r, zone, &s, m.Rcode, sourcePersist)
+}
+
+// watchQuery counts a query of a CA's check in the metrics and hands it to the watcher.
+func (c *CAAPolicy) watchQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int, src string) {
 	addr := w.RemoteAddr()
 	client := clientAddr(addr)
 	ca := c.cas.Lookup(client.Addr())
 	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
-	src := sourceNames[s.sourceID()]
 	c.counters.query(server, zone, view, ca, src).Inc()
 	if s.partners > 0 {
 		c.counters.partners(server, zone, view).Add(float64(s.partners))
 	}
-	c.setSource(ctx, s)
 	if c.qlog == nil {
 		return
 	}
 	e := watch.Entry{
-		Time: time.Now(), Client: client, Transport: transport(addr), Name: r.Question[0].Name,
+		Time: time.Now(), Client: client, Transport: transport(addr), Name: r.Question[0].Name, Type: r.Question[0].Qtype,
 		Reply: s.msg, Rcode: rcode, Owner: s.owner, Policy: s.policy, ZoneData: s.zone, Partners: s.partners,
 		Source: src, CA: ca, Zone: zone, Server: server, View: view,
 	}

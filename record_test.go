@@ -356,3 +356,56 @@ func TestNodeKeys(t *testing.T) {
 		t.Errorf("check keys %v, want one for the 8 lines of both nodes", keys)
 	}
 }
+
+// TestPersistQueriesWatched: a CA's TXT query for the dns-persist-01 record the policy publishes
+// is logged (source persist), counted in queries_total, and belongs to the CA's check of the name
+// it validates, with the CAA queries of that check.
+func TestPersistQueriesWatched(t *testing.T) {
+	z, err := fileZone(persistZoneData, "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, `caapolicy example.org {
+		issue letsencrypt.org
+		name app {
+			persist letsencrypt.org `+persistLE+`
+		}
+		ca letsencrypt.org 10.0.0.0/8
+		checks 1m
+		node ns1
+	}`, z)
+	privateLog(h)
+	var out syncBuffer
+	logTo(h, &out)
+	startLog(t, h)
+	persisted := func() float64 {
+		return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "letsencrypt.org", sourcePersist))
+	}
+	before := persisted()
+	m := new(dns.Msg).SetQuestion("_validation-persist.app.example.org.", dns.TypeTXT)
+	if _, err := h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "10.1.1.1"}), m); err != nil {
+		t.Fatal(err)
+	}
+	query(t, h, &test.ResponseWriter{RemoteIP: "10.1.1.2"}, "app.example.org.", 0, false)
+	if err := h.qlog.Shutdown(); err != nil { // writes the open event
+		t.Fatal(err)
+	}
+	t.Run("lines", func(t *testing.T) {
+		want := []string{
+			`[INFO] plugin/caapolicy: T 10.1.1.1:40212 udp "_validation-persist.app.example.org." edns=none do=0 NOERROR size=177 tc=0 owner=_validation-persist.app.example.org. policy=1 zone=0 partners=0 source=persist ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "app.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: check by letsencrypt.org of "app.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
+		}
+		if got := normalLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if keys := logCheckKey.FindAllString(out.String(), -1); len(keys) != 3 || keys[0] != keys[1] || keys[1] != keys[2] {
+			t.Errorf("check keys %q, want the one key of the check in all 3 lines", keys)
+		}
+	})
+	t.Run("queries_total of source persist grows by 1", func(t *testing.T) {
+		if got := persisted() - before; got != 1 {
+			t.Errorf("queries_total{ca=letsencrypt.org,source=persist} grew by %v, want 1", got)
+		}
+	})
+}

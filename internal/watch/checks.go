@@ -140,7 +140,7 @@ func keySource(ca string, client netip.Addr) string {
 // it closes: those whose window has passed, and the oldest when too many are open.
 func (t *checkTracker) observe(e *Entry) (*checkEvent, []*checkEvent) {
 	closed := t.expire(e.Time)
-	name := strings.ToLower(e.Name)
+	name := e.checked()
 	ev := t.index[nameKey{e.CA, name}].onPath // name is on the climb of an open event
 	if ev == nil {
 		// A parent of name is the deepest name of an open event: the climb goes deeper.
@@ -173,10 +173,10 @@ func (t *checkTracker) observe(e *Entry) (*checkEvent, []*checkEvent) {
 }
 
 // addAnswer keeps the CAA answer the query got, the first for each name: the verdict climbs over
-// what the CA saw, and need not look names up again.
+// what the CA saw, and need not look names up again. A dns-persist-01 answer holds no CAA.
 func (ev *checkEvent) addAnswer(e *Entry) {
 	m := e.Reply
-	if m == nil || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) || m.Truncated || len(ev.answers) >= maxVantage {
+	if m == nil || e.Type == dns.TypeTXT || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) || m.Truncated || len(ev.answers) >= maxVantage {
 		return
 	}
 	for i := range ev.answers {

@@ -1,10 +1,13 @@
 package watch
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func eventNames(evs []*checkEvent) []string {
@@ -160,4 +163,38 @@ func TestCheckKeys(t *testing.T) {
 			t.Errorf("a key allocates %v times", n)
 		}
 	})
+}
+
+// TestPersistQueryJoinsItsCheck: a CA's TXT query for the dns-persist-01 record of a name is part
+// of its check of that name: logged as a query of source persist, grouped with the CAA climb
+// under the validated name (not below it), and judged by the name's CAA.
+func TestPersistQueryJoinsItsCheck(t *testing.T) {
+	z := newTestZone(t, servedZone)
+	var out bytes.Buffer
+	l, m := testLog(t, z, &out, "log all", "checks 2s")
+	txt := new(dns.Msg).SetQuestion("_validation-persist.www.example.org.", dns.TypeTXT)
+	txt.Response, txt.Authoritative = true, true
+	rr, err := dns.NewRR(`_validation-persist.www.example.org. 300 IN TXT "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/7"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt.Answer = []dns.RR{rr}
+	persist := entry("letsencrypt.org", "10.0.0.1", "_validation-persist.www.example.org.", 0)
+	persist.Type, persist.Reply, persist.Owner, persist.Policy, persist.Source = dns.TypeTXT, txt, "_validation-persist.www.example.org.", 1, "persist"
+	l.handle(persist)
+	l.handle(z.answered(entry("letsencrypt.org", "10.0.0.2", "www.example.org.", 5*time.Millisecond)))
+	l.handle(z.answered(entry("letsencrypt.org", "10.0.0.2", "example.org.", 10*time.Millisecond)))
+	l.closeEvents(l.checks.flush())
+	l.flush()
+	want := `[INFO] plugin/caapolicy: 2026-11-23T10:00:00.123Z 10.0.0.1:5353 udp "_validation-persist.www.example.org." edns=none do=0 NOERROR size=177 tc=0 owner=_validation-persist.www.example.org. policy=1 zone=0 partners=0 source=persist ca=letsencrypt.org node=ns1 check=74e91a3278cfba83
+[INFO] plugin/caapolicy: 2026-11-23T10:00:00.128Z 10.0.0.2:5353 udp "www.example.org." edns=none do=0 NXDOMAIN size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=74e91a3278cfba83
+[INFO] plugin/caapolicy: 2026-11-23T10:00:00.133Z 10.0.0.2:5353 udp "example.org." edns=none do=0 NOERROR size=151 tc=0 owner=example.org. policy=0 zone=3 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=74e91a3278cfba83
+[INFO] plugin/caapolicy: check by letsencrypt.org of "www.example.org." (zone example.org.): 3 queries from 2 addresses from 1 networks in 0.010s; relevant example.org. [0 issue "letsencrypt.org", 0 issuewild ";", 0 issue "digicert.com"]; authorized yes, wildcard no; node=ns1 check=74e91a3278cfba83
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	if got := m.String(); got != "check  example.org.  letsencrypt.org multi-perspective=false unauthorized=false" {
+		t.Errorf("counted %q, want one check", got)
+	}
 }

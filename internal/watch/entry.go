@@ -3,27 +3,33 @@ package watch
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/caapolicy/caapolicy/caa"
 
 	"github.com/miekg/dns"
 )
 
-// Entry is one CAA query as the block answered it. It holds no formatted text: formatting
-// happens on the writer goroutine, off the serving path.
+// Entry is one query a CA makes for a check, as the block answered it: a CAA query, or a TXT
+// query for a dns-persist-01 record the policy publishes (caa.PersistLabel), which belongs to the
+// check of the name it validates. It holds no formatted text: formatting happens on the writer
+// goroutine, off the serving path.
 type Entry struct {
 	Time      time.Time
 	Client    netip.AddrPort
 	Transport string // "udp" or "tcp"
 	Name      string // the question name as received
+	Type      uint16 // the question type: dns.TypeCAA (or 0), or dns.TypeTXT for dns-persist-01
 	EDNS      uint16 // the client's EDNS buffer size, 0 without EDNS
 	DO        bool
 	Reply     *dns.Msg // the reply written, nil if none was
 	Rcode     int      // the rcode returned when no reply was written
 
-	// The CAA RRset served: its owner ("" for none) and how many of its records came from the
+	// The RRset served: its owner ("" for none) and how many of its records came from the
 	// policy, the zone data and the partners; Source names the mix (policy, merged, partners,
-	// passthrough).
+	// passthrough; persist for the policy's dns-persist-01 records).
 	Owner                      string
 	Policy, ZoneData, Partners int
 	Source                     string
@@ -64,6 +70,18 @@ func appendEscapedName(b []byte, s string) []byte {
 		}
 	}
 	return b
+}
+
+// checked returns the name the query checks, lowercase: a CAA query's own name, a dns-persist-01
+// query's name without caa.PersistLabel.
+func (e *Entry) checked() string {
+	name := strings.ToLower(e.Name)
+	if e.Type == dns.TypeTXT {
+		if validated, ok := strings.CutPrefix(name, caa.PersistLabel+"."); ok {
+			return validated
+		}
+	}
+	return name
 }
 
 // reply returns the rcode, size and TC bit of what was written for a query.

@@ -207,7 +207,7 @@ func (l *Log) handle(e *Entry) {
 		ev, closed = l.checks.observe(e)
 		key = ev.key
 	case l.cfg.Queries: // no events: each query is a check of its own name
-		key = keyOf(e.Name, keySource(e.CA, e.Client.Addr()), e.Time, DefaultWindow)
+		key = keyOf(e.checked(), keySource(e.CA, e.Client.Addr()), e.Time, DefaultWindow)
 	}
 	if l.cfg.Queries {
 		switch {
