@@ -107,8 +107,8 @@ func benchHandler(b *testing.B, block string, next plugin.Handler, logging bool)
 		return newTestHandler(b, withLines(block, "log none", "checks off"), next)
 	}
 	h := newTestHandler(b, block, next)
-	h.qlog.start()
-	b.Cleanup(func() { h.qlog.shutdown() })
+	h.qlog.Start()
+	b.Cleanup(func() { h.qlog.Shutdown() })
 	return h
 }
 
@@ -175,77 +175,6 @@ func BenchmarkScaleZones(b *testing.B) {
 			benchServe(b, h, fmt.Sprintf("www.zone%d.example.", n-1), dns.TypeCAA)
 			b.ReportMetric(setup.Seconds(), "setup-s")
 			b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
-		})
-	}
-}
-
-// BenchmarkQueryLogWriter measures the writer goroutine's work per query record: formatting its
-// line, grouping it into check events, and its share of the batched write. The serving side of
-// logging is in BenchmarkServeDNS's log-on rows.
-func BenchmarkQueryLogWriter(b *testing.B) {
-	for _, lines := range []string{"log all", "log all json", "log none"} {
-		for _, checks := range []string{"checks 2s", "checks off"} {
-			if lines == "log none" && checks == "checks off" {
-				continue
-			}
-			b.Run(strings.ReplaceAll(lines+"/"+checks, " ", "-"), func(b *testing.B) {
-				benchWriterRecords(b, lines+"\n"+checks, nil)
-			})
-		}
-	}
-}
-
-// benchWriterRecords runs the log writer's work on one query record b.N times, a microsecond
-// apart, for a block with the given log and checks lines; names, when given, take turns as the
-// record's question name. Log output is discarded.
-func benchWriterRecords(b *testing.B, lines string, names []string) {
-	zone, err := fileZone(partnerZone, "example.org.")
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := golog.Writer()
-	writes := &countingWriter{}
-	golog.SetOutput(writes)
-	b.Cleanup(func() { golog.SetOutput(out) })
-	h := newTestHandler(b, "caapolicy example.org {\n issue letsencrypt.org\n"+lines+"\n}", zone)
-	privateLog(h, writes)
-	r := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeCAA)
-	h.ServeDNS(context.Background(), &benchWriter{}, r)
-	e := h.qlog.pipe.queue.take(nil)[0]
-	e.time = time.Now()
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		e.time = e.time.Add(20 * time.Microsecond) // 50,000 queries a second
-		if len(names) > 0 {
-			e.qname = names[n%len(names)]
-		}
-		h.qlog.handle(&e)
-		if n++; n%wakeAt == 0 {
-			h.qlog.flush()
-		}
-	}
-	b.ReportMetric(float64(writes.n)/float64(b.N), "writes/op")
-}
-
-// countingWriter discards what is written to it and counts the writes: each is a system call in
-// a server.
-type countingWriter struct{ n int }
-
-func (w *countingWriter) Write(p []byte) (int, error) { w.n++; return len(p), nil }
-
-// BenchmarkCheckFlood measures the writer's work per record when one client sends distinct names
-// (each its own check event, closed and judged when the 2,000 open events overflow or its window
-// passes): with check events on, and off, in the same run. Per-record cost must not depend on
-// how many events are open.
-func BenchmarkCheckFlood(b *testing.B) {
-	names := make([]string, 50000)
-	for i := range names {
-		names[i] = fmt.Sprintf("r%d.example.org.", i)
-	}
-	for _, checks := range []string{"checks 2s", "checks off"} {
-		b.Run(strings.ReplaceAll("log-all/"+checks, " ", "-"), func(b *testing.B) {
-			benchWriterRecords(b, "log all\n"+checks, names)
 		})
 	}
 }

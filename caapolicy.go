@@ -10,6 +10,9 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+	"github.com/caapolicy/caapolicy/internal/watch"
+
 	"github.com/miekg/dns"
 )
 
@@ -49,9 +52,9 @@ type CAAPolicy struct {
 	stopped     chan struct{}         // closed at shutdown, once
 	stopOnce    sync.Once
 
-	cas      caTable   // client prefixes -> CA, from the ca lines
-	counters counters  // per-query metrics, cached per label set
-	qlog     *queryLog // the query log and check events; nil with log none and checks off
+	cas      *watch.CATable // client prefixes -> CA, from the ca lines
+	counters counters       // per-query metrics, cached per label set
+	qlog     *watch.Log     // the query log and check events; nil with log none and checks off
 }
 
 // newHandler prepares everything a query needs from a parsed block.
@@ -151,7 +154,7 @@ func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.M
 //go:noinline
 func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
 	var buf [256]byte
-	lname := lowerName(buf[:0], qname)
+	lname := dnsname.Lower(buf[:0], qname)
 	if zone, ok = c.zoneOf(lname); ok {
 		o = c.owners[string(lname)]
 		if c.scopes != nil {
@@ -195,7 +198,7 @@ func (c *CAAPolicy) zoneOf(lname []byte) (string, bool) {
 //go:noinline
 func (c *CAAPolicy) ownerOf(n string) *owner {
 	var buf [256]byte
-	return c.owners[string(lowerName(buf[:0], n))]
+	return c.owners[string(dnsname.Lower(buf[:0], n))]
 }
 
 // policyReply is the authoritative answer holding the policy records, owned by qname as the

@@ -16,8 +16,8 @@
 //   - Zone transfers, the served serial and NOTIFY: README.md, "Zone transfers and secondaries"
 //     (transfer.go, serial.go).
 //   - The query log, check events, CA attribution, metrics and metadata: README.md, "Watching
-//     CAA queries", "Metrics" and "Metadata" (querylog.go, checkevents.go, attribution.go,
-//     metrics.go, metadata.go).
+//     CAA queries", "Metrics" and "Metadata" (the watcher, internal/watch; record.go hands it
+//     each CAA query; metrics.go, metadata.go).
 //   - Start-up errors and warnings: README.md, "Start-up warnings" (setup.go, guards.go,
 //     lint.go).
 //   - The place in CoreDNS's plugin order: README.md, "Compiling caapolicy into CoreDNS"

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -18,7 +20,7 @@ func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error
 	for _, z := range c.Zones {
 		inside := false
 		for _, s := range serverZones {
-			if atOrBelow(z, s) {
+			if dnsname.AtOrBelow(z, s) {
 				inside = true
 			}
 		}
@@ -28,7 +30,7 @@ func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error
 		}
 		for _, e := range earlier {
 			for _, y := range e.Zones {
-				if atOrBelow(z, y) || atOrBelow(y, z) {
+				if dnsname.AtOrBelow(z, y) || dnsname.AtOrBelow(y, z) {
 					return errAt(c.pos, fmt.Sprintf("zone %s is also covered by the caapolicy block at %s (zone %s): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone",
 						z, e.pos, y))
 				}

@@ -25,7 +25,7 @@ type answerMetadata struct{ source atomic.Int32 } // sourceID+1, 0 before a CAA 
 // attributed to, caapolicy/source where a CAA answer came from (policy, merged, partners,
 // or passthrough; empty for other queries).
 func (c *CAAPolicy) Metadata(ctx context.Context, state request.Request) context.Context {
-	ca := c.cas.lookup(clientAddr(state.W.RemoteAddr()).Addr())
+	ca := c.cas.Lookup(clientAddr(state.W.RemoteAddr()).Addr())
 	metadata.SetValueFunc(ctx, metadataCA, func() string { return ca })
 	md := &answerMetadata{}
 	metadata.SetValueFunc(ctx, metadataSource, func() string {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/caapolicy/caapolicy/internal/version"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/coremain"
@@ -21,6 +22,7 @@ const (
 	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
 	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
 	sourcePassthrough = "passthrough" // the zone data's answer unchanged
+	sourcePersist     = "persist"     // the policy's dns-persist-01 TXT records (persist.go), not metadata
 )
 
 var (
@@ -29,7 +31,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "caapolicy",
 		Name:      "queries_total",
-		Help:      "Counter of CAA queries in caapolicy's zones, by attributed CA and answer source.",
+		Help:      "Counter of CAA queries in caapolicy's zones, and of TXT queries for the policy's dns-persist-01 records (source persist), by attributed CA and answer source.",
 	}, []string{"server", "zone", "view", "ca", "source"})
 	// partnerRecordsTotal counts the partner records added to answers.
 	partnerRecordsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -93,9 +95,6 @@ func (s *served) sourceID() int32 {
 	return 0
 }
 
-// source names where an answer came from.
-func (s *served) source() string { return sourceNames[s.sourceID()] }
-
 // counterKey is one label set of the per-query counters.
 type counterKey struct{ server, zone, view, ca, source string }
 
@@ -146,6 +145,22 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 	return c.multiPerspective.get(k, multiPerspectiveChecksTotal, func() []string { return []string{server, zone, view} })
 }
 
+// CheckClosed implements watch.Metrics: it counts a closed check event.
+func (c *counters) CheckClosed(server, zone, view, ca string, multiPerspective, unauthorized bool) {
+	c.checkEvent(server, zone, view, ca).Inc()
+	if multiPerspective {
+		c.multiPerspectiveCheck(server, zone, view).Inc()
+	}
+	if unauthorized {
+		unauthorizedChecksTotal.WithLabelValues(server, zone, view, ca).Inc()
+	}
+}
+
+// Dropped implements watch.Metrics: it counts a query record the log queue had no room for.
+func (c *counters) Dropped(server, zone, view string) {
+	logDroppedTotal.WithLabelValues(server, zone, view).Inc()
+}
+
 // zeroMetrics makes every metric of the block present at zero from start-up, for each address
 // the server block listens on, its view and each zone (the block's and its zone blocks'), so that dashboards and alerts see 0
 // rather than no series until the first query: one series per metric and zone (queries of an
@@ -155,20 +170,18 @@ func (c *counters) multiPerspectiveCheck(server, zone, view string) prometheus.C
 // same way, from an OnStartup hook, and so is this meant to be called.
 func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
 	known := "" // the first CA of the ca lines, in name order
-	for _, src := range c.cas.byPrefix {
-		if known == "" || src.ca < known {
-			known = src.ca
-		}
+	if cas := c.cas.CAs(); len(cas) > 0 {
+		known = cas[0]
 	}
-	checks := c.qlog != nil && c.qlog.cfg.window > 0
+	checks := c.qlog != nil && c.qlog.Config().Window > 0
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)
 		view := cfg.ViewName
 		for _, zone := range append(slices.Clone(c.Zones), c.overrideZones...) {
 			c.counters.partners(server, zone, view)
-			c.counters.query(server, zone, view, unknownCA, sourcePassthrough)
+			c.counters.query(server, zone, view, watch.UnknownCA, sourcePassthrough)
 			if checks {
-				c.counters.checkEvent(server, zone, view, unknownCA)
+				c.counters.checkEvent(server, zone, view, watch.UnknownCA)
 				if known != "" { // only a known CA's check is judged
 					unauthorizedChecksTotal.WithLabelValues(server, zone, view, known)
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
 )
@@ -109,7 +110,7 @@ func (c *CAAPolicy) mustExist(qname string) bool {
 		return false
 	}
 	var buf [256]byte
-	_, ok := c.exist[string(lowerName(buf[:0], qname))]
+	_, ok := c.exist[string(dnsname.Lower(buf[:0], qname))]
 	return ok
 }
 

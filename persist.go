@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
 )
@@ -140,7 +141,7 @@ func persistRecords(owners map[string]policy, scopeOf func([]byte) *scope) map[s
 // them, and passes any other on. Only a TXT query in a block with persist lines comes here.
 func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	var buf [256]byte
-	rrs, ok := c.persist[string(lowerName(buf[:0], r.Question[0].Name))]
+	rrs, ok := c.persist[string(dnsname.Lower(buf[:0], r.Question[0].Name))]
 	if !ok {
 		return c.passOther(ctx, w, r)
 	}
@@ -153,5 +154,6 @@ func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *d
 		m.Answer = append(m.Answer, x)
 	}
 	w.WriteMsg(m)
+	c.recordPersist(ctx, w, r, m)
 	return dns.RcodeSuccess, nil
 }

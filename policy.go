@@ -87,19 +87,6 @@ func sameProperty(a, b *dns.CAA) bool {
 	return a.Flag == b.Flag && a.Value == b.Value && strings.EqualFold(a.Tag, b.Tag)
 }
 
-// lowerName writes the lowercase form of name into buf and returns it; buf must have room for
-// 255 bytes so that no allocation happens for a valid name.
-func lowerName(buf []byte, name string) []byte {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf = append(buf, c)
-	}
-	return buf
-}
-
 // served describes an answer that holds exactly the prepared records of o.
 func (o *owner) served() served {
 	return served{owner: o.name, policy: o.nPolicy, partners: len(o.records) - o.nPolicy}

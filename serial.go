@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -150,5 +152,5 @@ func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
 // lowerString returns s in lowercase ASCII.
 func lowerString(s string) string {
 	var buf [256]byte
-	return string(lowerName(buf[:0], s))
+	return string(dnsname.Lower(buf[:0], s))
 }

@@ -3,12 +3,15 @@ package caapolicy
 import (
 	"errors"
 	"fmt"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -19,6 +22,10 @@ import (
 )
 
 var log = clog.NewWithPlugin(name)
+
+// processLog is the watcher's pipeline of the process: one queue and one writer goroutine for
+// every caapolicy block (internal/watch).
+var processLog = watch.NewPipeline(name)
 
 func init() { plugin.Register(name, setup) }
 
@@ -44,10 +51,10 @@ func setup(c *caddy.Controller) error {
 			if err := joinInstance(c, h.qlog); err != nil {
 				return plugin.Error(name, err)
 			}
-			c.OnStartup(h.qlog.start)
-			c.OnShutdown(h.qlog.stop)
-			c.OnFinalShutdown(h.qlog.shutdown)
-			c.OnRestartFailed(h.qlog.restartFailed)
+			c.OnStartup(func() error { return atDestination(h.qlog.Start()) })
+			c.OnShutdown(h.qlog.Stop)
+			c.OnFinalShutdown(h.qlog.Shutdown)
+			c.OnRestartFailed(h.qlog.RestartFailed)
 		}
 		cfg := dnsserver.GetConfig(c)
 		c.OnStartup(func() error {
@@ -79,7 +86,7 @@ func setup(c *caddy.Controller) error {
 const propertyNames = "issue, issuewild, iodef, contactemail, contactphone, record, persist"
 
 // settingNames lists what may stand at the top level besides the policy properties.
-const settingNames = "ttl, serial, name, zone, partners, trigger, zonedata, fallthrough, log, ca, checks, acknowledge"
+const settingNames = "ttl, serial, name, zone, partners, trigger, zonedata, fallthrough, log, ca, checks, node, acknowledge"
 
 // blockConfig is one caapolicy block as read from the Corefile, before records are built.
 type blockConfig struct {
@@ -98,9 +105,9 @@ type blockConfig struct {
 
 	warnings []string // likely mistakes found while parsing, "file:line: text"
 
-	log               logConfig
-	logSet, checksSet bool
-	cas               caTable
+	log                        watch.Config
+	logSet, checksSet, nodeSet bool
+	cas                        watch.CATable
 
 	inName, closed bool        // reading a name block; its "}" ended the last property's line
 	inZone         *zoneConfig // the zone block being read, nil outside one
@@ -114,7 +121,7 @@ func (cfg *blockConfig) warnf(pos, format string, args ...any) {
 
 // parse reads one caapolicy block; the dispenser stands on the "caapolicy" token.
 func parse(c *caddy.Controller) (*CAAPolicy, error) {
-	cfg := blockConfig{scopeConfig: scopeConfig{ttl: defaultTTL, merge: true}, names: map[string]policy{}, log: logConfig{queries: true, window: defaultWindow}}
+	cfg := blockConfig{scopeConfig: scopeConfig{ttl: defaultTTL, merge: true}, names: map[string]policy{}, log: watch.Config{Queries: true, Window: watch.DefaultWindow}}
 	args := c.RemainingArgs()
 	for _, a := range args {
 		if _, ok := dns.IsDomainName(a); !ok || strings.Contains(a, "*") {
@@ -159,7 +166,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			if err := parseLog(c.RemainingArgs(), &cfg.log); err != nil {
 				return nil, c.Err(err.Error())
 			}
-			cfg.log.destPos = pos(c)
+			cfg.log.DestPos = pos(c)
 		case "checks":
 			if err := once(c, &cfg.checksSet); err != nil {
 				return nil, err
@@ -169,14 +176,23 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 				return nil, c.Errf("checks takes the window that groups a CA's queries into one check, or off: checks 2s")
 			}
 			if v[0] == "off" {
-				cfg.log.window = 0
+				cfg.log.Window = 0
 				break
 			}
 			d, err := time.ParseDuration(v[0])
 			if err != nil || d <= 0 || d > time.Minute {
 				return nil, c.Errf("checks %q is not a window from 1ms to 1m, or off; write checks 2s", v[0])
 			}
-			cfg.log.window = d
+			cfg.log.Window = d
+		case "node":
+			if err := once(c, &cfg.nodeSet); err != nil {
+				return nil, err
+			}
+			v := c.RemainingArgs()
+			if len(v) != 1 || !validNode(v[0]) {
+				return nil, c.Errf("node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net")
+			}
+			cfg.log.Node = v[0]
 		case "ca":
 			if err := parseCA(&cfg.cas, c.RemainingArgs(), pos(c)); err != nil {
 				return nil, c.Err(err.Error())
@@ -221,9 +237,20 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 			return nil, err
 		}
 	}
-	h.cas = cfg.cas
-	if cfg.log.queries || cfg.log.window > 0 {
-		h.qlog = newQueryLog(cfg.log, h, processLog)
+	cas := cfg.cas // a table of its own: h keeps no pointer into the parsed block
+	h.cas = &cas
+	if cfg.log.Queries || cfg.log.Window > 0 {
+		if !cfg.nodeSet {
+			host, err := os.Hostname()
+			switch {
+			case err != nil:
+				return nil, errAt(cfg.apex.pos, fmt.Sprintf("the host name cannot be read (%v) to name this server in the query log; write node NAME in the block", err))
+			case !validNode(host):
+				return nil, errAt(cfg.apex.pos, fmt.Sprintf("the host name %q cannot name this server in the query log (letters, digits, '.', '-' and '_'); write node NAME in the block", host))
+			}
+			cfg.log.Node = host
+		}
+		h.qlog = watch.NewLog(cfg.log, h.watchBlock(), processLog)
 	}
 	h.warnings, h.acknowledged = acknowledgeWarnings(&cfg, append(cfg.warnings, lint(&cfg, h)...))
 	for _, w := range h.warnings {
@@ -243,7 +270,7 @@ func fallCovers(fall []string, zone string) bool {
 	}
 	for _, f := range fall {
 		f = strings.ToLower(dns.Fqdn(f))
-		if atOrBelow(zone, f) || atOrBelow(f, zone) {
+		if dnsname.AtOrBelow(zone, f) || dnsname.AtOrBelow(f, zone) {
 			return true
 		}
 	}
@@ -261,21 +288,95 @@ func once(c *caddy.Controller, seen *bool) error {
 }
 
 // parseLog reads "log [all|none] [json] [FILE|unix:SOCKET]".
-func parseLog(args []string, l *logConfig) error {
+func parseLog(args []string, l *watch.Config) error {
 	var seenLevel, seenJSON bool
 	for _, a := range args {
 		switch {
 		case (a == "all" || a == "none") && !seenLevel:
-			seenLevel, l.queries = true, a == "all"
+			seenLevel, l.Queries = true, a == "all"
 		case a == "json" && !seenJSON:
-			seenJSON, l.json = true, true
-		case l.dest == "" && (strings.Contains(a, "/") || strings.HasPrefix(a, "unix:")):
-			l.dest = a
+			seenJSON, l.JSON = true, true
+		case l.Dest == "" && (strings.Contains(a, "/") || strings.HasPrefix(a, "unix:")):
+			l.Dest = a
 		default:
 			return fmt.Errorf("log takes all or none, json, and a file path (with a /, as ./caapolicy.json) or unix:SOCKET to write to: log all json /var/log/coredns/caapolicy.json")
 		}
 	}
 	return nil
+}
+
+// validNode reports whether s can name a server in the query log: it is printed unquoted in
+// text lines, so it is 1 to 253 letters, digits, '.', '-' and '_', as host names are.
+func validNode(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseCA reads "ca NAME CIDR [CIDR...]" arguments: NAME is the CA's issuer domain name, as its
+// CAA records name it, so that check events can tell whether the CA is authorized.
+func parseCA(t *watch.CATable, args []string, pos string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("ca takes the CA's identifier and its source prefixes: ca letsencrypt.org 192.0.2.0/24 2001:db8::/32")
+	}
+	ca := strings.ToLower(strings.TrimSuffix(args[0], "."))
+	if ca == watch.UnknownCA || caa.CheckDomainName(ca) != nil || !strings.Contains(ca, ".") {
+		return fmt.Errorf("ca %q is not a CA identifier; name the CA as CAA records do, such as letsencrypt.org", args[0])
+	}
+	for _, cidr := range args[1:] {
+		if err := t.Add(ca, cidr, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logInstanceKey keys, in caddy's per-instance storage, the watch.Instance that the logging
+// blocks of one Corefile load share: it opens their destinations at start-up, once for all the
+// blocks naming one.
+type logInstanceKey struct{}
+
+// joinInstance adds a block's query log to the instance of the Corefile load being read. It
+// fails, naming the log line, if the destination could not be opened.
+func joinInstance(c *caddy.Controller, l *watch.Log) error {
+	i, _ := c.Get(logInstanceKey{}).(*watch.Instance)
+	if i == nil {
+		i = new(watch.Instance)
+		c.Set(logInstanceKey{}, i)
+	}
+	return atDestination(l.Join(i, dnsserver.GetConfig(c).Root))
+}
+
+// atDestination makes the error of a query log's destination a Corefile error at the line naming
+// the destination.
+func atDestination(err error) error {
+	if de, ok := errors.AsType[*watch.DestError](err); ok {
+		return errAt(de.Pos, de.Err.Error())
+	}
+	return err
+}
+
+// caTablesKey keys the load's watch.CATables in caddy's per-instance storage: blocks of one load
+// listing the same CA prefixes share one table.
+type caTablesKey struct{}
+
+// shareCATable returns the table of an earlier block of the same load with the same contents as
+// t, or t.
+func shareCATable(c *caddy.Controller, t *watch.CATable) *watch.CATable {
+	tables, _ := c.Get(caTablesKey{}).(*watch.CATables)
+	if tables == nil {
+		tables = new(watch.CATables)
+		c.Set(caTablesKey{}, tables)
+	}
+	return tables.Share(t)
 }
 
 // parsePartners reads "partners PRESET|CA[;KEY=VALUE...] ..." or "partners off" into sc; several

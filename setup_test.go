@@ -166,7 +166,7 @@ func TestSetupRejects(t *testing.T) {
 		input string
 		want  string // the whole error, file:line included
 	}{
-		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, persist, ttl, serial, name, zone, partners, trigger, zonedata, fallthrough, log, ca, checks, acknowledge`},
+		{"caapolicy example.org {\n bogus 1\n}", `Testfile:2 - Error during parsing: unknown property "bogus"; a caapolicy block takes issue, issuewild, iodef, contactemail, contactphone, record, persist, ttl, serial, name, zone, partners, trigger, zonedata, fallthrough, log, ca, checks, node, acknowledge`},
 		{"caapolicy example.org {\n issue\n}", `Testfile:2 - Error during parsing: issue: needs a CA identifier or none, as in letsencrypt.org accounturi=https://... or none`},
 		{"caapolicy example.org {\n issue lets_encrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "lets_encrypt.org": "lets_encrypt" holds '_'; only letters, digits and inner hyphens are allowed; write the CA's domain, such as letsencrypt.org`},
 		{"caapolicy example.org {\n issue https://letsencrypt.org\n}", `Testfile:2 - Error during parsing: issue: CA identifier "https://letsencrypt.org" is a URL; CAA names the CA by its bare domain: write letsencrypt.org`},

@@ -11,6 +11,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/dnsname"
+
 	"github.com/miekg/dns"
 )
 
@@ -63,7 +65,7 @@ func (c *CAAPolicy) forZone(zone string) *CAAPolicy {
 // it, and not in a more specific zone of the block, which has its own transfer.
 func (c *CAAPolicy) inTransfer(n, zone string) bool {
 	bz, ok := c.zoneOf([]byte(n))
-	return ok && atOrBelow(n, zone) && atOrBelow(zone, bz)
+	return ok && dnsname.AtOrBelow(n, zone) && dnsname.AtOrBelow(zone, bz)
 }
 
 // rewriteTransfer streams the zone data's transfer src to out, rewritten as Transfer says. CAA
@@ -220,7 +222,7 @@ func (x *transferRewrite) overridden(n string) bool {
 		return true
 	}
 	for _, cut := range x.cuts {
-		if atOrBelow(n, cut) {
+		if dnsname.AtOrBelow(n, cut) {
 			return true
 		}
 	}

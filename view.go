@@ -3,7 +3,11 @@ package caapolicy
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
+
+	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
 )
@@ -11,7 +15,7 @@ import (
 // The served view: what CAA the block serves at a name is computed in one place, serve (the
 // policy, or zonedata.go's merge with the zone data, partners, CNAMEs, delegations and
 // fallthrough). Everything else that needs that answer asks it through exchange rather than
-// computing it again: transfers (servedRRset), check events (checkevents.go, localLookup) and,
+// computing it again: transfers (servedRRset), check events (localLookup, the watcher's Block.Lookup) and,
 // through the whole server chain, `caacheck -conf` (offline.go). Answering a query records it;
 // exchange does not.
 
@@ -20,7 +24,7 @@ import (
 // query nobody answered gets the code the chain returned.
 func (c *CAAPolicy) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	var buf [256]byte
-	lname := lowerName(buf[:0], m.Question[0].Name)
+	lname := dnsname.Lower(buf[:0], m.Question[0].Name)
 	if _, ok := c.zoneOf(lname); !ok {
 		return new(dns.Msg).SetRcode(m, dns.RcodeRefused), nil
 	}
@@ -53,3 +57,50 @@ func (c *CAAPolicy) servedRRset(ctx context.Context, n string) ([]dns.RR, error)
 	}
 	return out, nil
 }
+
+// localLookup is a Lookup over what caapolicy serves now: each name of the climb inside its
+// zones is answered by the same code that answers queries; names outside end the climb. It is
+// the watcher's lookup for the verdicts of check events.
+func (c *CAAPolicy) localLookup(_ context.Context, n string) (caa.Step, error) {
+	s := caa.Step{Name: n}
+	if !c.holds(n) {
+		s.Outside = true
+		return s, nil
+	}
+	r := new(dns.Msg).SetQuestion(dns.Fqdn(n), dns.TypeCAA)
+	m, err := c.exchange(context.Background(), r)
+	if err != nil {
+		return s, err
+	}
+	s.Rcode = m.Rcode
+	if s.Rcode != dns.RcodeSuccess && s.Rcode != dns.RcodeNameError {
+		return s, fmt.Errorf("answer %s", dns.RcodeToString[s.Rcode])
+	}
+	s.RRset, s.CNAMEs, _ = caa.AnswerRRset(m.Answer, r.Question[0].Name)
+	s.Delegation = caa.Referral(m)
+	return s, nil
+}
+
+// captureWriter keeps the reply of a lookup caapolicy makes of itself.
+type captureWriter struct {
+	msg    *dns.Msg
+	remote net.Addr // the client's address, when the lookup is made for one; loopback otherwise
+}
+
+var loopback = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+
+func (w *captureWriter) LocalAddr() net.Addr { return loopback }
+func (w *captureWriter) RemoteAddr() net.Addr {
+	if w.remote != nil {
+		return w.remote
+	}
+	return loopback
+}
+func (w *captureWriter) WriteMsg(m *dns.Msg) error { w.msg = m; return nil }
+func (w *captureWriter) Write([]byte) (int, error) {
+	return 0, fmt.Errorf("captureWriter takes messages only")
+}
+func (w *captureWriter) Close() error        { return nil }
+func (w *captureWriter) TsigStatus() error   { return nil }
+func (w *captureWriter) TsigTimersOnly(bool) {}
+func (w *captureWriter) Hijack()             {}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,7 +126,7 @@ func TestWatchThroughCache(t *testing.T) {
 		}
 	}
 	for _, l := range waitFor(t, buf.String, `"pol.example.org." edns=1232`, 5) {
-		if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown") {
+		if !strings.HasSuffix(normalLine(l), "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=unknown node="+hostName+" check=K") {
 			t.Errorf("query: %s", l)
 		}
 	}
@@ -159,7 +160,7 @@ func TestWatchThroughCache(t *testing.T) {
 	}
 	ev := waitFor(t, buf.String, `check by unknown of "a.b.example.org."`, 1)[0]
 	if !strings.Contains(ev, `(zone example.org.): 15 queries from 5 addresses from 5 networks, multi-perspective, in `) ||
-		!strings.HasSuffix(ev, `relevant example.org. [0 issue "letsencrypt.org", 0 issue "digicert.com"]`) {
+		!strings.HasSuffix(normalLine(ev), `relevant example.org. [0 issue "letsencrypt.org", 0 issue "digicert.com"]; node=`+hostName+` check=K`) {
 		t.Errorf("multi-perspective event: %s", ev)
 	}
 }
@@ -190,7 +191,7 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 			lines <- s.Text()
 		}
 	}()
-	var ev checkRecord
+	var ev watch.CheckRecord
 	deadline := time.After(5 * time.Second)
 	for ev.Type != "check" {
 		select {
@@ -204,7 +205,7 @@ func TestWatchMultiPerspectiveJSON(t *testing.T) {
 			t.Fatal("no check event on standard output")
 		}
 	}
-	if ev.CA != unknownCA || ev.Name != "a.b.example.org." || ev.Queries != 15 || ev.Addresses != 5 || ev.Networks != 5 || !ev.MultiPerspective ||
+	if ev.CA != watch.UnknownCA || ev.Name != "a.b.example.org." || ev.Queries != 15 || ev.Addresses != 5 || ev.Networks != 5 || !ev.MultiPerspective ||
 		strings.Join(ev.SourceNetworks, " ") != "127.0.3.0/24 127.0.4.0/24 127.0.5.0/24 127.0.6.0/24 127.0.7.0/24" {
 		t.Errorf("event %+v", ev)
 	}
@@ -286,7 +287,7 @@ func TestCAAQueriesBehindCache(t *testing.T) {
 			do := map[bool]string{false: "do=0", true: "do=1"}[tc.do]
 			lines := waitFor(t, buf.String, `"pol.example.org." edns=1232 `+do+` NOERROR`, 6)
 			for _, l := range lines {
-				if !strings.HasSuffix(l, "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=one.test") {
+				if !strings.HasSuffix(normalLine(l), "owner=pol.example.org. policy=1 zone=0 partners=0 source=policy ca=one.test node="+hostName+" check=K") {
 					t.Errorf("query: %s", l)
 				}
 			}

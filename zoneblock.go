@@ -1,6 +1,7 @@
 package caapolicy
 
 import (
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ import (
 // A zone block takes the settings that shape the answers of its zone: ttl, zonedata, partners,
 // trigger, the policy of the zone's apex and name blocks (relative to the zone) and acknowledge.
 // A setting it does not write is the block's. The settings of the whole block (log, checks, ca,
-// serial, fallthrough) stay at the block's top level. The most specific zone block holding
+// serial, fallthrough, node) stay at the block's top level. The most specific zone block holding
 // a name decides for it. The override zones are the operator's data, in the operator's Corefile:
 // nothing in a customer's zone data can turn partners on or lift a lock-down (zonedata.go).
 //
@@ -59,7 +60,7 @@ type zoneConfig struct {
 }
 
 // blockWide lists the settings that only the block's top level takes.
-const blockWide = "log, checks, ca, serial, fallthrough"
+const blockWide = "log, checks, ca, serial, fallthrough, node"
 
 // zoneSettingNames lists what a zone block takes besides the policy properties.
 const zoneSettingNames = "ttl, zonedata, partners, trigger, name, acknowledge"
@@ -281,7 +282,7 @@ func (c *CAAPolicy) scopeFor(n string) *scope {
 		return c.base
 	}
 	var buf [256]byte
-	return c.scopeOf(lowerName(buf[:0], n))
+	return c.scopeOf(dnsname.Lower(buf[:0], n))
 }
 
 // allScopes returns the block's settings, then every zone block's, in Corefile order.

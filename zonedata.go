@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
@@ -277,6 +278,6 @@ func holdsProperty(block []dns.CAA, x *dns.CAA) bool {
 //go:noinline
 func (c *CAAPolicy) holds(n string) bool {
 	var buf [256]byte
-	_, ok := c.zoneOf(lowerName(buf[:0], n))
+	_, ok := c.zoneOf(dnsname.Lower(buf[:0], n))
 	return ok
 }

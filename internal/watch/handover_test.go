@@ -1,11 +1,10 @@
-package caapolicy
+package watch
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coredns/coredns/plugin/test"
 )
 
 // TestCheckAcrossReload: a CA check whose queries reach the old instance and then the new one,
@@ -17,6 +16,7 @@ func TestCheckAcrossReload(t *testing.T) {
 		before = "198.51.100.7"
 		after  = "203.0.113.9"
 	)
+	z := newTestZone(t, servedZone)
 	for _, tc := range []struct {
 		name          string
 		first, second []string // the climb's names answered by the old and the new instance
@@ -31,40 +31,69 @@ func TestCheckAcrossReload(t *testing.T) {
 	} {
 		for _, order := range []string{"retired first", "new queries first"} {
 			t.Run(tc.name+", "+order, func(t *testing.T) {
-				var out syncBuffer
-				old := logHandler(t, "log none json\nchecks 300ms")
-				logTo(old, &out)
-				next := logHandler(t, "log none json\nchecks 300ms")
-				next.qlog.pipe, next.qlog.sink = old.qlog.pipe, old.qlog.sink
-				if err := old.qlog.start(); err != nil {
+				var out buffer
+				old, _ := testLog(t, z, &out, "log none json", "checks 300ms")
+				next := NewLog(old.cfg, old.block, old.pipe)
+				next.sink = old.sink
+				var firstAt time.Time
+				query := func(l *Log, client, name string) {
+					e := z.answered(entry(UnknownCA, client, name, 0))
+					e.Time = time.Now() // the writer closes events by the clock
+					if firstAt.IsZero() {
+						firstAt = e.Time
+					}
+					l.Enqueue(e)
+				}
+				if err := old.Start(); err != nil {
 					t.Fatal(err)
 				}
 				for _, n := range tc.first {
-					query(t, old, &test.ResponseWriter{RemoteIP: before}, n, 0, false)
+					query(old, before, n)
 				}
-				if err := next.qlog.start(); err != nil {
+				if err := next.Start(); err != nil {
 					t.Fatal(err)
 				}
 				if order == "retired first" {
-					old.qlog.stop()
+					old.Stop()
 				}
 				for _, n := range tc.second {
-					query(t, next, &test.ResponseWriter{RemoteIP: after}, n, 0, false)
+					query(next, after, n)
 				}
-				old.qlog.stop()
+				old.Stop()
 				// The event closes a window after its first query, while the new instance serves.
-				for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"type":"check"`) && time.Now().Before(deadline); {
-					time.Sleep(10 * time.Millisecond)
+				if !out.waitFor(`"type":"check"`, 5*time.Second) {
+					t.Fatalf("no check event within 5s of its 300ms window")
 				}
-				if err := next.qlog.shutdown(); err != nil {
+				if err := next.Shutdown(); err != nil {
 					t.Fatal(err)
 				}
 				lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-				want := `{"type":"check","level":"info","time":"T","ca":"unknown",` + tc.want + `,"duration_ms":D,"relevant_owner":"pol.example.org.","relevant_rrset":["0 issue \"digicert.com\"","0 issue \"letsencrypt.org\"","0 issue \"sectigo.com\""],"server":""}`
-				if len(lines) != 1 || normalLine(lines[0]) != want {
+				want := `{"type":"check","level":"info","time":"T","ca":"unknown",` + tc.want + `,"duration_ms":D,"relevant_owner":"pol.example.org.","relevant_rrset":["0 issue \"digicert.com\"","0 issue \"letsencrypt.org\"","0 issue \"sectigo.com\""],"server":"","node":"ns1","check":"K"}`
+				if len(lines) != 1 || normalCheck(lines[0]) != want {
 					t.Errorf("got\n%s\nwant one line\n%s", out.String(), want)
+				}
+				// The merged event keeps the key of the check's first query, on the old instance.
+				if key := keyOf(tc.first[0], "unknown/ipv4", firstAt, 300*time.Millisecond); !strings.HasSuffix(lines[0], `"check":"`+string(key[:])+`"}`) {
+					t.Errorf("the event's key is not the first query's, %s: %s", key[:], lines[0])
 				}
 			})
 		}
 	}
+}
+
+// checkClock matches the time, duration and key of a check event's JSON line, which come from the
+// clock.
+var checkClock = regexp.MustCompile(`"(time|duration_ms|check)":("[^"]*"|[0-9]+)`)
+
+// normalCheck replaces the time, duration and key of a check event's JSON line with T, D and K.
+func normalCheck(line string) string {
+	return checkClock.ReplaceAllStringFunc(line, func(s string) string {
+		switch {
+		case strings.HasPrefix(s, `"time"`):
+			return `"time":"T"`
+		case strings.HasPrefix(s, `"check"`):
+			return `"check":"K"`
+		}
+		return `"duration_ms":D`
+	})
 }

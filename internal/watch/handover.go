@@ -1,4 +1,4 @@
-package caapolicy
+package watch
 
 import (
 	"slices"
@@ -16,7 +16,7 @@ import (
 
 // successor returns the block of the newest other started instance that serves exactly the zones
 // of l and groups check events, or nil.
-func (p *logPipeline) successor(l *queryLog) *queryLog {
+func (p *Pipeline) successor(l *Log) *Log {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k := len(p.started) - 1; k >= 0; k-- {
@@ -25,7 +25,7 @@ func (p *logPipeline) successor(l *queryLog) *queryLog {
 			continue
 		}
 		for _, b := range i.blocks {
-			if b != l && !b.retiring && b.pipe == p && b.cfg.window > 0 && slices.Equal(b.h.Zones, l.h.Zones) {
+			if b != l && !b.retiring && b.pipe == p && b.cfg.Window > 0 && slices.Equal(b.block.Zones, l.block.Zones) {
 				return b
 			}
 		}
@@ -37,17 +37,13 @@ func (p *logPipeline) successor(l *queryLog) *queryLog {
 // own, merging each into the event this block opened for the same climb: one with the same deepest
 // name, one deeper whose climb passes through it, or one at a parent on its own climb (the climb
 // went on after the reload). It runs on the writer goroutine.
-func (l *queryLog) adopt(old *checkTracker) {
+func (l *Log) adopt(old *checkTracker) {
 	evs := old.flush()
 	if len(evs) == 0 {
 		return
 	}
 	if l.checks == nil {
-		l.checks = newCheckTracker(l.cfg.window, l.maxOpen)
-		l.memoSince = evs[0].first
-		if l.memo == nil {
-			l.memo, l.relevant = map[string]caa.Step{}, map[string]caa.Result{}
-		}
+		l.track(evs[0].first)
 	}
 	t := l.checks
 	for _, ev := range evs {
@@ -99,7 +95,7 @@ func (ev *checkEvent) merge(o *checkEvent) {
 	ev.addrs = union(older.addrs, newer.addrs)
 	ev.nets = union(older.nets, newer.nets)
 	ev.queries += o.queries
-	ev.first = older.first
+	ev.first, ev.key = older.first, older.key // the key is the first query's
 	if o.last.After(ev.last) {
 		ev.last = o.last
 	}

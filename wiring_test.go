@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	_ "github.com/coredns/coredns/plugin/root" // for the log path relative to root
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
 )
@@ -32,32 +34,16 @@ func logCorefile(port int, dir, block string) string {
 	return fmt.Sprintf("example.org:%d {\n    bind 127.0.0.1\n    caapolicy {\n        issue letsencrypt.org\n%s    }\n    file %s\n}\n", port, block, zone)
 }
 
-var (
-	logTimeField   = regexp.MustCompile(`"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"`)
-	logClientField = regexp.MustCompile(`"client":"127\.0\.0\.1:[0-9]+"`)
-	logTextStamp   = regexp.MustCompile(`^(\[INFO\] plugin/caapolicy: )[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z 127\.0\.0\.1:[0-9]+ `)
-	logDuration    = regexp.MustCompile(`"duration_ms":[0-9]+`)
-)
-
-// normalLine replaces what changes from run to run in a log line (times, client ports,
-// durations) with fixed text, so that tests compare whole lines.
-func normalLine(l string) string {
-	l = logTimeField.ReplaceAllString(l, `"time":"T"`)
-	l = logClientField.ReplaceAllString(l, `"client":"127.0.0.1:P"`)
-	l = logDuration.ReplaceAllString(l, `"duration_ms":D`)
-	return logTextStamp.ReplaceAllString(l, "${1}T 127.0.0.1:P ")
-}
-
 // nxQueryJSON is the JSON line of a CAA query from 127.0.0.1 for a name of the zone data that
 // does not exist, answered by server.
 func nxQueryJSON(name, server string) string {
 	return `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"` + name + `","edns_bufsize":1232,"do":false,"rcode":"NXDOMAIN","size":` +
-		strconv.Itoa(len(name)+112) + `,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"` + server + `"}`
+		strconv.Itoa(len(name)+112) + `,"tc":false,"owner":"","records":{"policy":0,"zonedata":0,"partners":0},"source":"passthrough","ca":"unknown","zone":"example.org.","server":"` + server + `","node":"` + hostName + `","check":"K"}`
 }
 
 // nxCheckJSON is the JSON check event of one query from 127.0.0.1 for such a name.
 func nxCheckJSON(name, server string) string {
-	return `{"type":"check","level":"info","time":"T","ca":"unknown","name":"` + name + `","zone":"example.org.","queries":1,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["127.0.0.0/24"],"duration_ms":D,"relevant_owner":"example.org.","relevant_rrset":["0 issue \"letsencrypt.org\"","0 issue \"pki.goog\""],"server":"` + server + `"}`
+	return `{"type":"check","level":"info","time":"T","ca":"unknown","name":"` + name + `","zone":"example.org.","queries":1,"addresses":1,"networks":1,"multi_perspective":false,"source_networks":["127.0.0.0/24"],"duration_ms":D,"relevant_owner":"example.org.","relevant_rrset":["0 issue \"letsencrypt.org\"","0 issue \"pki.goog\""],"server":"` + server + `","node":"` + hostName + `","check":"K"}`
 }
 
 // readLines returns the lines of the files, in order, normalised.
@@ -91,6 +77,9 @@ func waitLines(t *testing.T, n int, paths ...string) []string {
 	}
 }
 
+// logWriter is the function the log writer goroutine runs.
+const logWriter = "github.com/caapolicy/caapolicy/internal/watch.(*Pipeline).run"
+
 // caapolicyGoroutines returns, by goroutine id, the top caapolicy function of every goroutine
 // running caapolicy code (the log writer's run, for the writer), besides the caller's and those
 // answering a query.
@@ -111,12 +100,12 @@ func caapolicyGoroutines() map[string]string {
 		if strings.Contains(stack, "caapolicy.caapolicyGoroutines") || strings.Contains(stack, "github.com/miekg/dns.(*Server).serve") {
 			continue // the caller, and a query still being answered
 		}
-		if strings.Contains(stack, "\ngithub.com/caapolicy/caapolicy.(*logPipeline).run(") {
-			out[id] = "github.com/caapolicy/caapolicy.(*logPipeline).run"
+		if strings.Contains(stack, "\n"+logWriter+"(") {
+			out[id] = logWriter
 			continue
 		}
 		for f := range strings.SplitSeq(stack, "\n") {
-			if strings.HasPrefix(f, "github.com/caapolicy/caapolicy.") {
+			if strings.HasPrefix(f, "github.com/caapolicy/caapolicy.") || strings.HasPrefix(f, "github.com/caapolicy/caapolicy/internal/") {
 				out[id] = f[:strings.LastIndex(f, "(")]
 				break
 			}
@@ -144,7 +133,7 @@ func TestLogGoroutinesConstant(t *testing.T) {
 				t.Helper()
 				writers := 0
 				for id, f := range caapolicyGoroutines() {
-					if f == "github.com/caapolicy/caapolicy.(*logPipeline).run" {
+					if f == logWriter {
 						writers++
 					} else if _, old := before[id]; !old {
 						t.Errorf("%s: a new goroutine runs %s", when, f)
@@ -287,10 +276,8 @@ func TestLogBadReload(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "zonedata merge needs the zone data after caapolicy") {
 			t.Fatalf("reload without zone data: %v", err)
 		}
-		processLog.mu.Lock()
-		_, held := processLog.sinks[other]
-		processLog.mu.Unlock()
-		if held {
+		// The writer closes it in the background, after the lines it holds.
+		if !corednstest.Poll(5*time.Second, 10*time.Millisecond, func() bool { return openCount(t, other) == 0 }) {
 			t.Errorf("the failed instance's log file %s is still held", other)
 		}
 	})
@@ -317,7 +304,7 @@ func TestLogDestinations(t *testing.T) {
 		inst, udp, _ := corednstest.Start(t, logCorefile(port, dir, "        log all logs/caa.log\n        checks off\n"))
 		t.Cleanup(func() { inst.ShutdownCallbacks() })
 		exchange(t, "udp", udp, caaQuery("www.example.org.", false, 0))
-		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown`
+		want := `[INFO] plugin/caapolicy: T 127.0.0.1:P udp "www.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=unknown node=` + hostName + ` check=K`
 		if lines := waitLines(t, 1, filepath.Join(dir, "logs", "caa.log")); len(lines) != 1 || lines[0] != want {
 			t.Errorf("got %q\nwant %q", lines, want)
 		}
@@ -369,7 +356,7 @@ func TestLogDestinations(t *testing.T) {
 		}
 	})
 	t.Run("unix socket after the collector restarts", func(t *testing.T) {
-		buf := captureLog(t)
+		buf := corednstest.CaptureLog(t)
 		sock := filepath.Join(dir, "restarting.sock")
 		lines := make(chan string, 64)
 		listen := func() (net.Listener, chan net.Conn) {
@@ -410,7 +397,7 @@ func TestLogDestinations(t *testing.T) {
 			exchange(t, "udp", udp, caaQuery(name, false, 1232))
 			select {
 			case got := <-lines:
-				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`"}`) {
+				if !strings.HasPrefix(got, `{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"after`) || !strings.HasSuffix(got, `"server":"`+server+`","node":"`+hostName+`","check":"K"}`) {
 					t.Errorf("first line after the restart: %s", got)
 				}
 			case <-time.After(100 * time.Millisecond):
@@ -422,11 +409,10 @@ func TestLogDestinations(t *testing.T) {
 		}
 		want := "[WARNING] plugin/caapolicy: writing the query log to unix:" + sock + ": broken pipe; lines are lost until it works again\n" +
 			"[INFO] plugin/caapolicy: writing the query log to unix:" + sock + " works again\n"
-		for end := time.Now().Add(5 * time.Second); buf.String() != want && time.Now().Before(end); {
-			time.Sleep(10 * time.Millisecond) // the writer logs that it works again after the write
-		}
-		if buf.String() != want {
-			t.Errorf("CoreDNS's log holds\n%s\nwant\n%s", buf.String(), want)
+		buf.WaitFor(sock+" works again", 5*time.Second) // the writer logs it after the write
+		// Servers other tests left running log their check events there too: read this socket's.
+		if got := grepLines(buf.String(), "unix:"+sock) + "\n"; got != want {
+			t.Errorf("CoreDNS's log holds\n%s\nwant\n%s", got, want)
 		}
 	})
 	t.Run("two blocks share one file", func(t *testing.T) {
@@ -450,23 +436,15 @@ func TestLogDestinations(t *testing.T) {
 `, port, port, zone)
 		inst, udp, _ := corednstest.Start(t, cf)
 		t.Cleanup(func() { inst.ShutdownCallbacks() })
-		processLog.mu.Lock()
-		var i *logInstance
-		for _, x := range processLog.started {
-			if len(x.blocks) == 2 && x.blocks[0].cfg.dest == filepath.Join(dir, "logs", "shared.json") {
-				i = x
-			}
-		}
-		processLog.mu.Unlock()
-		if i == nil || len(i.sinks) != 1 || i.blocks[0].sink != i.blocks[1].sink {
-			t.Fatalf("the two blocks do not share one sink: %+v", i)
+		if n := openCount(t, filepath.Join(dir, "logs", "shared.json")); n != 1 {
+			t.Fatalf("the file the two blocks write to is open %d times, want once", n)
 		}
 		exchange(t, "udp", udp, caaQuery("nx.example.org.", false, 1232))
 		exchange(t, "udp", udp, caaQuery("example.net.", false, 1232))
 		lines := waitLines(t, 2, filepath.Join(dir, "logs", "shared.json"))
 		server := "dns://127.0.0.1:" + strconv.Itoa(port)
 		want := []string{nxQueryJSON("nx.example.org.", server),
-			`{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"example.net.","edns_bufsize":1232,"do":false,"rcode":"NOERROR","size":71,"tc":false,"owner":"example.net.","records":{"policy":1,"zonedata":0,"partners":0},"source":"policy","ca":"unknown","zone":"example.net.","server":"` + server + `"}`}
+			`{"type":"query","time":"T","client":"127.0.0.1:P","transport":"udp","name":"example.net.","edns_bufsize":1232,"do":false,"rcode":"NOERROR","size":71,"tc":false,"owner":"example.net.","records":{"policy":1,"zonedata":0,"partners":0},"source":"policy","ca":"unknown","zone":"example.net.","server":"` + server + `","node":"` + hostName + `","check":"K"}`}
 		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 			t.Errorf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 		}
@@ -506,5 +484,110 @@ func TestLogDestErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nodir")); err == nil {
 		t.Error("reading the Corefile created the directory")
+	}
+}
+
+// openCount returns how many of the process's file descriptors are open on path; the test is
+// skipped where /proc/self/fd does not tell.
+func openCount(t *testing.T, path string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("open files cannot be listed: %v", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// TestShareCATable: blocks of one load listing the same CA ranges, in any order, share one
+// table; a block with other ranges has its own, and attributes by its own.
+func TestShareCATable(t *testing.T) {
+	c := caddy.NewTestController("dns", `caapolicy a.test {
+		issue letsencrypt.org
+		ca letsencrypt.org 66.133.109.0/24 2600:3000::/29
+		ca sectigo.com 91.199.212.0/24
+	}
+	caapolicy b.test {
+		issue letsencrypt.org
+		ca sectigo.com 91.199.212.0/24
+		ca letsencrypt.org 2600:3000::/29 66.133.109.0/24
+	}
+	caapolicy c.test {
+		issue letsencrypt.org
+		ca letsencrypt.org 66.133.109.0/24 2600:3000::/29
+		ca sectigo.com 91.199.213.0/24
+	}
+	caapolicy d.test {
+		issue letsencrypt.org
+	}`)
+	c.ServerBlockKeys = []string{"."}
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	var hs []*CAAPolicy
+	for _, p := range dnsserver.GetConfig(c).Plugin {
+		if h, ok := p(nil).(*CAAPolicy); ok {
+			hs = append(hs, h)
+		}
+	}
+	if len(hs) != 4 {
+		t.Fatalf("%d handlers, want 4", len(hs))
+	}
+	for _, tc := range []struct {
+		name   string
+		x, y   int
+		shared bool
+	}{
+		{"same lines in another order", 0, 1, true},
+		{"another prefix", 0, 2, false},
+		{"no ca lines", 0, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := hs[tc.x].cas == hs[tc.y].cas; got != tc.shared {
+				t.Errorf("blocks %d and %d share a table: %v, want %v", tc.x, tc.y, got, tc.shared)
+			}
+		})
+	}
+	t.Run("attribution", func(t *testing.T) {
+		for i, want := range []string{"sectigo.com", "sectigo.com", watch.UnknownCA, watch.UnknownCA} {
+			if got := hs[i].cas.Lookup(netip.MustParseAddr("91.199.212.7")); got != want {
+				t.Errorf("block %d attributes 91.199.212.7 to %s, want %s", i, got, want)
+			}
+		}
+	})
+}
+
+// TestNodeSetting: node names the server in every line of the block; without it the host name
+// does; a missing, doubled or unprintable name is a Corefile error at its line.
+func TestNodeSetting(t *testing.T) {
+	for _, tc := range []struct{ name, lines, node, err string }{
+		{"named", "node ns1.example.net", "ns1.example.net", ""},
+		{"the host name by default", "", hostName, ""},
+		{"no name", "node", "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"two names", "node ns1 ns2", "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"a name with a quote", `node ns1"x`, "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"a name with a space", `node "ns 1"`, "", "Testfile:3 - Error during parsing: node takes the name of this server in the query log, in letters, digits, '.', '-' and '_': node ns1.example.net"},
+		{"set twice", "node ns1\n node ns2", "", "Testfile:4 - Error during parsing: node is set twice; keep one node line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n "+tc.lines+"\n}")
+			c.Next()
+			h, err := parse(c)
+			switch {
+			case tc.err != "":
+				if err == nil || err.Error() != tc.err {
+					t.Errorf("got %v\nwant %s", err, tc.err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case h.qlog.Config().Node != tc.node:
+				t.Errorf("node %q, want %q", h.qlog.Config().Node, tc.node)
+			}
+		})
 	}
 }

@@ -1,16 +1,17 @@
-package caapolicy
+package watch
 
 import (
-	"fmt"
 	"io"
 	golog "log"
 	"os"
 	"slices"
 	"sync"
 	"time"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 )
 
-// The log pipeline (issue 24): one bounded queue and one writer goroutine per process, shared by
+// The pipeline (issue 24): one bounded queue and one writer goroutine per process, shared by
 // every caapolicy block of every server block, whatever their number. A block that logs costs
 // its configuration and, only while its check events are open, their tracker; a thousand blocks
 // cost one queue and one goroutine, as one block does.
@@ -29,35 +30,42 @@ import (
 //     records queued before, and writes them. When all blocks of an instance are retired, the
 //     instance lets go of its sinks; a sink no instance uses is closed, and the writer ends when
 //     no instance uses it.
-//   - A reload that fails before caapolicy's start-up hooks leaves nothing behind (parsing opens
-//     nothing). One that fails after them runs the old instance's restart-failed hooks, which let
-//     go of what the failed instance took; the old instance's blocks go on as before.
+//   - A reload that fails before the blocks' start-up hooks leaves nothing behind (reading the
+//     Corefile opens nothing). One that fails after them runs the old instance's restart-failed
+//     hooks, which let go of what the failed instance took; the old instance's blocks go on as
+//     before.
 
-// logPipeline is the queue, the writer goroutine and the destinations of the query log.
-type logPipeline struct {
+// Pipeline is the queue, the writer goroutine and the destinations of the query log. A process
+// has one.
+type Pipeline struct {
 	queue entryQueue
+	log   clog.P // CoreDNS's log, as the plugin's
+	info  string // what CoreDNS's log puts before an info line of the plugin
+	warn  string // and before a warning
 
 	mu       sync.Mutex
-	requests []logRequest
-	poke     chan struct{}       // a request waits
-	users    int                 // instances started and not let go
-	running  bool                // the writer goroutine runs
-	done     chan struct{}       // closed when the current writer ends
-	sinks    map[string]*logSink // destinations in use, by key
-	started  []*logInstance      // instances started and not let go, oldest first
+	requests []request
+	poke     chan struct{}    // a request waits
+	users    int              // instances started and not let go
+	running  bool             // the writer goroutine runs
+	done     chan struct{}    // closed when the current writer ends
+	sinks    map[string]*sink // destinations in use, by key
+	started  []*Instance      // instances started and not let go, oldest first
 
 	// The writer's own.
-	active []*queryLog // blocks with open check events
-	dirty  []*logSink  // sinks with lines to write
-	spare  []queryEntry
+	active []*Log  // blocks with open check events
+	dirty  []*sink // sinks with lines to write
+	spare  []Entry
 	tick   time.Duration
 }
 
-// processLog is the pipeline of the process.
-var processLog = newLogPipeline()
-
-func newLogPipeline() *logPipeline {
-	return &logPipeline{queue: newEntryQueue(queueSize), poke: make(chan struct{}, 1), sinks: map[string]*logSink{}}
+// NewPipeline returns a pipeline whose lines in CoreDNS's log are those of the plugin name.
+func NewPipeline(name string) *Pipeline {
+	return &Pipeline{
+		queue: newEntryQueue(QueueSize), log: clog.NewWithPlugin(name),
+		info: "[INFO] plugin/" + name + ": ", warn: "[WARNING] plugin/" + name + ": ",
+		poke: make(chan struct{}, 1), sinks: map[string]*sink{},
+	}
 }
 
 // The destinations that are not files: CoreDNS's log (text lines, and the default) and
@@ -67,13 +75,14 @@ const (
 	destStdout  = "stdout"
 )
 
-// logSink is one destination and the lines batched for it. The writer alone uses w, batch and
+// sink is one destination and the lines batched for it. The writer alone uses w, batch and
 // queued; refs is guarded by the pipeline's mutex.
-type logSink struct {
+type sink struct {
 	key     string
-	coreLog bool      // CoreDNS's log: golog.Writer() at each write, as log.Info writes
+	coreLog bool      // CoreDNS's log: golog.Writer() at each write, as clog writes
 	w       io.Writer // otherwise
 	c       io.Closer // the file or socket, closed when replaced or let go; nil for stdout
+	log     clog.P    // where failing writes are told
 	batch   []byte
 	queued  bool     // in the pipeline's dirty list
 	failing bool     // the last write failed (warned once)
@@ -82,7 +91,7 @@ type logSink struct {
 }
 
 // add marks the sink as holding lines to write.
-func (p *logPipeline) add(s *logSink) {
+func (p *Pipeline) add(s *sink) {
 	if !s.queued {
 		s.queued = true
 		p.dirty = append(p.dirty, s)
@@ -90,7 +99,7 @@ func (p *logPipeline) add(s *logSink) {
 }
 
 // flush writes the batched lines.
-func (s *logSink) flush() {
+func (s *sink) flush() {
 	if len(s.batch) == 0 {
 		return
 	}
@@ -104,10 +113,10 @@ func (s *logSink) flush() {
 	switch {
 	case err != nil && !s.failing:
 		s.failing = true
-		log.Warningf("writing the query log to %s: %v; lines are lost until it works again", s.name(), err)
+		s.log.Warningf("writing the query log to %s: %v; lines are lost until it works again", s.name(), err)
 	case err == nil && s.failing:
 		s.failing = false
-		log.Infof("writing the query log to %s works again", s.name())
+		s.log.Infof("writing the query log to %s works again", s.name())
 	}
 	if cap(s.batch) > 1<<20 { // a flood's batch is not kept for a quiet hour
 		s.batch = nil
@@ -117,7 +126,7 @@ func (s *logSink) flush() {
 }
 
 // name is the destination as the operator wrote it.
-func (s *logSink) name() string {
+func (s *sink) name() string {
 	switch s.key {
 	case destCoreDNS:
 		return "CoreDNS's log"
@@ -128,7 +137,7 @@ func (s *logSink) name() string {
 }
 
 // flushAll writes every sink's batched lines.
-func (p *logPipeline) flushAll() {
+func (p *Pipeline) flushAll() {
 	for i, s := range p.dirty {
 		s.flush()
 		s.queued = false
@@ -139,16 +148,12 @@ func (p *logPipeline) flushAll() {
 
 // sink returns the pipeline's sink for a destination that is not a file: CoreDNS's log or
 // standard output. It is created once and never closed.
-func (p *logPipeline) sink(key string) *logSink {
+func (p *Pipeline) sink(key string) *sink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.sinkLocked(key)
-}
-
-func (p *logPipeline) sinkLocked(key string) *logSink {
 	s := p.sinks[key]
 	if s == nil {
-		s = &logSink{key: key, coreLog: key == destCoreDNS}
+		s = &sink{key: key, coreLog: key == destCoreDNS, log: p.log}
 		if key == destStdout {
 			s.w, s.stdout = os.Stdout, os.Stdout
 		}
@@ -157,11 +162,11 @@ func (p *logPipeline) sinkLocked(key string) *logSink {
 	return s
 }
 
-// logRequest is what the writer is asked to do besides writing records.
-type logRequest struct {
+// request is what the writer is asked to do besides writing records.
+type request struct {
 	kind int
-	log  *queryLog
-	sink *logSink
+	log  *Log
+	sink *sink
 	w    io.Writer // the sink's new writer
 	c    io.Closer // and what closes it, if anything
 }
@@ -173,9 +178,9 @@ const (
 	stopWriter         // end, if no instance uses the pipeline
 )
 
-// post hands a request to the writer, without waiting: a shutdown hook never waits for a stalled
-// destination. The writer handles it after the records queued before it.
-func (p *logPipeline) postLocked(r logRequest) {
+// postLocked hands a request to the writer, without waiting: a shutdown hook never waits for a
+// stalled destination. The writer handles it after the records queued before it.
+func (p *Pipeline) postLocked(r request) {
 	p.requests = append(p.requests, r)
 	select {
 	case p.poke <- struct{}{}:
@@ -183,26 +188,23 @@ func (p *logPipeline) postLocked(r logRequest) {
 	}
 }
 
-// logInstance is what the logging blocks of one CoreDNS instance (one Corefile load) share:
-// the destinations they name, opened when the instance starts.
-type logInstance struct {
-	blocks  []*queryLog
+// Instance is what the logging blocks of one CoreDNS instance (one Corefile load) share: the
+// files and sockets they name, opened when the instance starts. The zero value is empty.
+type Instance struct {
+	blocks  []*Log
 	files   []string          // destination keys to open, in the order first named
 	pos     map[string]string // key -> where first named, "file:line"
 	started bool
 	done    bool // let go of its sinks (stopped, or its start-up failed)
 	stopped int  // blocks stopped
-	sinks   []*logSink
+	sinks   []*sink
 }
-
-// logInstanceKey keys the instance's logInstance in caddy's per-instance storage.
-type logInstanceKey struct{}
 
 // start runs at the first start-up hook of the instance's logging blocks: it opens the files
 // and sockets the instance names (failing, with where the destination is named, if one cannot
 // be opened: the reload fails and the old instance keeps logging), hands them to the writer,
 // and starts the writer if it is not running.
-func (i *logInstance) start(p *logPipeline) error {
+func (i *Instance) start(p *Pipeline) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if i.started || i.done {
@@ -216,17 +218,17 @@ func (i *logInstance) start(p *logPipeline) error {
 				f.Close()
 			}
 			i.done = true
-			return errAt(i.pos[key], err.Error())
+			return &DestError{Pos: i.pos[key], Err: err}
 		}
 		opened = append(opened, f)
 	}
 	for n, key := range i.files {
 		s := p.sinks[key]
 		if s == nil {
-			s = &logSink{key: key, w: opened[n], c: opened[n]}
+			s = &sink{key: key, w: opened[n], c: opened[n], log: p.log}
 			p.sinks[key] = s
 		} else {
-			p.postLocked(logRequest{kind: reopenSink, sink: s, w: opened[n], c: opened[n]})
+			p.postLocked(request{kind: reopenSink, sink: s, w: opened[n], c: opened[n]})
 		}
 		s.refs++
 		i.sinks = append(i.sinks, s)
@@ -234,12 +236,12 @@ func (i *logInstance) start(p *logPipeline) error {
 	for _, l := range i.blocks {
 		l.live.Store(true)
 		switch {
-		case isFileDest(l.cfg.dest):
-			l.sink = p.sinks[l.cfg.dest]
-		case l.cfg.dest == destStdout && l.sink == p.sinks[destStdout] && l.sink.stdout != os.Stdout:
+		case isFileDest(l.dest):
+			l.sink = p.sinks[l.dest]
+		case l.dest == destStdout && l.sink == p.sinks[destStdout] && l.sink.stdout != os.Stdout:
 			// Standard output is taken when an instance starts, as the text log's output is.
 			l.sink.stdout = os.Stdout
-			p.postLocked(logRequest{kind: reopenSink, sink: l.sink, w: os.Stdout})
+			p.postLocked(request{kind: reopenSink, sink: l.sink, w: os.Stdout})
 		}
 	}
 	i.started = true
@@ -255,7 +257,7 @@ func (i *logInstance) start(p *logPipeline) error {
 
 // releaseLocked lets go of a started instance: its blocks not yet retired are retired, its
 // sinks no other instance uses are closed, and the writer ends if no instance is left.
-func (p *logPipeline) releaseLocked(i *logInstance) {
+func (p *Pipeline) releaseLocked(i *Instance) {
 	if i.done {
 		return
 	}
@@ -269,25 +271,25 @@ func (p *logPipeline) releaseLocked(i *logInstance) {
 	for _, s := range i.sinks {
 		if s.refs--; s.refs <= 0 {
 			delete(p.sinks, s.key)
-			p.postLocked(logRequest{kind: closeSink, sink: s})
+			p.postLocked(request{kind: closeSink, sink: s})
 		}
 	}
-	p.started = slices.DeleteFunc(p.started, func(x *logInstance) bool { return x == i })
+	p.started = slices.DeleteFunc(p.started, func(x *Instance) bool { return x == i })
 	if p.users--; p.users == 0 {
-		p.postLocked(logRequest{kind: stopWriter})
+		p.postLocked(request{kind: stopWriter})
 	}
 }
 
 // retireLocked asks the writer to close a block's open check events, once.
-func (p *logPipeline) retireLocked(l *queryLog) {
+func (p *Pipeline) retireLocked(l *Log) {
 	if !l.retiring {
 		l.retiring = true
-		p.postLocked(logRequest{kind: retireBlock, log: l})
+		p.postLocked(request{kind: retireBlock, log: l})
 	}
 }
 
 // run is the writer goroutine.
-func (p *logPipeline) run(done chan struct{}) {
+func (p *Pipeline) run(done chan struct{}) {
 	defer close(done)
 	p.tick = flushInterval
 	t := time.NewTicker(p.tick)
@@ -309,7 +311,7 @@ func (p *logPipeline) run(done chan struct{}) {
 }
 
 // drain handles every queued record and writes their lines.
-func (p *logPipeline) drain() {
+func (p *Pipeline) drain() {
 	entries := p.queue.take(p.spare)
 	for i := range entries {
 		entries[i].log.handle(&entries[i])
@@ -321,7 +323,7 @@ func (p *logPipeline) drain() {
 
 // expire closes the check events whose window has passed, and lets go of the tracker of a block
 // with none open. The tick follows the shortest window among the blocks with open events.
-func (p *logPipeline) expire(now time.Time, t *time.Ticker) {
+func (p *Pipeline) expire(now time.Time, t *time.Ticker) {
 	tick := flushInterval
 	kept := p.active[:0]
 	for _, l := range p.active {
@@ -340,12 +342,12 @@ func (p *logPipeline) expire(now time.Time, t *time.Ticker) {
 }
 
 // activate adds a block that opened a check event to those the ticker visits.
-func (p *logPipeline) activate(l *queryLog) {
+func (p *Pipeline) activate(l *Log) {
 	p.active = append(p.active, l)
 }
 
 // serve handles the requests waiting; it reports whether the writer is to end.
-func (p *logPipeline) serve() bool {
+func (p *Pipeline) serve() bool {
 	p.mu.Lock()
 	reqs := p.requests
 	p.requests = nil
@@ -355,7 +357,7 @@ func (p *logPipeline) serve() bool {
 		switch r.kind {
 		case retireBlock:
 			r.log.retire()
-			p.active = slices.DeleteFunc(p.active, func(x *queryLog) bool { return x == r.log })
+			p.active = slices.DeleteFunc(p.active, func(x *Log) bool { return x == r.log })
 		case reopenSink:
 			r.sink.flush()
 			if r.sink.c != nil {
@@ -394,74 +396,9 @@ func (p *logPipeline) serve() bool {
 }
 
 // waitLocked returns the channel to wait on for the writer's end, or nil if none is coming.
-func (p *logPipeline) waitLocked() chan struct{} {
+func (p *Pipeline) waitLocked() chan struct{} {
 	if !p.running || p.users > 0 {
 		return nil
 	}
 	return p.done
-}
-
-// The block's hooks: start (OnStartup), stop (OnShutdown), shutdown (OnFinalShutdown) and
-// restartFailed (OnRestartFailed).
-
-// start starts the block's instance's logging, once for all its blocks.
-func (l *queryLog) start() error {
-	return l.inst.start(l.pipe)
-}
-
-// stop retires the block and returns at once: the writer writes its open check events after
-// the records queued before. When the instance's last block stops, the instance lets go of its
-// destinations. A reload does not wait for the old blocks' events (thousands during a flood).
-func (l *queryLog) stop() error {
-	p := l.pipe
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if l.stopped {
-		return nil
-	}
-	l.stopped = true
-	i := l.inst
-	if !i.started {
-		return nil
-	}
-	p.retireLocked(l)
-	if i.stopped++; i.stopped == len(i.blocks) {
-		p.releaseLocked(i)
-	}
-	return nil
-}
-
-// shutdown stops the block and, once no instance uses the writer, waits until it has written
-// everything, for at most finalWait: it is the block's OnFinalShutdown hook, when the process is
-// about to exit.
-func (l *queryLog) shutdown() error {
-	l.stop()
-	l.pipe.mu.Lock()
-	done := l.pipe.waitLocked()
-	l.pipe.mu.Unlock()
-	if done == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(finalWait):
-		return fmt.Errorf("the query log writer did not finish within %s; some lines are not written", finalWait)
-	}
-}
-
-// restartFailed runs on the serving instance's blocks when a reload failed: instances started
-// after this block's (the failed one, if its start-up hooks ran) let go of what they took.
-func (l *queryLog) restartFailed() error {
-	p := l.pipe
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	at := slices.Index(p.started, l.inst)
-	if at < 0 {
-		return nil
-	}
-	for _, i := range slices.Clone(p.started[at+1:]) {
-		p.releaseLocked(i)
-	}
-	return nil
 }

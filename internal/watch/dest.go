@@ -1,4 +1,4 @@
-package caapolicy
+package watch
 
 import (
 	"errors"
@@ -12,15 +12,61 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/core/dnsserver"
 )
 
 // Destinations of the log line: "log json /var/log/coredns/caa.json" writes the block's lines to
 // a file, "log json unix:/run/vector/caa.sock" to a Unix stream socket, so that JSON lines never
 // mix with CoreDNS's text log on standard output (issue 25). Without one, text lines go to
 // CoreDNS's log and JSON lines to standard output.
+
+// DestError is a destination that cannot be opened, and where the Corefile names it.
+type DestError struct {
+	Pos string // "file:line"
+	Err error
+}
+
+func (e *DestError) Error() string { return e.Pos + ": " + e.Err.Error() }
+func (e *DestError) Unwrap() error { return e.Err }
+
+// Join adds the block to the instance of the Corefile load being read, which opens the block's
+// destination at start-up, once for all the blocks naming it. A relative destination is taken
+// from root (the server block's root directive) or else the working directory. It fails with a
+// *DestError if the destination could not be opened.
+func (l *Log) Join(i *Instance, root string) error {
+	if isFileDest(l.dest) {
+		key, err := destKey(l.dest, root)
+		if err == nil {
+			err = checkDest(key)
+		}
+		if err != nil {
+			return &DestError{Pos: l.cfg.DestPos, Err: err}
+		}
+		l.dest = key
+	}
+	if i.pos == nil {
+		i.pos = map[string]string{}
+	}
+	l.inst = i
+	i.blocks = append(i.blocks, l)
+	if key := l.dest; isFileDest(key) {
+		if _, seen := i.pos[key]; !seen {
+			i.pos[key] = l.cfg.DestPos
+			i.files = append(i.files, key)
+		}
+	}
+	return nil
+}
+
+// destination returns the key of where the block's lines go.
+func (c *Config) destination() string {
+	switch {
+	case c.Dest != "":
+		return c.Dest
+	case c.JSON:
+		return destStdout
+	}
+	return destCoreDNS
+}
 
 // destKey returns the key of a destination as written on a log line: "unix:" and the socket's
 // absolute path, or the file's absolute path. A relative path is taken from root (the server
@@ -175,56 +221,4 @@ func (s *socketWriter) Close() error {
 	err := s.conn.Close()
 	s.conn = nil
 	return err
-}
-
-// joinInstance adds a block's query log to the logInstance of the Corefile load being read
-// (kept in caddy's per-instance storage), which opens the block's destination at start-up, once
-// for all the blocks naming it. It fails, naming the log line, if the destination could not be
-// opened.
-func joinInstance(c *caddy.Controller, l *queryLog) error {
-	if err := l.cfg.resolveDest(dnsserver.GetConfig(c).Root); err != nil {
-		return errAt(l.cfg.destPos, err.Error())
-	}
-	i, _ := c.Get(logInstanceKey{}).(*logInstance)
-	if i == nil {
-		i = &logInstance{pos: map[string]string{}}
-		c.Set(logInstanceKey{}, i)
-	}
-	l.inst = i
-	i.blocks = append(i.blocks, l)
-	if key := l.cfg.dest; isFileDest(key) {
-		if _, seen := i.pos[key]; !seen {
-			i.pos[key] = l.cfg.destPos
-			i.files = append(i.files, key)
-		}
-	}
-	return nil
-}
-
-// resolveDest turns a file or socket written on the log line into its key, and checks that it
-// can be opened.
-func (l *logConfig) resolveDest(root string) error {
-	if !isFileDest(l.dest) {
-		return nil
-	}
-	key, err := destKey(l.dest, root)
-	if err == nil {
-		err = checkDest(key)
-	}
-	if err != nil {
-		return err
-	}
-	l.dest = key
-	return nil
-}
-
-// destination returns the key of where the block's lines go.
-func (l *logConfig) destination() string {
-	switch {
-	case l.dest != "":
-		return l.dest
-	case l.json:
-		return destStdout
-	}
-	return destCoreDNS
 }

@@ -1,0 +1,42 @@
+package watch
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestImports keeps the watcher apart from the plugin: none of its files, tests included, imports
+// the module root, caddy or CoreDNS's server; CoreDNS's log is the one CoreDNS package it uses.
+func TestImports(t *testing.T) {
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") {
+			continue
+		}
+		checked++
+		t.Run(e.Name()+" imports neither the plugin nor CoreDNS's server", func(t *testing.T) {
+			f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				p := strings.Trim(imp.Path.Value, `"`)
+				root := p == "github.com/caapolicy/caapolicy" || strings.HasPrefix(p, "github.com/caapolicy/caapolicy/internal/corednstest")
+				coredns := (strings.Contains(p, "coredns") || strings.Contains(p, "caddy")) && p != "github.com/coredns/coredns/plugin/pkg/log"
+				if root || coredns {
+					t.Errorf("%s imports %s", e.Name(), p)
+				}
+			}
+		})
+	}
+	if checked < 2 {
+		t.Errorf("checked %d Go files; the test is not reading package watch's directory", checked)
+	}
+}

@@ -1,0 +1,93 @@
+package caapolicy
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/plugin/metrics"
+
+	"github.com/caapolicy/caapolicy/internal/watch"
+
+	"github.com/miekg/dns"
+)
+
+// record counts a CAA query in the metrics, sets its metadata and hands it to the watcher
+// (internal/watch), which logs it and groups it into check events. It allocates nothing on its
+// own: counters are cached per label set, and the watcher's queue keeps a copy of the entry.
+func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int) {
+	c.setSource(ctx, s)
+	c.watchQuery(ctx, w, r, zone, s, rcode, sourceNames[s.sourceID()])
+}
+
+// recordPersist counts and logs a TXT query answered with the dns-persist-01 records of the
+// policy (persist.go), of source persist: a CA validating a name with dns-persist-01 asks for
+// them, and the watcher counts the query in the CA's check of that name.
+func (c *CAAPolicy) recordPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, m *dns.Msg) {
+	zone, _, ok := c.find(r.Question[0].Name)
+	if !ok {
+		return
+	}
+	s := served{owner: strings.ToLower(r.Question[0].Name), policy: len(m.Answer), msg: m}
+	c.watchQuery(ctx, w, r, zone, &s, m.Rcode, sourcePersist)
+}
+
+// watchQuery counts a query of a CA's check in the metrics and hands it to the watcher.
+func (c *CAAPolicy) watchQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int, src string) {
+	addr := w.RemoteAddr()
+	client := clientAddr(addr)
+	ca := c.cas.Lookup(client.Addr())
+	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
+	c.counters.query(server, zone, view, ca, src).Inc()
+	if s.partners > 0 {
+		c.counters.partners(server, zone, view).Add(float64(s.partners))
+	}
+	if c.qlog == nil {
+		return
+	}
+	e := watch.Entry{
+		Time: time.Now(), Client: client, Transport: transport(addr), Name: r.Question[0].Name, Type: r.Question[0].Qtype,
+		Reply: s.msg, Rcode: rcode, Owner: s.owner, Policy: s.policy, ZoneData: s.zone, Partners: s.partners,
+		Source: src, CA: ca, Zone: zone, Server: server, View: view,
+	}
+	if opt := r.IsEdns0(); opt != nil {
+		e.EDNS, e.DO = opt.UDPSize(), opt.Do()
+	}
+	c.qlog.Enqueue(&e)
+}
+
+// watchBlock is what the block gives its watcher: its zones, the lookup over what it serves, and
+// its counters.
+func (c *CAAPolicy) watchBlock() watch.Block {
+	return watch.Block{Zones: c.Zones, Lookup: c.localLookup, Metrics: &c.counters}
+}
+
+// setSource sets the caapolicy/source metadata of the query to where its answer came from.
+func (c *CAAPolicy) setSource(ctx context.Context, s *served) {
+	if md, ok := ctx.Value(metadataKey{}).(*answerMetadata); ok {
+		md.source.Store(s.sourceID() + 1)
+	}
+}
+
+// clientAddr returns the address and port of a query's client without allocating.
+func clientAddr(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// transport names the transport of a query by its client address.
+func transport(a net.Addr) string {
+	if _, ok := a.(*net.TCPAddr); ok {
+		return "tcp"
+	}
+	return "udp"
+}
