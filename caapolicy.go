@@ -104,6 +104,26 @@ type served struct {
 	owner                  string
 	policy, zone, partners int
 	msg                    *dns.Msg // the reply written, nil if none was
+	apex                   string   // the zone the zone data answered from (zoneApex), "" if unknown
+}
+
+// zoneApex returns the apex of the zone that the zone data's reply m comes from: the owner of the
+// SOA of a negative answer, or of the zone's NS records that an authoritative positive answer
+// carries in its authority section (as file and auto write them); "" where m says neither (a
+// referral, or a backend that leaves the authority section empty). Query lines and check events
+// name the customer's zone with it.
+func zoneApex(m *dns.Msg) string {
+	for _, rr := range m.Ns {
+		switch h := rr.Header(); h.Rrtype {
+		case dns.TypeSOA:
+			return h.Name
+		case dns.TypeNS:
+			if m.Authoritative {
+				return h.Name
+			}
+		}
+	}
+	return ""
 }
 
 // ServeDNS implements the plugin.Handler interface. Every query of another type passes through
@@ -138,32 +158,33 @@ func (c *CAAPolicy) passOther(ctx context.Context, w dns.ResponseWriter, r *dns.
 
 // serveCAA answers a CAA query of class IN, or passes it on if the name is outside the zones.
 func (c *CAAPolicy) serveCAA(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	zone, o, ok := c.find(r.Question[0].Name)
+	zone, label, o, ok := c.find(r.Question[0].Name)
 	if !ok {
 		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
 	}
 	s, rcode, err := c.serve(ctx, w, r, o)
-	c.record(ctx, w, r, zone, &s, rcode)
+	c.record(ctx, w, r, zone, label, &s, rcode)
 	return rcode, err
 }
 
-// find returns the zone holding qname (the most specific zone block's, else the block's) and the
-// policy owner at qname, if any. It is kept out of
+// find returns the block's zone holding qname, the zone label of its metrics (the most specific
+// zone block's zone, else that zone) and the policy owner at qname, if any. It is kept out of
 // line so that its 256-byte name buffer is not on the stack while the reply is made and written.
 //
 //go:noinline
-func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
+func (c *CAAPolicy) find(qname string) (zone, label string, o *owner, ok bool) {
 	var buf [256]byte
 	lname := dnsname.Lower(buf[:0], qname)
 	if zone, ok = c.zoneOf(lname); ok {
 		o = c.owners[string(lname)]
+		label = zone
 		if c.scopes != nil {
 			if sc := c.scopeOf(lname); sc != c.base {
-				zone = sc.zone // metrics and events name the zone block's zone
+				label = sc.zone
 			}
 		}
 	}
-	return zone, o, ok
+	return zone, label, o, ok
 }
 
 // serve answers a CAA query for a name in the plugin's zones; o is the policy owner at the

@@ -1,6 +1,7 @@
 package caapolicy
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // A platform (issue 24): customer zones found by auto under one caapolicy . block, partners for
@@ -204,4 +206,90 @@ func TestPlatform(t *testing.T) {
 	cases = append(cases, struct{ name, qname string }{"a new zone's override, after the reload", "cust0101.test."})
 	cases[3].name = "an override removed: the block's partners again"
 	answers("after the reload")
+}
+
+// TestPlatformVisibility: under caapolicy . over auto, query lines and check events name the
+// customer's zone, the zone the zone data answered from; the metrics' zone label is the zone
+// block's zone, or the block's (.), so its values stay bounded; and a check's relevant owner
+// never lies above the customer's zone.
+func TestPlatformVisibility(t *testing.T) {
+	zones, overrides := t.TempDir(), t.TempDir()
+	for i := range 8 {
+		write(t, filepath.Join(zones, fmt.Sprintf("db.cust%04d.test", i)), platformZone(i))
+	}
+	write(t, filepath.Join(overrides, "cust0002.test.conf"), platformOverrides["cust0002.test"])
+	logPath := filepath.Join(t.TempDir(), "caapolicy.json")
+	port := corednstest.FreePort(t)
+	corednstest.Start(t, fmt.Sprintf(`.:%d {
+	bind 127.0.0.1
+	caapolicy . {
+		partners cloudflare
+		node ns1
+		log all json %s
+		checks 200ms
+		ca letsencrypt.org 127.0.0.0/8
+		import %s/*.conf
+	}
+	auto {
+		directory %s
+	}
+}
+`, port, logPath, overrides, zones))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	server := fmt.Sprintf("dns://127.0.0.1:%d", port)
+	before := map[string]float64{}
+	for _, z := range []string{".", "cust0002.test."} {
+		before[z] = testutil.ToFloat64(queriesTotal.WithLabelValues(server, z, "", "letsencrypt.org", "passthrough")) +
+			testutil.ToFloat64(queriesTotal.WithLabelValues(server, z, "", "letsencrypt.org", "partners"))
+	}
+	for _, n := range []string{"www.cust0004.test.", "cust0004.test.", "www.cust0002.test.", "cust0002.test."} {
+		caaFrom(t, "127.0.5.1", addr, n)
+	}
+	lines := checkLines(t, logPath, 2)
+	t.Run("check events name the customer's zone and climb no higher", func(t *testing.T) {
+		got := map[string]string{}
+		for _, l := range lines {
+			var ev struct{ Name, Zone, Relevant string }
+			var raw map[string]any
+			json.Unmarshal([]byte(l), &raw)
+			ev.Name, ev.Zone = fmt.Sprint(raw["name"]), fmt.Sprint(raw["zone"])
+			ev.Relevant = fmt.Sprint(raw["relevant_owner"])
+			got[ev.Name] = ev.Zone + " " + ev.Relevant
+		}
+		want := map[string]string{
+			"www.cust0004.test.": "cust0004.test. ",
+			"www.cust0002.test.": "cust0002.test. cust0002.test.",
+		}
+		for n, w := range want {
+			if got[n] != w {
+				t.Errorf("event for %s: zone and relevant owner %q, want %q (all events: %q)", n, got[n], w, got)
+			}
+		}
+	})
+	t.Run("query lines name the customer's zone", func(t *testing.T) {
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, zone := range map[string]string{"www.cust0004.test.": "cust0004.test.", "cust0002.test.": "cust0002.test."} {
+			var line string
+			for l := range strings.SplitSeq(string(b), "\n") {
+				if strings.Contains(l, `"type":"query"`) && strings.Contains(l, `"name":"`+name+`",`) {
+					line = l
+				}
+			}
+			if !strings.Contains(line, `"zone":"`+zone+`"`) {
+				t.Errorf("query line %q does not name zone %s", line, zone)
+			}
+		}
+	})
+	t.Run("the metrics' zone label is the zone block's, else the block's", func(t *testing.T) {
+		for z, n := range map[string]float64{".": 2, "cust0002.test.": 2} {
+			got := testutil.ToFloat64(queriesTotal.WithLabelValues(server, z, "", "letsencrypt.org", "passthrough")) +
+				testutil.ToFloat64(queriesTotal.WithLabelValues(server, z, "", "letsencrypt.org", "partners")) - before[z]
+			if got != n {
+				t.Errorf("queries_total{zone=%q} grew by %v, want %v", z, got, n)
+			}
+		}
+	})
 }

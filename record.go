@@ -17,32 +17,33 @@ import (
 // record counts a CAA query in the metrics, sets its metadata and hands it to the watcher
 // (internal/watch), which logs it and groups it into check events. It allocates nothing on its
 // own: counters are cached per label set, and the watcher's queue keeps a copy of the entry.
-func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int) {
+func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone, label string, s *served, rcode int) {
 	c.setSource(ctx, s)
-	c.watchQuery(ctx, w, r, zone, s, rcode, sourceNames[s.sourceID()])
+	c.watchQuery(ctx, w, r, zone, label, s, rcode, sourceNames[s.sourceID()])
 }
 
 // recordPersist counts and logs a TXT query answered with the dns-persist-01 records of the
 // policy (persist.go), of source persist: a CA validating a name with dns-persist-01 asks for
 // them, and the watcher counts the query in the CA's check of that name.
 func (c *CAAPolicy) recordPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, m *dns.Msg) {
-	zone, _, ok := c.find(r.Question[0].Name)
+	zone, label, _, ok := c.find(r.Question[0].Name)
 	if !ok {
 		return
 	}
 	s := served{owner: strings.ToLower(r.Question[0].Name), policy: len(m.Answer), msg: m}
-	c.watchQuery(ctx, w, r, zone, &s, m.Rcode, sourcePersist)
+	c.watchQuery(ctx, w, r, zone, label, &s, m.Rcode, sourcePersist)
 }
 
 // watchQuery counts a query of a CA's check in the metrics and hands it to the watcher.
-func (c *CAAPolicy) watchQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone string, s *served, rcode int, src string) {
+// zone is the block's zone holding the name, label the zone label of the metrics (find).
+func (c *CAAPolicy) watchQuery(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, zone, label string, s *served, rcode int, src string) {
 	addr := w.RemoteAddr()
 	client := clientAddr(addr)
 	ca := c.cas.Lookup(client.Addr())
 	server, view := metrics.WithServer(ctx), metrics.WithView(ctx)
-	c.counters.query(server, zone, view, ca, src).Inc()
+	c.counters.query(server, label, view, ca, src).Inc()
 	if s.partners > 0 {
-		c.counters.partners(server, zone, view).Add(float64(s.partners))
+		c.counters.partners(server, label, view).Add(float64(s.partners))
 	}
 	if c.qlog == nil {
 		return
@@ -50,7 +51,7 @@ func (c *CAAPolicy) watchQuery(ctx context.Context, w dns.ResponseWriter, r *dns
 	e := watch.Entry{
 		Time: time.Now(), Client: client, Transport: transport(addr), Name: r.Question[0].Name, Type: r.Question[0].Qtype,
 		Reply: s.msg, Rcode: rcode, Owner: s.owner, Policy: s.policy, ZoneData: s.zone, Partners: s.partners,
-		Source: src, CA: ca, Zone: zone, Server: server, View: view,
+		Source: src, CA: ca, Zone: zone, Label: label, Apex: s.apex, Server: server, View: view,
 	}
 	if opt := r.IsEdns0(); opt != nil {
 		e.EDNS, e.DO = opt.UDPSize(), opt.Do()

@@ -83,8 +83,8 @@ func TestZoneBlocks(t *testing.T) {
 	})
 	t.Run("metrics and events name the zone block's zone", func(t *testing.T) {
 		for q, want := range map[string]string{"www.Cust0002.test.": "cust0002.test.", "cust0001.test.": ".", "sub.cust0005.test.": "sub.cust0005.test."} {
-			if zone, _, ok := h.find(q); !ok || zone != want {
-				t.Errorf("find(%s) = %q %v, want %q", q, zone, ok, want)
+			if _, label, _, ok := h.find(q); !ok || label != want {
+				t.Errorf("find(%s) = %q %v, want the label %q", q, label, ok, want)
 			}
 		}
 	})

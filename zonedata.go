@@ -43,6 +43,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	if target != qname {
 		to = c.ownerOf(target)
 	}
+	apex := zoneApex(zm) // before mergeAt, which may empty the authority section
 	var m *dns.Msg
 	var s served
 	switch {
@@ -56,6 +57,7 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	default:
 		m, s = c.mergeAt(zm, answer, target, to)
 	}
+	s.apex = apex
 	m = c.servedNegative(m)
 	// Written here, once the reply is built, so that building it takes no stack while writing.
 	c.writeAnswer(ctx, w, m, &s)

@@ -31,3 +31,14 @@ func AtOrBelow(n, parent string) bool {
 	}
 	return escapes%2 == 0
 }
+
+// LowerString returns s in lowercase ASCII: s itself, without allocating, when it has no
+// uppercase letter.
+func LowerString(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return string(Lower(make([]byte, 0, len(s)), s))
+		}
+	}
+	return s
+}

@@ -52,7 +52,8 @@ const (
 type checkEvent struct {
 	ca                 string // the attributed CA, or UnknownCA for every unattributed source
 	name               string // the deepest name queried, lowercase
-	zone, server, view string
+	zone, server, view string // zone: the block's zone, within which queries are grouped
+	label, apex        string // the metrics' zone label and the zone data's zone (Entry)
 	first, last        time.Time
 	queries            int
 	addrs              []netip.Addr   // distinct client addresses, at most maxVantage
@@ -160,6 +161,7 @@ func (t *checkTracker) observe(e *Entry) (*checkEvent, []*checkEvent) {
 		}
 		ev = t.newEvent()
 		ev.ca, ev.name, ev.zone, ev.server, ev.view, ev.first = e.CA, name, e.Zone, e.Server, e.View, e.Time
+		ev.label, ev.apex = e.label(), dnsname.LowerString(e.zoneName())
 		ev.key = keyOf(name, keySource(e.CA, e.Client.Addr()), e.Time, t.window)
 		t.register(ev, name, "")
 		t.order = append(t.order, ev)

@@ -34,11 +34,37 @@ type Entry struct {
 	Policy, ZoneData, Partners int
 	Source                     string
 
-	CA           string // the attributed CA, or UnknownCA
-	Zone         string // the block's zone holding Name
+	CA   string // the attributed CA, or UnknownCA
+	Zone string // the block's zone holding Name: check events group queries within it
+	// Label is the zone label of the metrics: a zone block's zone holding Name, else Zone, so
+	// that its values are bounded by the Corefile.
+	Label string
+	// Apex is the zone the zone data answered from (the customer's zone under a catch-all
+	// block), "" where the reply did not say: query lines and check events name it, and a
+	// check's verdict climbs no higher than it.
+	Apex         string
 	Server, View string // the metric labels of the server answering
 
 	log *Log // the block that answered
+}
+
+// zoneName is the zone a query line names: the zone data's (Apex), else the metrics label.
+func (e *Entry) zoneName() string {
+	if e.Apex != "" {
+		return e.Apex
+	}
+	if e.Label != "" {
+		return e.Label
+	}
+	return e.Zone
+}
+
+// label is the zone label of e's metrics.
+func (e *Entry) label() string {
+	if e.Label != "" {
+		return e.Label
+	}
+	return e.Zone
 }
 
 // logTime is the layout of times in log lines and JSON records: UTC, milliseconds.
@@ -204,7 +230,7 @@ func appendQueryJSON(b []byte, e *Entry, node string, key checkKey) []byte {
 	b = append(b, `,"ca":`...)
 	b = appendJSONString(b, e.CA)
 	b = append(b, `,"zone":`...)
-	b = appendJSONString(b, e.Zone)
+	b = appendJSONString(b, e.zoneName())
 	b = append(b, `,"server":`...)
 	b = appendJSONString(b, e.Server)
 	if e.View != "" {

@@ -119,7 +119,7 @@ func (l *Log) Enqueue(e *Entry) {
 	e.log = l
 	if !l.pipe.queue.push(e) {
 		l.dropped.Add(1)
-		l.block.Metrics.Dropped(e.Server, e.Zone, e.View)
+		l.block.Metrics.Dropped(e.Server, e.label(), e.View)
 	}
 }
 

@@ -49,7 +49,7 @@ func (l *Log) verdict(ev *checkEvent) checkVerdict {
 func (l *Log) closeCheck(ev *checkEvent) {
 	v := l.verdict(ev)
 	unauthorized := v.known && !v.authorized && !v.authorizedWild
-	l.block.Metrics.CheckClosed(ev.server, ev.zone, ev.view, ev.ca, ev.multiPerspective(), unauthorized)
+	l.block.Metrics.CheckClosed(ev.server, ev.label, ev.view, ev.ca, ev.multiPerspective(), unauthorized)
 	switch {
 	case l.cfg.JSON:
 		l.writeJSON(checkJSON(ev, v, unauthorized, l.cfg.Node))
@@ -73,7 +73,14 @@ func (l *Log) closeCheck(ev *checkEvent) {
 // eventLookup is the climb's lookup for the verdict of ev: the answer the event's own queries got
 // for n (what the CA saw), else what caapolicy serves now, remembered for a window so that a
 // parent shared by many checks is looked up once.
+//
+// Above the zone the event's queries were answered from (ev.apex), the names belong to other
+// zones and, for a customer zone under a catch-all block, to other customers or to a registry:
+// the climb stops there (Outside), so that the relevant owner never lies outside the zone.
 func (l *Log) eventLookup(ev *checkEvent, n string) (caa.Step, error) {
+	if ev.apex != "" && !dnsname.AtOrBelow(dnsname.LowerString(n), ev.apex) {
+		return caa.Step{Name: n, Outside: true}, nil
+	}
 	for i := range ev.answers {
 		if strings.EqualFold(ev.answers[i].Name, n) {
 			return ev.answers[i], nil
@@ -181,7 +188,7 @@ func appendCheckText(b []byte, ev *checkEvent, v checkVerdict, node string) []by
 	b = append(b, " of "...)
 	b = strconv.AppendQuote(b, escapeName(ev.name))
 	b = append(b, " (zone "...)
-	b = append(b, ev.zone...)
+	b = append(b, ev.apex...)
 	b = append(b, "): "...)
 	b = strconv.AppendInt(b, int64(ev.queries), 10)
 	b = append(b, " queries from "...)
@@ -242,7 +249,7 @@ type CheckRecord struct {
 func checkJSON(ev *checkEvent, v checkVerdict, unauthorized bool, node string) CheckRecord {
 	r := CheckRecord{
 		Type: "check", Level: "info", Time: ev.first.UTC().Format(logTime), CA: ev.ca,
-		Name: escapeName(ev.name), Zone: ev.zone, Queries: ev.queries, Addresses: len(ev.addrs),
+		Name: escapeName(ev.name), Zone: ev.apex, Queries: ev.queries, Addresses: len(ev.addrs),
 		Networks: len(ev.nets), MultiPerspective: ev.multiPerspective(), SourceNetworks: []string{},
 		DurationMS: ev.last.Sub(ev.first).Milliseconds(), RelevantOwner: v.relevant.Owner, RelevantRRset: []string{},
 		Server: ev.server, View: ev.view, Node: node, Check: string(ev.key[:]),
