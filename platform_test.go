@@ -53,7 +53,7 @@ func platformCorefile(port, serial int, zones, overrides string) string {
 	}
 	auto {
 		directory %s
-		reload 200ms
+		reload 3s
 	}
 }
 `, port, serial, overrides, zones)
@@ -75,10 +75,61 @@ func caaAt(t *testing.T, addr, name string) []string {
 
 func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }
 
+// platformScale is the number of customer zones of TestPlatform, a tenth of which have a zone
+// block of their own: 10,000 as a platform has, 400 under the race detector.
+func platformScale() int {
+	if raceEnabled {
+		return 400
+	}
+	return 10000
+}
+
+// genericOverride is the zone block of customer i when i is a multiple of 10: partners off or
+// partners aws, in turn.
+func genericOverride(i int) string {
+	if (i/10)%2 == 0 {
+		return fmt.Sprintf("zone cust%04d.test { partners off }\n", i)
+	}
+	return fmt.Sprintf("zone cust%04d.test { partners aws }\n", i)
+}
+
+// genericCAA is the CAA RRset (as caaAt gives it) that customer i's apex is served with: its
+// zone file's (platformZone) with the partners of its zone block (genericOverride), or the
+// block's Cloudflare list, added where the RRset restricts issuance.
+func genericCAA(i int) []string {
+	partners := cloudflare
+	if i%10 == 0 {
+		partners = nil
+		if (i/10)%2 == 1 {
+			partners = []string{`0 issue "amazon.com"`}
+		}
+	}
+	wild := func(ps []string) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, strings.Replace(p, " issue ", " issuewild ", 1))
+		}
+		return out
+	}
+	switch i % 4 {
+	case 1:
+		return sorted(append([]string{`0 issue "digicert.com"`}, partners...)...)
+	case 2:
+		return sorted(append(append([]string{`0 issue "digicert.com"`, `0 issuewild "digicert.com"`}, partners...), wild(partners)...)...)
+	case 3:
+		return []string{fmt.Sprintf(`0 iodef "mailto:security@cust%04d.test"`, i)}
+	}
+	return nil
+}
+
 func TestPlatform(t *testing.T) {
 	zones, overrides := t.TempDir(), t.TempDir()
-	for i := range 40 {
+	n := platformScale()
+	for i := range n {
 		write(t, filepath.Join(zones, fmt.Sprintf("db.cust%04d.test", i)), platformZone(i))
+		if i%10 == 0 {
+			write(t, filepath.Join(overrides, fmt.Sprintf("cust%04d.test.conf", i)), genericOverride(i))
+		}
 	}
 	for z, conf := range platformOverrides {
 		write(t, filepath.Join(overrides, z+".conf"), conf)
@@ -118,6 +169,35 @@ func TestPlatform(t *testing.T) {
 		}
 	}
 	answers("queries")
+
+	// A sample of every kind of zone file, with and without a zone block of either kind.
+	var sample []int
+	for i := 0; i < n; i += n / 40 {
+		for d := range 4 {
+			sample = append(sample, i+d, i+10+d, i+20+d) // i+10: partners aws when i is a multiple of 20
+		}
+	}
+	t.Run(fmt.Sprintf("a sample of the %d zones, %d with zone blocks, answers and transfers as their overrides say", n, n/10), func(t *testing.T) {
+		for _, i := range sample {
+			z := fmt.Sprintf("cust%04d.test.", i)
+			if _, special := platformOverrides[strings.TrimSuffix(z, ".")]; special {
+				continue // checked above, with its own zone block
+			}
+			want := genericCAA(i)
+			if got := caaAt(t, addr, z); !slices.Equal(got, want) {
+				t.Errorf("%s CAA\n got %q\nwant %q", z, got, want)
+			}
+			var inAXFR []string
+			for _, rr := range axfr(t, addr, z) {
+				if c, ok := rr.(*dns.CAA); ok && c.Hdr.Name == z {
+					inAXFR = append(inAXFR, fmt.Sprintf("%d %s %q", c.Flag, c.Tag, c.Value))
+				}
+			}
+			if slices.Sort(inAXFR); !slices.Equal(inAXFR, want) {
+				t.Errorf("%s in its AXFR\n got %q\nwant %q", z, inAXFR, want)
+			}
+		}
+	})
 
 	for _, z := range []string{"cust0001.test.", "cust0002.test.", "cust0003.test.", "cust0005.test.", "cust0006.test."} {
 		t.Run("the AXFR of "+z+" carries what queries answer, with the served serial", func(t *testing.T) {
@@ -172,12 +252,14 @@ func TestPlatform(t *testing.T) {
 		}
 	})
 
-	// A customer zone auto finds later: the block's defaults at once, without a reload.
+	// A customer zone auto finds later (at its next directory walk, every 3 s here: each zone's
+	// file is also checked at that interval, which for 10,000 zones must not be much shorter):
+	// the block's defaults at once, without a reload.
 	write(t, filepath.Join(zones, "db.cust0101.test"), platformZone(101))
 	t.Run("a new zone gets the block's defaults without a reload", func(t *testing.T) {
 		w := sorted(append([]string{`0 issue "digicert.com"`}, cloudflare...)...)
 		var got []string
-		if !corednstest.Poll(10*time.Second, 50*time.Millisecond, func() bool {
+		if !corednstest.Poll(20*time.Second, 100*time.Millisecond, func() bool {
 			r, _, err := new(dns.Client).Exchange(new(dns.Msg).SetQuestion("cust0101.test.", dns.TypeCAA), addr)
 			if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 				return false
