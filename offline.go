@@ -125,10 +125,15 @@ func (cf *Corefile) build() error {
 
 // Warnings returns the start-up warnings of every caapolicy block, in Corefile order.
 func (cf *Corefile) Warnings() []string {
+	return cf.collect(func(h *CAAPolicy) []string { return h.warnings })
+}
+
+// collect returns the lines lines gives for every caapolicy block, in Corefile order, each once.
+func (cf *Corefile) collect(lines func(*CAAPolicy) []string) []string {
 	var out []string
 	for _, b := range cf.blocks {
 		for _, h := range b.policies {
-			out = append(out, h.warnings...)
+			out = append(out, lines(h)...)
 		}
 	}
 	return dedupe(out)
@@ -137,13 +142,7 @@ func (cf *Corefile) Warnings() []string {
 // Acknowledged returns the start-up warnings every caapolicy block acknowledges as intended,
 // each followed by the acknowledge line and its reason, in Corefile order.
 func (cf *Corefile) Acknowledged() []string {
-	var out []string
-	for _, b := range cf.blocks {
-		for _, h := range b.policies {
-			out = append(out, h.acknowledged...)
-		}
-	}
-	return dedupe(out)
+	return cf.collect(func(h *CAAPolicy) []string { return h.acknowledged })
 }
 
 // policy returns the caapolicy block whose zones hold n most specifically, or nil.
