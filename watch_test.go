@@ -88,22 +88,20 @@ func cacheCounter(t *testing.T, name string) float64 {
 // waitFor waits until buf holds n lines containing sub, and returns those lines.
 func waitFor(t *testing.T, read func() string, sub string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var got []string
+	var got []string
+	corednstest.Poll(5*time.Second, 20*time.Millisecond, func() bool {
+		got = got[:0]
 		for l := range strings.SplitSeq(read(), "\n") {
 			if strings.Contains(l, sub) {
 				got = append(got, l)
 			}
 		}
-		if len(got) >= n || time.Now().After(deadline) {
-			if len(got) != n {
-				t.Fatalf("%d lines with %q, want %d:\n%s", len(got), sub, n, read())
-			}
-			return got
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(got) >= n
+	})
+	if len(got) != n {
+		t.Fatalf("%d lines with %q, want %d:\n%s", len(got), sub, n, read())
 	}
+	return got
 }
 
 // TestWatchThroughCache: with cache in front of caapolicy, every CAA query is logged and counted

@@ -67,14 +67,12 @@ func readLines(t *testing.T, paths ...string) []string {
 // waitLines waits, for at most 5 seconds, until the files hold n lines, and returns them.
 func waitLines(t *testing.T, n int, paths ...string) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		lines := readLines(t, paths...)
-		if len(lines) >= n || time.Now().After(deadline) {
-			return lines
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var lines []string
+	corednstest.Poll(5*time.Second, 10*time.Millisecond, func() bool {
+		lines = readLines(t, paths...)
+		return len(lines) >= n
+	})
+	return lines
 }
 
 // logWriter is the function the log writer goroutine runs.
@@ -198,11 +196,8 @@ func TestLogReloadKeepsEveryLine(t *testing.T) {
 	await := func(n int) {
 		t.Helper()
 		want := count() + n
-		for deadline := time.Now().Add(5 * time.Second); count() < want; {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d queries answered, want %d", count(), want)
-			}
-			time.Sleep(time.Millisecond)
+		if !corednstest.Poll(5*time.Second, time.Millisecond, func() bool { return count() >= want }) {
+			t.Fatalf("%d queries answered, want %d", count(), want)
 		}
 	}
 	rotated := filepath.Join(dir, "caa.json.1")
