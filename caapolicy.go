@@ -138,7 +138,7 @@ func (c *CAAPolicy) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	if qt := r.Question[0].Qtype; qt == dns.TypeCAA {
 		return c.serveCAA(ctx, w, r)
-	} else if qt == dns.TypeTXT && c.persist != nil {
+	} else if qt == dns.TypeTXT && (c.persist != nil || isPersistName(r.Question[0].Name)) {
 		return c.servePersist(ctx, w, r)
 	} else if qt == dns.TypeSOA || c.signer != nil || c.serial != 0 || c.existLens[len(r.Question[0].Name)&0xff] {
 		return c.serveOther(ctx, w, r)

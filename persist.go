@@ -138,11 +138,17 @@ func persistRecords(owners map[string]policy, scopeOf func([]byte) *scope) map[s
 }
 
 // servePersist answers a TXT query at a name holding the policy's dns-persist-01 records with
-// them, and passes any other on. Only a TXT query in a block with persist lines comes here.
+// them; a TXT query at another _validation-persist name of the zones goes to the zone data and
+// its answer is watched as well (a CA validating with dns-persist-01 asks it, whoever publishes
+// the record); any other passes on. Only TXT queries in a block with persist lines, and TXT
+// queries at _validation-persist names, come here.
 func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	var buf [256]byte
 	rrs, ok := c.persist[string(dnsname.Lower(buf[:0], r.Question[0].Name))]
 	if !ok {
+		if isPersistName(r.Question[0].Name) && c.holds(r.Question[0].Name) {
+			return c.watchPersist(ctx, w, r)
+		}
 		return c.passOther(ctx, w, r)
 	}
 	m := new(dns.Msg)
@@ -154,6 +160,47 @@ func (c *CAAPolicy) servePersist(ctx context.Context, w dns.ResponseWriter, r *d
 		m.Answer = append(m.Answer, x)
 	}
 	w.WriteMsg(m)
-	c.recordPersist(ctx, w, r, m)
+	s := served{owner: strings.ToLower(r.Question[0].Name), policy: len(m.Answer), msg: m}
+	c.recordPersist(ctx, w, r, &s, m.Rcode, sourcePersist)
 	return dns.RcodeSuccess, nil
+}
+
+// isPersistName reports whether the first label of qname, in any case, is _validation-persist:
+// one length test and one comparison of 19 bytes, without allocating.
+func isPersistName(qname string) bool {
+	const l = len(caa.PersistLabel)
+	return len(qname) > l && qname[l] == '.' && strings.EqualFold(qname[:l], caa.PersistLabel)
+}
+
+// watchPersist passes a TXT query at a _validation-persist name to the zone data, as any other
+// TXT query goes (passOther), and watches the answer written: logged and counted as the CA's
+// check of the name it validates, with source passthrough.
+func (c *CAAPolicy) watchPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	sw := seenWriter{ResponseWriter: w}
+	rcode, err := c.passOther(ctx, &sw, r)
+	if sw.msg == nil {
+		return rcode, err // nothing was written: the server answers with the error
+	}
+	var s served
+	for _, rr := range sw.msg.Answer {
+		if t, ok := rr.(*dns.TXT); ok && strings.EqualFold(t.Hdr.Name, r.Question[0].Name) {
+			s.owner = t.Hdr.Name
+			s.zone++
+		}
+	}
+	s.msg = sw.msg
+	c.recordPersist(ctx, w, r, &s, sw.msg.Rcode, sourcePassthrough)
+	return rcode, err
+}
+
+// seenWriter writes through to the client and keeps the message written.
+type seenWriter struct {
+	dns.ResponseWriter
+	msg *dns.Msg
+}
+
+// WriteMsg implements dns.ResponseWriter.
+func (w *seenWriter) WriteMsg(m *dns.Msg) error {
+	w.msg = m
+	return w.ResponseWriter.WriteMsg(m)
 }

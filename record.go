@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/coredns/coredns/plugin/metrics"
@@ -22,16 +21,15 @@ func (c *CAAPolicy) record(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	c.watchQuery(ctx, w, r, zone, label, s, rcode, sourceNames[s.sourceID()])
 }
 
-// recordPersist counts and logs a TXT query answered with the dns-persist-01 records of the
-// policy (persist.go), of source persist: a CA validating a name with dns-persist-01 asks for
-// them, and the watcher counts the query in the CA's check of that name.
-func (c *CAAPolicy) recordPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, m *dns.Msg) {
+// recordPersist counts and logs a TXT query for a dns-persist-01 record (persist.go), answered
+// from the policy (source persist) or by the zone data (passthrough): a CA validating a name with
+// dns-persist-01 asks for it, and the watcher counts the query in the CA's check of that name.
+func (c *CAAPolicy) recordPersist(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, s *served, rcode int, src string) {
 	zone, label, _, ok := c.find(r.Question[0].Name)
 	if !ok {
 		return
 	}
-	s := served{owner: strings.ToLower(r.Question[0].Name), policy: len(m.Answer), msg: m}
-	c.watchQuery(ctx, w, r, zone, label, &s, m.Rcode, sourcePersist)
+	c.watchQuery(ctx, w, r, zone, label, s, rcode, src)
 }
 
 // watchQuery counts a query of a CA's check in the metrics and hands it to the watcher.

@@ -409,3 +409,56 @@ func TestPersistQueriesWatched(t *testing.T) {
 		}
 	})
 }
+
+// TestZoneDataPersistQueriesWatched: a TXT query at a _validation-persist name that the zone
+// data answers (no persist line in the block) is logged and counted with source passthrough, and
+// belongs to the CA's check of the name it validates.
+func TestZoneDataPersistQueriesWatched(t *testing.T) {
+	z, err := fileZone(persistZoneData, "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, `caapolicy example.org {
+		issue letsencrypt.org
+		ca letsencrypt.org 10.0.0.0/8
+		checks 1m
+		node ns1
+	}`, z)
+	privateLog(h)
+	var out syncBuffer
+	logTo(h, &out)
+	startLog(t, h)
+	passthrough := func() float64 {
+		return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "letsencrypt.org", sourcePassthrough))
+	}
+	before := passthrough()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "10.1.1.1"})
+	m := new(dns.Msg).SetQuestion("_Validation-Persist.api.example.org.", dns.TypeTXT)
+	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	query(t, h, &test.ResponseWriter{RemoteIP: "10.1.1.2"}, "api.example.org.", 0, false)
+	if err := h.qlog.Shutdown(); err != nil { // writes the open event
+		t.Fatal(err)
+	}
+	t.Run("the zone data's answer is written unchanged", func(t *testing.T) {
+		if rec.Msg == nil || len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].(*dns.TXT).Txt[0] != "stale.example; accounturi=https://stale.example/acct/1" {
+			t.Errorf("answer %v", rec.Msg)
+		}
+	})
+	t.Run("lines", func(t *testing.T) {
+		want := []string{
+			`[INFO] plugin/caapolicy: T 10.1.1.1:40212 udp "_Validation-Persist.api.example.org." edns=none do=0 NOERROR size=195 tc=0 owner=_validation-persist.api.example.org. policy=0 zone=1 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "api.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
+			`[INFO] plugin/caapolicy: check by letsencrypt.org of "api.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
+		}
+		if got := normalLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+	t.Run("queries_total of source passthrough grows by 2", func(t *testing.T) {
+		if got := passthrough() - before; got != 2 {
+			t.Errorf("queries_total{ca=letsencrypt.org,source=passthrough} grew by %v, want 2", got)
+		}
+	})
+}
