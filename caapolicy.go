@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/corefile"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
 	"github.com/caapolicy/caapolicy/internal/watch"
 
@@ -37,7 +38,7 @@ type CAAPolicy struct {
 
 	warned       sync.Map // owner names already warned about, so zone-data warnings print once
 	warnings     []string // the start-up warnings, "file:line: text"
-	acknowledged []string // the start-up warnings acknowledged as intended (acknowledge.go)
+	acknowledged []string // the start-up warnings acknowledged as intended (internal/corefile)
 
 	persist     map[string][]dns.RR // lowercase _validation-persist names -> their TXT RRset (persist.go)
 	exist       map[string]struct{} // names the policy makes exist (owners and their ancestors)
@@ -58,36 +59,36 @@ type CAAPolicy struct {
 }
 
 // newHandler prepares everything a query needs from a parsed block.
-func newHandler(cfg blockConfig) *CAAPolicy {
-	h := &CAAPolicy{Zones: cfg.zones, pos: cfg.apex.pos, owners: map[string]*owner{}, zoneSet: map[string]string{}, serial: cfg.serial}
-	for _, z := range cfg.zones {
+func newHandler(b *corefile.Block) *CAAPolicy {
+	h := &CAAPolicy{Zones: b.Zones, pos: b.Pos, owners: map[string]*owner{}, zoneSet: map[string]string{}, serial: b.Serial}
+	for _, z := range b.Zones {
 		h.zoneSet[z] = z
 	}
-	h.base = newScope("", cfg.scopeConfig)
-	for _, zc := range cfg.overrides {
+	h.base = newScope("", b.Settings)
+	for _, zb := range b.Overrides {
 		if h.scopes == nil {
 			h.scopes = map[string]*scope{}
 		}
-		h.scopes[zc.zone] = newScope(zc.zone, zc.scopeConfig)
-		h.overrideZones = append(h.overrideZones, zc.zone)
+		h.scopes[zb.Name] = newScope(zb.Name, zb.Settings)
+		h.overrideZones = append(h.overrideZones, zb.Name)
 	}
-	if cfg.fallSet {
-		h.Fall.SetZonesFromArgs(cfg.fall)
+	if b.FallSet {
+		h.Fall.SetZonesFromArgs(b.Fall)
 	}
-	persisting := map[string]policy{}
-	for _, z := range cfg.zones {
-		if p := withPersist(cfg.apex, z); len(p.props) > 0 {
+	persisting := map[string]corefile.Policy{}
+	for _, z := range b.Zones {
+		if p := withPersist(b.Apex, z); len(p.Props) > 0 {
 			h.owners[z] = newOwner(z, p, h.base)
 		}
-		if len(cfg.apex.persist) > 0 {
-			persisting[z] = cfg.apex
+		if len(b.Apex.Persist) > 0 {
+			persisting[z] = b.Apex
 		}
 	}
-	for n, p := range cfg.names {
-		if q := withPersist(p, n); len(q.props) > 0 {
+	for n, p := range b.Names {
+		if q := withPersist(p, n); len(q.Props) > 0 {
 			h.owners[n] = newOwner(n, q, h.scopeOf([]byte(n)))
 		}
-		if len(p.persist) > 0 {
+		if len(p.Persist) > 0 {
 			persisting[n] = p
 		}
 	}
@@ -246,7 +247,7 @@ func (c *CAAPolicy) warnOnce(key, format string, args ...any) {
 }
 
 // warnOwner is warnOnce for a warning of the given kind about the policy owner o, unless its
-// warnings are acknowledged as intended (acknowledge.go).
+// warnings are acknowledged as intended (internal/corefile, acknowledge.go).
 func (c *CAAPolicy) warnOwner(o *owner, kind, format string, args ...any) {
 	if !o.acked {
 		c.warnOnce(kind+" "+o.name, format, args...)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caapolicy/caapolicy/internal/corefile"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
@@ -25,13 +26,13 @@ func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error
 			}
 		}
 		if !inside {
-			return errAt(c.pos, fmt.Sprintf("zone %s is outside this server block's zones (%s), so no query for it reaches this block; list the zone in the server block (%s {) or move this caapolicy block to the server block that serves it",
+			return corefile.ErrAt(c.pos, fmt.Sprintf("zone %s is outside this server block's zones (%s), so no query for it reaches this block; list the zone in the server block (%s {) or move this caapolicy block to the server block that serves it",
 				z, strings.Join(serverZones, " "), strings.TrimSuffix(z, ".")))
 		}
 		for _, e := range earlier {
 			for _, y := range e.Zones {
 				if dnsname.AtOrBelow(z, y) || dnsname.AtOrBelow(y, z) {
-					return errAt(c.pos, fmt.Sprintf("zone %s is also covered by the caapolicy block at %s (zone %s): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone",
+					return corefile.ErrAt(c.pos, fmt.Sprintf("zone %s is also covered by the caapolicy block at %s (zone %s): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone",
 						z, e.pos, y))
 				}
 			}
@@ -48,23 +49,10 @@ func (c *CAAPolicy) checkNext() error {
 		return nil
 	}
 	if slices.ContainsFunc(c.allScopes(), func(s *scope) bool { return s.merge }) {
-		return errAt(c.pos, fmt.Sprintf("zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of %s would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore",
+		return corefile.ErrAt(c.pos, fmt.Sprintf("zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of %s would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore",
 			strings.Join(c.Zones, " ")))
 	}
 	log.Warningf("%s: no plugin after caapolicy: queries of other types, and CAA queries at names without a policy, answer SERVFAIL; add file, auto or secondary for %s", c.pos, strings.Join(c.Zones, " "))
-	return nil
-}
-
-// checkPackable fails for a property whose record cannot be sent: miekg/dns packs a CAA value of
-// at most 1,025 bytes (fewer when it holds escapes).
-func checkPackable(pr property) error {
-	if len(pr.value) <= 255 && !strings.Contains(pr.value, `\`) {
-		return nil
-	}
-	rr := &dns.CAA{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeCAA, Class: dns.ClassINET}, Flag: pr.flag, Tag: pr.tag, Value: pr.value}
-	if _, err := dns.PackRR(rr, make([]byte, dns.MaxMsgSize), 0, nil, false); err != nil {
-		return fmt.Errorf("%s value of %d bytes cannot be sent in a CAA record (%v): DNS servers pack values of at most 1,025 bytes; shorten it", pr.tag, len(pr.value), err)
-	}
 	return nil
 }
 
@@ -82,31 +70,7 @@ func checkRRsetSize(o *owner) error {
 	m.Compress = true
 	m.Answer = rrPointers(o.records)
 	if n := m.Len(); n > dns.MaxMsgSize {
-		return errAt(o.pos, fmt.Sprintf("the CAA RRset at %s (policy and partner records) is %d bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values", o.name, n))
+		return corefile.ErrAt(o.pos, fmt.Sprintf("the CAA RRset at %s (policy and partner records) is %d bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values", o.name, n))
 	}
 	return nil
-}
-
-// lintNoneBeside warns about issue none (or issuewild none) next to an issuer of the same tag at
-// one owner: properties add up, so the issuer may issue and none does nothing.
-func lintNoneBeside(d []property, owner string, warn func(pos, format string, args ...any)) {
-	for _, tag := range []string{"issue", "issuewild"} {
-		var none *property
-		var issuer *property
-		for i := range d {
-			if !strings.EqualFold(d[i].tag, tag) {
-				continue
-			}
-			if d[i].value == ";" {
-				if none == nil {
-					none = &d[i]
-				}
-			} else if issuer == nil {
-				issuer = &d[i]
-			}
-		}
-		if none != nil && issuer != nil {
-			warn(none.pos, "%s none at %s is ignored beside %s %q (%s): CAA properties add up, so that CA may still issue; remove one of them", tag, owner, issuer.tag, issuer.value, issuer.pos)
-		}
-	}
 }

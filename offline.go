@@ -131,12 +131,18 @@ func (cf *Corefile) Warnings() []string {
 // collect returns the lines lines gives for every caapolicy block, in Corefile order, each once.
 func (cf *Corefile) collect(lines func(*CAAPolicy) []string) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, b := range cf.blocks {
 		for _, h := range b.policies {
-			out = append(out, lines(h)...)
+			for _, l := range lines(h) {
+				if !seen[l] {
+					seen[l] = true
+					out = append(out, l)
+				}
+			}
 		}
 	}
-	return dedupe(out)
+	return out
 }
 
 // Acknowledged returns the start-up warnings every caapolicy block acknowledges as intended,
@@ -216,7 +222,7 @@ func (cf *Corefile) Partners(n string) []string {
 	list := h.scopeFor(dns.Fqdn(n)).partners.list
 	out := make([]string, 0, len(list))
 	for _, p := range list {
-		out = append(out, p.value)
+		out = append(out, p.Value)
 	}
 	return out
 }

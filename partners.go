@@ -8,51 +8,19 @@ import (
 	"sync"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/corefile"
 
 	"github.com/miekg/dns"
 )
 
-// presets name lists of partner CAs. A preset is a name for a list, never logic.
-var presets = map[string][]string{
-	// Cloudflare's Universal SSL certificate authorities: the records Cloudflare adds, as listed
-	// in "Add CAA records", developers.cloudflare.com/ssl/edge-certificates/caa-records/
-	// (last updated 2026-04-21).
-	"cloudflare": {"pki.goog; cansignhttpexchanges=yes", "letsencrypt.org", "ssl.com", "sectigo.com"},
-	// AWS Certificate Manager, "(Optional) Configure a CAA record",
-	// docs.aws.amazon.com/acm/latest/userguide/setup-caa.html: any one of amazon.com,
-	// amazontrust.com, awstrust.com or amazonaws.com lets ACM issue; amazon.com is the one listed first.
-	"aws": {"amazon.com"},
-	// Google-managed certificates (Cloud Load Balancing, Certificate Manager), which Google
-	// obtains from Google Trust Services (pki.goog) and, where that CA cannot issue, from Let's
-	// Encrypt: "How Certificate Manager works",
-	// cloud.google.com/certificate-manager/docs/how-it-works, and the CAA section of "Use
-	// Google-managed SSL certificates",
-	// cloud.google.com/load-balancing/docs/ssl-certificates/google-managed-certs#caa.
-	"google": {"pki.goog", "letsencrypt.org"},
-}
-
-// trigger says which CAA RRsets get partner records.
-type trigger uint8
-
-const (
-	// triggerRestrictive adds partners only to what an RRset already restricts: issue C where
-	// issue properties exist, issuewild C where issuewild properties exist.
-	triggerRestrictive trigger = iota
-	// triggerAny adds issue C at every owner with a CAA RRset, as Cloudflare does.
-	triggerAny
-)
-
-// partner is one partner CA: its identifier and the issue value written for it.
-type partner struct {
-	issuer string // lowercase, no trailing dot
-	value  string // "issuer[; key=value...]"
-	pos    string
-}
+// The partner rules (README.md, "Partner CAs"): which partner records a CAA RRset gets, and
+// why partner certificates may fail there. The partners lines and their presets are read by
+// internal/corefile.
 
 // partnerSet is the partner configuration of a caapolicy block.
 type partnerSet struct {
-	list    []partner
-	trigger trigger
+	list    []corefile.Partner
+	trigger corefile.Trigger
 	cache   *additionsCache // the additions for RRsets met at query time; nil at setup
 }
 
@@ -164,7 +132,7 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 	}
 	// Rule 1: the restrictive trigger leaves RRsets that restrict nothing (iodef, contacts,
 	// unknown tags) as they are: any CA, partners included, may issue there already.
-	if ps.trigger == triggerRestrictive && !issue.present && !wild.present {
+	if ps.trigger == corefile.TriggerRestrictive && !issue.present && !wild.present {
 		return nil, notes
 	}
 
@@ -178,7 +146,7 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 		case k.tag == caa.TagIssueWild && !k.kind.present:
 			// Rule 2: without issuewild properties wildcards fall back to issue, which now holds the partners.
 			continue
-		case k.tag == caa.TagIssue && !k.kind.present && ps.trigger == triggerRestrictive:
+		case k.tag == caa.TagIssue && !k.kind.present && ps.trigger == corefile.TriggerRestrictive:
 			// Non-wildcard issuance is unrestricted here: an issue record would restrict it.
 			continue
 		case k.kind.present && !k.kind.authorizes:
@@ -190,23 +158,23 @@ func (ps *partnerSet) additions(rrset []dns.CAA) ([]dns.CAA, partnerNotes) {
 			continue
 		}
 		for _, p := range ps.list {
-			own := k.kind.values[p.issuer]
+			own := k.kind.values[p.Issuer]
 			switch {
 			case own.exact:
 				// Rule 2: the customer authorizes this CA already, without conditions.
 				continue
 			case own.bound != "":
 				// Rule 3: the customer's parameters bind this CA; no broader record beside them.
-				if own.canonical != p.value {
-					notes.bound = append(notes.bound, fmt.Sprintf("%s (%s %q)", p.issuer, k.tag, own.bound))
+				if own.canonical != p.Value {
+					notes.bound = append(notes.bound, fmt.Sprintf("%s (%s %q)", p.Issuer, k.tag, own.bound))
 				}
 				continue
 			}
 			// Not named, or named only in another case, which Let's Encrypt does not match.
-			add = append(add, dns.CAA{Tag: k.tag, Value: p.value})
+			add = append(add, dns.CAA{Tag: k.tag, Value: p.Value})
 		}
 	}
-	notes.restricts = ps.trigger == triggerAny && !issue.present && len(add) > 0
+	notes.restricts = ps.trigger == corefile.TriggerAny && !issue.present && len(add) > 0
 	return add, notes
 }
 
@@ -286,59 +254,4 @@ func sameProperties(a, b []dns.CAA) bool {
 		}
 	}
 	return true
-}
-
-// nearestPreset returns the preset a misspelt one most likely means (two edits at most), or "".
-func nearestPreset(s string) string {
-	best, bestD := "", 3
-	for p := range presets {
-		if d := caa.EditDistance(strings.ToLower(s), p); d < bestD || (d == bestD && p < best) {
-			best, bestD = p, d
-		}
-	}
-	return best
-}
-
-// parsePartner turns one argument of a partners line into partners: a preset, or
-// CA[;KEY=VALUE...] checked like an issue value.
-func parsePartner(arg string) ([]string, error) {
-	if list, ok := presets[strings.ToLower(arg)]; ok {
-		return list, nil
-	}
-	if strings.EqualFold(arg, "none") || strings.EqualFold(arg, "off") {
-		return nil, fmt.Errorf("partners %s stands alone on its line; write partners off to add no partner records", arg)
-	}
-	if !strings.Contains(arg, ";") && strings.Contains(arg, "=") {
-		return nil, fmt.Errorf("partner %q: parameters attach to their CA with ';', as in letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456", arg)
-	}
-	if issuer, _, _ := strings.Cut(arg, ";"); !strings.Contains(strings.TrimSuffix(issuer, "."), ".") {
-		if near := nearestPreset(issuer); near != "" {
-			return nil, fmt.Errorf("partner %q is neither a preset nor a CA domain; did you mean the preset %s?", arg, near)
-		}
-		return nil, fmt.Errorf("partner %q is neither a preset (cloudflare, aws, google) nor a CA domain such as letsencrypt.org", arg)
-	}
-	v, err := issueValueFromArgs([]string{arg})
-	if err != nil {
-		return nil, fmt.Errorf("partner %q: %v; or name a preset: cloudflare, aws, google", arg, err)
-	}
-	return []string{v}, nil
-}
-
-// addPartner adds value to ps unless a partner with the same identifier is there already; the
-// first one listed wins, and a different second value is returned as a warning.
-func (ps *partnerSet) addPartner(value, pos string) (warning string, err error) {
-	v, err := caa.ParseIssueValue(value)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range ps.list {
-		if p.issuer == v.Issuer {
-			if p.value != value {
-				warning = fmt.Sprintf("partner %s is listed again as %q; the first, %q from %s, is used", v.Issuer, value, p.value, p.pos)
-			}
-			return warning, nil
-		}
-	}
-	ps.list = append(ps.list, partner{issuer: v.Issuer, value: value, pos: pos})
-	return "", nil
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns/caddy"
-
+	"github.com/caapolicy/caapolicy/caa"
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/corefile"
 
 	"github.com/miekg/dns"
 )
@@ -35,12 +35,16 @@ func propStrings(rrs []dns.CAA) []string {
 	return out
 }
 
-func partnersOf(t *testing.T, trig trigger, values ...string) *partnerSet {
+func partnersOf(t *testing.T, trig corefile.Trigger, values ...string) *partnerSet {
 	t.Helper()
 	ps := &partnerSet{trigger: trig}
 	for _, v := range values {
-		if _, err := ps.addPartner(v, "test"); err != nil {
+		iv, err := caa.ParseIssueValue(v)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(ps.list, func(p corefile.Partner) bool { return p.Issuer == iv.Issuer }) {
+			ps.list = append(ps.list, corefile.Partner{Issuer: iv.Issuer, Value: v, Pos: "test"})
 		}
 	}
 	return ps
@@ -124,10 +128,10 @@ func TestPartnerRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, run := range []struct {
 				name  string
-				trig  trigger
+				trig  corefile.Trigger
 				want  []string
 				notes partnerNotes
-			}{{"trigger restrictive", triggerRestrictive, tc.restrict, tc.notes}, {"trigger any", triggerAny, tc.any, tc.notesAny}} {
+			}{{"trigger restrictive", corefile.TriggerRestrictive, tc.restrict, tc.notes}, {"trigger any", corefile.TriggerAny, tc.any, tc.notesAny}} {
 				t.Run(run.name, func(t *testing.T) {
 					add, notes := partnersOf(t, run.trig, tc.partners...).additions(tc.rrset)
 					if got := propStrings(add); !slices.Equal(got, run.want) && len(got)+len(run.want) > 0 {
@@ -140,35 +144,6 @@ func TestPartnerRules(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestPartnersParse(t *testing.T) {
-	buf := corednstest.CaptureLog(t)
-
-	c := caddy.NewTestController("dns", `caapolicy example.org {
-		partners cloudflare google
-		partners aws letsencrypt.org;accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1 Buypass.COM.;validationmethods=dns-01
-		trigger any
-	}`)
-	c.Next()
-	h, err := parse(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, p := range h.base.partners.list {
-		got = append(got, p.value)
-	}
-	want := []string{"pki.goog; cansignhttpexchanges=yes", "letsencrypt.org", "ssl.com", "sectigo.com", "amazon.com", "buypass.com; validationmethods=dns-01"}
-	if !slices.Equal(got, want) || h.base.partners.trigger != triggerAny {
-		t.Errorf("partners\n got %q trigger %d\nwant %q trigger any", got, h.base.partners.trigger, want)
-	}
-	wantLog := "[WARNING] plugin/caapolicy: Testfile:2: partner pki.goog is listed again as \"pki.goog\"; the first, \"pki.goog; cansignhttpexchanges=yes\" from Testfile:2, is used\n" +
-		"[WARNING] plugin/caapolicy: Testfile:3: partner letsencrypt.org is listed again as \"letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1\"; the first, \"letsencrypt.org\" from Testfile:2, is used\n"
-	if buf.String() != wantLog {
-		t.Errorf("log\n got %q\nwant %q", buf.String(), wantLog)
-	}
-
 }
 
 // TestPartnersStartupReport checks the one warning per policy owner where partner certificates
@@ -366,9 +341,9 @@ func TestReadmePartnerTable(t *testing.T) {
 			}
 			for _, run := range []struct {
 				name string
-				trig trigger
+				trig corefile.Trigger
 				col  string
-			}{{"trigger restrictive", triggerRestrictive, cols[3]}, {"trigger any", triggerAny, cols[4]}} {
+			}{{"trigger restrictive", corefile.TriggerRestrictive, cols[3]}, {"trigger any", corefile.TriggerAny, cols[4]}} {
 				t.Run(run.name, func(t *testing.T) {
 					add, _ := partnersOf(t, run.trig, "letsencrypt.org").additions(rrset)
 					if got, want := propStrings(add), cell(run.col); !slices.Equal(got, want) && len(got)+len(want) > 0 {
@@ -387,7 +362,7 @@ func TestReadmePartnerTable(t *testing.T) {
 // in a new slice hits, an RRset differing only in the case of an issuer (which Let's Encrypt
 // tells apart) or in order does not share an entry, and the cache stays bounded.
 func TestCachedAdditions(t *testing.T) {
-	ps := partnersOf(t, triggerRestrictive, "letsencrypt.org", "sectigo.com")
+	ps := partnersOf(t, corefile.TriggerRestrictive, "letsencrypt.org", "sectigo.com")
 	ps.cache = newAdditionsCache()
 	rrsets := [][]dns.CAA{
 		{{Tag: "issue", Value: "digicert.com"}, {Tag: "iodef", Value: "mailto:a@example.org"}},

@@ -2,12 +2,11 @@ package caapolicy
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/corefile"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
@@ -24,82 +23,36 @@ import (
 // (zone data's TXT records at that name are not served), exists for every type, and is carried
 // in transfers.
 
-// persistLine is one persist line of a policy.
-type persistLine struct {
-	issuer, account string
-	wildcard        bool
-	until           int64 // persistUntil, UNIX seconds; 0 for none
-	pos             string
-}
-
-// parsePersist reads the arguments of persist: CA ACCOUNTURI [wildcard] [until TIME], TIME an
-// RFC 3339 time or UNIX seconds.
-func parsePersist(args []string) (persistLine, error) {
-	var l persistLine
-	if len(args) < 2 {
-		return l, fmt.Errorf("persist takes CA ACCOUNTURI [wildcard] [until TIME]: persist letsencrypt.org https://acme-v02.api.letsencrypt.org/acme/acct/123456")
-	}
-	v, err := caa.ParseIssueValue(strings.ToLower(strings.TrimSuffix(args[0], ".")))
-	if err != nil || v.Issuer == "" || len(v.Params) > 0 {
-		return l, fmt.Errorf("persist: %q is not a CA identifier such as letsencrypt.org", args[0])
-	}
-	if err := caa.CheckACMEAccountURI(args[1]); err != nil {
-		return l, fmt.Errorf("persist: %v", err)
-	}
-	l.issuer, l.account = v.Issuer, args[1]
-	for rest := args[2:]; len(rest) > 0; {
-		switch strings.ToLower(rest[0]) {
-		case "wildcard":
-			l.wildcard, rest = true, rest[1:]
-		case "until":
-			if len(rest) < 2 {
-				return l, fmt.Errorf("persist: until needs a time, as in until 2027-12-31T00:00:00Z or until 1830297600")
-			}
-			if t, err := time.Parse(time.RFC3339, rest[1]); err == nil {
-				l.until = t.Unix()
-			} else if n, err := strconv.ParseInt(rest[1], 10, 64); err == nil && n > 0 {
-				l.until = n
-			} else {
-				return l, fmt.Errorf("persist: until %q is neither an RFC 3339 time (2027-12-31T00:00:00Z) nor UNIX seconds", rest[1])
-			}
-			rest = rest[2:]
-		default:
-			return l, fmt.Errorf("persist: %q is neither wildcard nor until TIME", rest[0])
-		}
-	}
-	return l, nil
-}
-
-// txt is the record's RDATA.
-func (l persistLine) txt() string {
-	s := l.issuer + "; accounturi=" + l.account
-	if l.wildcard {
+// persistTXT is the RDATA of the record that l publishes.
+func persistTXT(l corefile.Persist) string {
+	s := l.Issuer + "; accounturi=" + l.Account
+	if l.Wildcard {
 		s += "; policy=wildcard"
 	}
-	if l.until != 0 {
-		s += "; persistUntil=" + strconv.FormatInt(l.until, 10)
+	if l.Until != 0 {
+		s += "; persistUntil=" + strconv.FormatInt(l.Until, 10)
 	}
 	return s
 }
 
 // withPersist returns p with the CAA properties its persist lines need (see above).
-func withPersist(p policy, owner string) policy {
-	if len(p.persist) == 0 {
+func withPersist(p corefile.Policy, owner string) corefile.Policy {
+	if len(p.Persist) == 0 {
 		return p
 	}
 	out := p
-	out.props = append([]property(nil), p.props...)
-	for _, l := range p.persist {
-		value := l.issuer + "; accounturi=" + l.account
+	out.Props = append([]corefile.Property(nil), p.Props...)
+	for _, l := range p.Persist {
+		value := l.Issuer + "; accounturi=" + l.Account
 		for _, tag := range []string{caa.TagIssue, caa.TagIssueWild} {
-			if tag == caa.TagIssueWild && !l.wildcard {
+			if tag == caa.TagIssueWild && !l.Wildcard {
 				continue
 			}
 			var rrset []dns.CAA
 			has := false
-			for _, pr := range out.props {
-				rrset = append(rrset, dns.CAA{Flag: pr.flag, Tag: pr.tag, Value: pr.value})
-				has = has || strings.EqualFold(pr.tag, tag)
+			for _, pr := range out.Props {
+				rrset = append(rrset, dns.CAA{Flag: pr.Flag, Tag: pr.Tag, Value: pr.Value})
+				has = has || strings.EqualFold(pr.Tag, tag)
 			}
 			if !has {
 				continue // nothing restricts this kind of issuance at the owner
@@ -110,11 +63,11 @@ func withPersist(p policy, owner string) policy {
 			}
 			allowed := true
 			for _, mode := range []caa.Mode{caa.ModeRFC, caa.ModeLetsEncrypt} {
-				req := caa.Request{Name: name, CA: l.issuer, Account: l.account, Method: caa.MethodPersist, Mode: mode}
+				req := caa.Request{Name: name, CA: l.Issuer, Account: l.Account, Method: caa.MethodPersist, Mode: mode}
 				allowed = allowed && caa.Decide(req, owner, rrset).Allowed
 			}
 			if !allowed {
-				out.props = append(out.props, property{tag: tag, value: value, pos: l.pos})
+				out.Props = append(out.Props, corefile.Property{Tag: tag, Value: value, Pos: l.Pos})
 			}
 		}
 	}
@@ -122,13 +75,13 @@ func withPersist(p policy, owner string) policy {
 }
 
 // persistRecords builds the TXT RRsets of the policies' persist lines, by lowercase owner.
-func persistRecords(owners map[string]policy, scopeOf func([]byte) *scope) map[string][]dns.RR {
+func persistRecords(owners map[string]corefile.Policy, scopeOf func([]byte) *scope) map[string][]dns.RR {
 	out := map[string][]dns.RR{}
 	for owner, p := range owners {
 		n := caa.PersistName(owner)
 		ttl := scopeOf([]byte(owner)).ttl
-		for _, l := range p.persist {
-			out[n] = append(out[n], &dns.TXT{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: []string{l.txt()}})
+		for _, l := range p.Persist {
+			out[n] = append(out[n], &dns.TXT{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: []string{persistTXT(l)}})
 		}
 	}
 	if len(out) == 0 {

@@ -4,29 +4,10 @@ import (
 	"strings"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/corefile"
 
 	"github.com/miekg/dns"
 )
-
-// defaultTTL is the TTL of synthesized records when the Corefile sets none.
-const defaultTTL = 300
-
-// property is one CAA property as the Corefile declares it, with where it was declared.
-type property struct {
-	flag  uint8
-	tag   string
-	value string
-	pos   string // "file:line"
-}
-
-// policy is the CAA RRset declared for one owner name, in Corefile order.
-type policy struct {
-	props   []property
-	persist []persistLine // dns-persist-01 records to publish (persist.go)
-	pos     string        // where the owner was declared
-	ack     string        // why the warnings about this policy are intended (acknowledge.go)
-	ackPos  string        // where acknowledge is written
-}
 
 // owner is a name with a declared policy. Its records are built once at setup: the policy, then
 // the partner records the policy alone calls for. Per query only the owner name is filled in.
@@ -40,14 +21,14 @@ type owner struct {
 	// lockIssue and lockWild: the policy locks issue (issuewild) down, every value of the tag
 	// naming no CA. Zone data never reopens what the operator locked (zonedata.go, mergeRecord).
 	lockIssue, lockWild bool
-	acked               bool // its warnings are acknowledged as intended (acknowledge.go)
+	acked               bool // its warnings are acknowledged as intended (internal/corefile, acknowledge.go)
 }
 
 // newOwner builds the records served at name for p, with the TTL and partner records of sc.
-func newOwner(name string, p policy, sc *scope) *owner {
-	o := &owner{name: name, scope: sc, pos: p.pos, nPolicy: len(p.props), acked: p.ack != ""}
-	for _, pr := range p.props {
-		o.records = append(o.records, dns.CAA{Flag: pr.flag, Tag: pr.tag, Value: pr.value})
+func newOwner(name string, p corefile.Policy, sc *scope) *owner {
+	o := &owner{name: name, scope: sc, pos: p.Pos, nPolicy: len(p.Props), acked: p.Ack != ""}
+	for _, pr := range p.Props {
+		o.records = append(o.records, dns.CAA{Flag: pr.Flag, Tag: pr.Tag, Value: pr.Value})
 	}
 	var issue, wild caaKind
 	for i := range o.records {

@@ -32,10 +32,8 @@ import (
 // exist (the block has the transfer plugin), a reload that changes the policy without raising
 // the serial, or that lowers it, is refused with an error, and the old policy keeps serving:
 // secondaries would otherwise keep the old CAA records, or stop transferring.
-
-// maxPolicySerial is the largest policy serial: adding it to a zone's serial stays within the
-// RFC 1982 window (a change of less than 2^31) whatever that serial is.
-const maxPolicySerial = 1<<31 - 1
+//
+// corefile.MaxSerial bounds N, so that adding it keeps within the RFC 1982 window.
 
 // serialState is what this process remembers of a zone's policy across reloads.
 type serialState struct {
@@ -97,7 +95,7 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 		num(uint64(sc.ttl))
 		num(uint64(sc.partners.trigger))
 		for _, p := range sc.partners.list {
-			str(p.value)
+			str(p.Value)
 		}
 	}
 	for _, n := range c.ownersIn(zone) {

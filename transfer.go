@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/transfer"
 
+	"github.com/caapolicy/caapolicy/internal/corefile"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/miekg/dns"
@@ -246,7 +247,7 @@ func (c *CAAPolicy) startTransfers(cfg *dnsserver.Config) error {
 	for _, z := range c.Zones {
 		m, err := loadSerial(z+"@"+cfg.Port, z, c.fingerprint(z), c.serial, t != nil)
 		if err != nil {
-			return errAt(c.pos, err.Error())
+			return corefile.ErrAt(c.pos, err.Error())
 		}
 		if m {
 			moved = append(moved, z)

@@ -1,10 +1,6 @@
-package caapolicy
+package corefile
 
-import (
-	"strings"
-
-	"github.com/coredns/caddy"
-)
+import "strings"
 
 // A platform locks some customers down on purpose, and each intended lock-down is a start-up
 // warning ("partners at X: ... no partner may issue"). Warnings nobody reads hide the ones that
@@ -25,22 +21,23 @@ import (
 // found and removed. Warnings that are not about one owner (a partner line, a log destination)
 // cannot be acknowledged.
 
-// parseAcknowledge reads "acknowledge REASON..." into p; the dispenser stands on "acknowledge".
-func (cfg *blockConfig) parseAcknowledge(c *caddy.Controller, at string, args []string, p *policy) error {
+// acknowledge reads "acknowledge REASON..." into pol; the dispenser stood on "acknowledge", at.
+func (p *parser) acknowledge(at string, args []string, pol *Policy) error {
 	if len(args) == 0 {
-		return c.Errf("acknowledge takes the reason the warned-about choice is intended: acknowledge lock-down requested by the customer")
+		return p.c.Errf("acknowledge takes the reason the warned-about choice is intended: acknowledge lock-down requested by the customer")
 	}
-	if p.ack != "" {
-		return c.Errf("acknowledge is written twice for this owner (first at %s); keep one", p.ackPos)
+	if pol.Ack != "" {
+		return p.c.Errf("acknowledge is written twice for this owner (first at %s); keep one", pol.AckPos)
 	}
-	p.ack, p.ackPos = strings.Join(args, " "), at
+	pol.Ack, pol.AckPos = strings.Join(args, " "), at
 	return nil
 }
 
-// acknowledgeWarnings splits the block's warnings into those still shown and those a policy
-// acknowledges, each of these followed by the acknowledging line and its reason. It adds a
-// warning for each acknowledge that covers nothing.
-func acknowledgeWarnings(cfg *blockConfig, warnings []string) (shown, acked []string) {
+// Acknowledge splits the block's warnings ("file:line: text", from Warnings, Lint and the
+// plugin's own) into those still shown and those a policy acknowledges, each of these followed
+// by the acknowledging line and its reason; both sorted by file and line. It adds a warning for
+// each acknowledge that covers nothing.
+func (b *Block) Acknowledge(warnings []string) (shown, acked []string) {
 	type ack struct {
 		pos, reason string
 		used        bool
@@ -48,26 +45,26 @@ func acknowledgeWarnings(cfg *blockConfig, warnings []string) (shown, acked []st
 	covers := map[string]*ack{} // "file:line" -> the acknowledge covering it
 	byPos := map[string]*ack{}  // one per acknowledge line, shared by the owners of a name block
 	var acks []*ack
-	add := func(p policy) {
-		if p.ack == "" {
+	add := func(p Policy) {
+		if p.Ack == "" {
 			return
 		}
-		a := byPos[p.ackPos]
+		a := byPos[p.AckPos]
 		if a == nil {
-			a = &ack{pos: p.ackPos, reason: p.ack}
-			byPos[p.ackPos] = a
+			a = &ack{pos: p.AckPos, reason: p.Ack}
+			byPos[p.AckPos] = a
 			acks = append(acks, a)
 		}
-		covers[p.pos] = a
-		for _, pr := range p.props {
-			covers[pr.pos] = a
+		covers[p.Pos] = a
+		for _, pr := range p.Props {
+			covers[pr.Pos] = a
 		}
-		for _, l := range p.persist {
-			covers[l.pos] = a
+		for _, l := range p.Persist {
+			covers[l.Pos] = a
 		}
 	}
-	add(cfg.apex)
-	for _, p := range cfg.names {
+	add(b.Apex)
+	for _, p := range b.Names {
 		add(p)
 	}
 	for _, w := range warnings {
@@ -86,7 +83,3 @@ func acknowledgeWarnings(cfg *blockConfig, warnings []string) (shown, acked []st
 	}
 	return byPosition(shown), byPosition(acked)
 }
-
-// Acknowledged returns the start-up warnings that the policy acknowledges as intended, each
-// followed by the acknowledge line and its reason.
-func (c *CAAPolicy) Acknowledged() []string { return c.acknowledged }
