@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/coredns/caddy"
+
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
@@ -33,17 +35,21 @@ func TestServedSerialIsAFunctionOfWhatIsServed(t *testing.T) {
 	zone := filepath.Join(dir, "example.org.zone")
 	write(t, zone, transferZone) // serial 2026112601
 	const zoneSerial = 2026112601
-	corefile := func(port int, serial string) string {
+	corefile := func(port int, serial string, issuer ...string) string {
+		ca := "letsencrypt.org"
+		if len(issuer) > 0 {
+			ca = issuer[0]
+		}
 		return fmt.Sprintf(`example.org:%d {
     bind 127.0.0.1
     caapolicy {
         %s
-        issue letsencrypt.org
+        issue %s
         name policyonly { issue none }
     }
     file %s
 }
-`, port, serial, zone)
+`, port, serial, ca, zone)
 	}
 	asked := []struct {
 		name  string
@@ -69,24 +75,44 @@ func TestServedSerialIsAFunctionOfWhatIsServed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p1, p2 := corednstest.FreePort(t), corednstest.FreePort(t)
 			first, _, _ := corednstest.Start(t, corefile(p1, tc.serial))
-			_, node2, _ := corednstest.Start(t, corefile(p2, tc.serial))
+			inst2, node2, _ := corednstest.Start(t, corefile(p2, tc.serial))
 			// Node 1 restarts: a new process remembers nothing. (It listens on a port of its own,
 			// so that no packet can reach the socket of the instance that stopped.)
 			first.Stop()
 			serials.Lock()
 			clear(serials.m)
 			serials.Unlock()
-			_, node1, _ := corednstest.Start(t, corefile(corednstest.FreePort(t), tc.serial))
-			for _, q := range asked {
-				t.Run(q.name, func(t *testing.T) {
-					for _, node := range []string{node1, node2} {
-						s, rcode := serialOf(t, node, q.qname, q.qtype)
-						if s != tc.want || rcode != q.rcode {
-							t.Errorf("%s: serial %d %s, want %d %s", node, s, dns.RcodeToString[rcode], tc.want, dns.RcodeToString[q.rcode])
+			p3 := corednstest.FreePort(t)
+			inst1, node1, _ := corednstest.Start(t, corefile(p3, tc.serial))
+			same := func(stage string, want uint32) {
+				t.Helper()
+				for _, q := range asked {
+					t.Run(stage+": "+q.name, func(t *testing.T) {
+						for _, node := range []string{node1, node2} {
+							s, rcode := serialOf(t, node, q.qname, q.qtype)
+							if s != want || rcode != q.rcode {
+								t.Errorf("%s: serial %d %s, want %d %s", node, s, dns.RcodeToString[rcode], want, dns.RcodeToString[q.rcode])
+							}
 						}
-					}
-				})
+					})
+				}
 			}
+			same("after the restart", tc.want)
+			if tc.serial == "" {
+				return
+			}
+			// Both nodes reload, one after the other, with the same policy change and serial 8.
+			for i, r := range []struct {
+				inst *caddy.Instance
+				port int
+			}{{inst2, p2}, {inst1, p3}} {
+				next, err := r.inst.Restart(corednstest.Corefile(corefile(r.port, "serial 8", "sectigo.com")))
+				if err != nil {
+					t.Fatalf("reload of node %d: %v", i+1, err)
+				}
+				t.Cleanup(func() { next.Stop() })
+			}
+			same("after both reloaded with the same change", zoneSerial+8)
 		})
 	}
 }
