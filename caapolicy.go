@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
+	"github.com/coredns/coredns/plugin/file"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/transfer"
 
@@ -45,6 +46,8 @@ type CAAPolicy struct {
 
 	group       []*CAAPolicy          // every caapolicy block of the server block, this one too; shared
 	transferers []transfer.Transferer // the zone data's transfers, found at start-up
+	files       *file.File            // the zone data when it is CoreDNS's file plugin (mergecache.go)
+	filesOnce   sync.Once             // finds files at the first merged answer
 	serial      uint32                // the policy serial (serial.go): served serial = zone's + serial
 	stopped     chan struct{}         // closed at shutdown, once
 	stopOnce    sync.Once
@@ -166,10 +169,16 @@ func (c *CAAPolicy) find(qname string) (zone string, o *owner, ok bool) {
 // serve answers a CAA query for a name in the plugin's zones; o is the policy owner at the
 // question name, if any.
 func (c *CAAPolicy) serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
-	if o == nil || o.scope.merge {
-		return c.serveZoneData(ctx, w, r, o)
+	switch {
+	case o == nil:
+		return c.serveZoneData(ctx, w, r, nil)
+	case !o.scope.merge:
+		return c.writePolicy(ctx, w, o, policyReply(r, r.Question[0].Name, o.records))
 	}
-	return c.writePolicy(ctx, w, o, policyReply(r, r.Question[0].Name, o.records))
+	if e := keptMerge(r, o); e != nil {
+		return c.writeMerged(ctx, w, r, e)
+	}
+	return c.serveZoneData(ctx, w, r, o)
 }
 
 // Name implements the plugin.Handler interface.

@@ -19,6 +19,7 @@ import (
 // unchanged. o is the policy owner at the question name, if any.
 func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
 	qname := r.Question[0].Name
+	zone, version := c.mergeVersion(r, o)
 	zm, rcode, err := c.ask(ctx, w, r)
 	if zm == nil {
 		if o == nil {
@@ -54,6 +55,9 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 		m, s = c.passOn(zm, answer, target)
 	default:
 		m, s = c.mergeAt(zm, answer, target, to)
+		if to == o && target == qname && zone != nil {
+			c.keepMerge(ctx, r, o, zone, version, m, s)
+		}
 	}
 	m = c.servedNegative(m)
 	// Written here, once the reply is built, so that building it takes no stack while writing.
