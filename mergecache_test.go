@@ -271,7 +271,7 @@ func TestE2EMergedReloadUnderLoad(t *testing.T) {
 		}
 	}
 	writeZone(1)
-	_, udp, _ := corednstest.Start(t, fmt.Sprintf(`example.org:0 {
+	inst, udp, _ := corednstest.Start(t, fmt.Sprintf(`example.org:0 {
 	bind 127.0.0.1
 	caapolicy {
 		issue letsencrypt.org
@@ -284,6 +284,8 @@ func TestE2EMergedReloadUnderLoad(t *testing.T) {
 	}
 }
 `, zonePath))
+	// Stop file's reload goroutine before the zone file goes (Stop alone leaves it running).
+	t.Cleanup(func() { inst.ShutdownCallbacks() })
 	const versions = 6
 	// versionOf returns the zone version whose RRset the answer is, 0 if none.
 	versionOf := func(r *dns.Msg) int {
