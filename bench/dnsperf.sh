@@ -354,10 +354,12 @@ fi
 # over the rounds is at least MIN (skipped when a row is not in this run).
 target() {
     [ -n "${idx[$2]:-}" ] && [ -n "${idx[$3]:-}" ] || return 0
-    local m verdict
-    m=$(ratios "${idx[$2]}" "${idx[$3]}" | median)
-    verdict=$(awk -v m="$m" -v t="$4" 'BEGIN {print (m + 0.00001 >= t ? "met" : "NOT MET")}')
-    printf '  %-42s >= %-4s %s  %s\n' "$1" "$4" "$(summary "$2" "$3")" "$verdict"
+    local rs m verdict
+    rs=$(ratios "${idx[$2]}" "${idx[$3]}")
+    m=$(median <<<"$rs")
+    verdict=$(awk -v m="$m" -v t="$4" 'BEGIN {print (m >= t ? "met" : "NOT MET")}')
+    printf '  %-42s >= %-4s %.3f (rounds %.2f to %.2f)  %s\n' "$1" "$4" "$m" \
+        "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | head -1)" "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | tail -1)" "$verdict"
 }
 echo
 echo "Targets (issue #26), this tree:"
