@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
@@ -126,7 +125,7 @@ func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
 func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
 	q := new(dns.Msg).SetQuestion(qname, dns.TypeNS)
 	cw := &captureWriter{remote: w.RemoteAddr()}
-	plugin.NextOrFailure(name, c.Next, ctx, cw, q)
+	c.next(ctx, cw, q)
 	d := caa.Referral(cw.msg)
 	return d != nil && strings.EqualFold(d.Zone, qname)
 }
@@ -137,7 +136,7 @@ func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname s
 func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
 	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
-		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+		return c.next(ctx, w, r)
 	}
 	if qtype == dns.TypeDNSKEY && c.signer != nil {
 		if p, ok := ctx.Value(signProbeKey{}).(*signProbe); ok {
@@ -160,10 +159,10 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 		d.soa = d.neg && qtype == dns.TypeSOA
 	}
 	if !d.exists && !d.signed && !d.soa && !d.neg {
-		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+		return c.next(ctx, w, r)
 	}
 	nw := &otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: d.exists, signed: d.signed, soa: d.soa, neg: d.neg, cut: d.cut}
-	return plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+	return c.next(ctx, nw, r)
 }
 
 // otherWriter sits between the zone data and the rest of the chain for one query of another type.

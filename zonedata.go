@@ -6,7 +6,6 @@ import (
 
 	"github.com/caapolicy/caapolicy/caa"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 
 	"github.com/miekg/dns"
@@ -251,7 +250,7 @@ func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *d
 // return code and error it gave.
 func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, int, error) {
 	nw := nonwriter.New(w)
-	rcode, err := plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+	rcode, err := c.next(ctx, nw, r)
 	return nw.Msg, rcode, err
 }
 
