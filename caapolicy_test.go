@@ -10,11 +10,14 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/file"
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 
 	"github.com/miekg/dns"
+	ot "github.com/opentracing/opentracing-go"
+	"github.com/opentracing/opentracing-go/mocktracer"
 )
 
 const exampleOrg = `$ORIGIN example.org.
@@ -352,5 +355,85 @@ func TestServeWarnsOnce(t *testing.T) {
 		"[WARNING] plugin/caapolicy: zone data delegates policy owner sub.example.org. (declared at Testfile:5) to another zone; the delegation wins\n"
 	if buf.String() != want {
 		t.Errorf("log\n got %q\nwant %q", buf.String(), want)
+	}
+}
+
+// labelReference stands where caapolicy stands, or between metrics and caapolicy under the name
+// it is given, and passes every query on through plugin.NextOrFailure.
+type labelReference struct {
+	name string
+	next plugin.Handler
+}
+
+func (l labelReference) Name() string { return l.name }
+func (l labelReference) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	return plugin.NextOrFailure(l.name, l.next, ctx, w, r)
+}
+
+// TestNextKeepsPluginLabel: caapolicy passes queries on without plugin.NextOrFailure's writer
+// (next), and CoreDNS's metrics still name the same plugin for every reply as when it passes them
+// through NextOrFailure: the plugin right after metrics, whose writer wraps metrics' recorder.
+func TestNextKeepsPluginLabel(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"}", zoneData(t))
+	for _, tc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+	}{
+		{"an A query answered by the zone data", "www.example.org.", dns.TypeA},
+		{"an NXDOMAIN through the detour's writer", "nozone.example.org.", dns.TypeA},
+		{"a CAA query at a name without a policy", "zonecaa.example.org.", dns.TypeCAA},
+		{"a CAA query outside the zones", "example.com.", dns.TypeCAA},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			label := func(chain plugin.Handler) string {
+				rec := metrics.NewRecorder(corednstest.NewWriter("udp", ""))
+				plugin.NextOrFailure("prometheus", chain, context.Background(), rec, new(dns.Msg).SetQuestion(tc.qname, tc.qtype))
+				return rec.GetPlugin()
+			}
+			ref := labelReference{name: name, next: h.Next}
+			for _, c := range []struct {
+				chain, reference plugin.Handler
+				want             string
+			}{
+				{h, ref, name},
+				{labelReference{"header", h}, labelReference{"header", ref}, "header"},
+			} {
+				if got, want := label(c.chain), label(c.reference); got != want || want != c.want {
+					t.Errorf("behind %s: plugin %q, through NextOrFailure %q, want %q", c.chain.Name(), got, want, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestNextTraces: with the trace plugin's span in the context, the query goes on through
+// plugin.NextOrFailure, which gives the next plugin its child span.
+func TestNextTraces(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"}", zoneData(t))
+	tracer := mocktracer.New()
+	for _, tc := range []struct {
+		name  string
+		qname string
+		qtype uint16
+	}{
+		{"an A query", "a.example.org.", dns.TypeA},
+		{"an A query at a policy owner, through the detour", "www.example.org.", dns.TypeA},
+		{"a CAA query at a name without a policy", "zonecaa.example.org.", dns.TypeCAA},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tracer.Reset()
+			span := tracer.StartSpan("servedns")
+			ctx := ot.ContextWithSpan(context.Background(), span)
+			h.ServeDNS(ctx, corednstest.NewWriter("udp", ""), new(dns.Msg).SetQuestion(tc.qname, tc.qtype))
+			span.Finish()
+			var names []string
+			for _, s := range tracer.FinishedSpans() {
+				names = append(names, s.OperationName)
+			}
+			if want := []string{"file", "servedns"}; !slices.Equal(names, want) {
+				t.Errorf("finished spans %q, want %q", names, want)
+			}
+		})
 	}
 }

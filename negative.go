@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
@@ -127,7 +126,7 @@ func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
 func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
 	q := new(dns.Msg).SetQuestion(qname, dns.TypeNS)
 	cw := &captureWriter{remote: w.RemoteAddr()}
-	plugin.NextOrFailure(name, c.Next, ctx, cw, q)
+	c.next(ctx, cw, q)
 	d := caa.Referral(cw.msg)
 	return d != nil && strings.EqualFold(d.Zone, qname)
 }
@@ -138,7 +137,7 @@ func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname s
 func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
 	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
-		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+		return c.next(ctx, w, r)
 	}
 	if qtype == dns.TypeDNSKEY && c.signer != nil {
 		if p, ok := ctx.Value(signProbeKey{}).(*signProbe); ok {
@@ -146,23 +145,25 @@ func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns
 			return dns.RcodeSuccess, nil
 		}
 	}
-	nw := otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: c.mustExist(qname)}
+	// Decided on the stack: the writer is made (and allocated) only for a query it may change.
+	d := otherWriter{exists: c.mustExist(qname)}
 	if c.signer != nil {
 		opt := r.IsEdns0()
-		nw.signed = opt != nil && opt.Do() && c.holds(qname)
-		if nw.signed && qtype == dns.TypeDS {
+		d.signed = opt != nil && opt.Do() && c.holds(qname)
+		if d.signed && qtype == dns.TypeDS {
 			// Asked before the zone data answers the DS query, not from inside its WriteMsg.
-			nw.cut = c.isZoneCut(ctx, w, qname)
+			d.cut = c.isZoneCut(ctx, w, qname)
 		}
 	}
 	if c.serial != 0 {
-		nw.neg = c.holds(qname)
-		nw.soa = nw.neg && qtype == dns.TypeSOA
+		d.neg = c.holds(qname)
+		d.soa = d.neg && qtype == dns.TypeSOA
 	}
-	if !nw.exists && !nw.signed && !nw.soa && !nw.neg {
-		return plugin.NextOrFailure(name, c.Next, ctx, w, r)
+	if !d.exists && !d.signed && !d.soa && !d.neg {
+		return c.next(ctx, w, r)
 	}
-	return plugin.NextOrFailure(name, c.Next, ctx, &nw, r)
+	nw := &otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: d.exists, signed: d.signed, soa: d.soa, neg: d.neg, cut: d.cut}
+	return c.next(ctx, nw, r)
 }
 
 // otherWriter sits between the zone data and the rest of the chain for one query of another type.

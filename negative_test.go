@@ -1,6 +1,7 @@
 package caapolicy
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -478,4 +479,40 @@ func nsecProof(rrs []dns.RR) (*dns.NSEC, []*dns.RRSIG) {
 		}
 	}
 	return nsec, sigs
+}
+
+// TestNonCAAAllocations: a query of another type that the detour cannot change (the writer is
+// made only where it may) allocates nothing beyond what the zone data allocates to answer it; an
+// NXDOMAIN that becomes NODATA allocates the writer and the changed reply besides.
+func TestNonCAAAllocations(t *testing.T) {
+	h := newTestHandler(t, testPolicy+"}", zoneData(t))
+	w := corednstest.NewWriter("udp", "")
+	ctx := context.Background()
+	allocs := func(qname string, qtype uint16, serve func(r *dns.Msg)) float64 {
+		r := new(dns.Msg).SetQuestion(qname, qtype)
+		return testing.AllocsPerRun(200, func() { serve(r) })
+	}
+	direct := func(r *dns.Msg) { h.Next.ServeDNS(ctx, w, r) }
+	through := func(r *dns.Msg) { h.ServeDNS(ctx, w, r) }
+	for _, tc := range []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		detour float64 // allocated by the detour: its writer, and the reply it changes
+	}{
+		{"an A query", "a.example.org.", dns.TypeA, 0},
+		{"a name as long as a policy owner's, not one (the length lookup lets it through)", "xyz.example.org.", dns.TypeA, 0},
+		{"an SOA query without a policy serial", "example.org.", dns.TypeSOA, 0},
+		{"an NXDOMAIN at a policy owner the zone data lacks becomes NODATA", "nozone.example.org.", dns.TypeA, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.qname == "xyz.example.org." && !h.existLens[len(tc.qname)] {
+				t.Fatalf("no name the policy makes exist is as long as %s: the case tests nothing", tc.qname)
+			}
+			want := allocs(tc.qname, tc.qtype, direct) + tc.detour
+			if got := allocs(tc.qname, tc.qtype, through); got != want {
+				t.Errorf("%v allocations through caapolicy, want %v", got, want)
+			}
+		})
+	}
 }

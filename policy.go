@@ -2,6 +2,7 @@ package caapolicy
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/caapolicy/caapolicy/caa"
 	"github.com/caapolicy/caapolicy/internal/corefile"
@@ -22,6 +23,9 @@ type owner struct {
 	// naming no CA. Zone data never reopens what the operator locked (zonedata.go, mergeRecord).
 	lockIssue, lockWild bool
 	acked               bool // its warnings are acknowledged as intended (internal/corefile, acknowledge.go)
+	// merged holds the merged reply last built here from file's zone data, for queries without
+	// and with the DO bit, served while the zone holds the same data (mergecache.go).
+	merged [2]atomic.Pointer[mergedReply]
 }
 
 // newOwner builds the records served at name for p, with the TTL and partner records of sc.

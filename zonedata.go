@@ -7,7 +7,6 @@ import (
 	"github.com/caapolicy/caapolicy/caa"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
 
-	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 
 	"github.com/miekg/dns"
@@ -20,6 +19,7 @@ import (
 // unchanged. o is the policy owner at the question name, if any.
 func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
 	qname := r.Question[0].Name
+	zone, version := c.mergeVersion(r, o)
 	zm, rcode, err := c.ask(ctx, w, r)
 	if zm == nil {
 		if o == nil {
@@ -56,6 +56,9 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 		m, s = c.passOn(zm, answer, target)
 	default:
 		m, s = c.mergeAt(zm, answer, target, to)
+		if to == o && target == qname && zone != nil {
+			c.keepMerge(ctx, r, o, zone, version, m, s)
+		}
 	}
 	s.apex = apex
 	m = c.servedNegative(m)
@@ -250,7 +253,7 @@ func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *d
 // return code and error it gave.
 func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, int, error) {
 	nw := nonwriter.New(w)
-	rcode, err := plugin.NextOrFailure(name, c.Next, ctx, nw, r)
+	rcode, err := c.next(ctx, nw, r)
 	return nw.Msg, rcode, err
 }
 

@@ -20,8 +20,9 @@
 # row has a reference row (stock CoreDNS, or the same Corefile without the feature measured); the
 # table shows the median queries per second, the median over rounds of each round's ratio to the
 # reference, the mean latency and the servers' RSS, then the ratios that matter with their range
-# over the rounds. An A/A control (a stock server twice) shows the noise of the run. It stops
-# every process it started.
+# over the rounds, and each target of issue #26 with its threshold, met or not (by the median). An
+# A/A control (a stock server twice) shows the noise of the run. It stops every process it
+# started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,6 +152,19 @@ CONF
     file $work/merge.zone
 CONF
 done
+
+# The same Corefile as "CAA, cache, this tree" with the query log and check events off: what the
+# answer costs without the log's share.
+server "CAA, cache, log off, this tree" caa "CAA from cache, stock" <<CONF
+    cache
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+        log none
+        checks off
+    }
+    file $work/merge.zone
+CONF
 
 # The metadata route's floor: the metadata plugin in front, calling caapolicy's Metadata on every
 # query (cache hits included), beside the stock Corefile without it.
@@ -323,6 +337,7 @@ for b in "${extra[@]}"; do
         "non-CAA behind cache $(quotient "non-CAA, cache, this tree" "non-CAA, cache, stock" "non-CAA, cache, $label" "non-CAA, cache, stock")," \
         "CAA behind cache $(quotient "CAA, cache, this tree" "CAA from cache, stock" "CAA, cache, $label" "CAA from cache, stock")"
 done
+echo "  CAA behind cache, log off / stock cache   $(summary "CAA, cache, log off, this tree" "CAA from cache, stock")"
 if [ "$set_" = all ]; then
     echo "  policy / whoami                             $(summary "caapolicy, policy (ignore)" whoami)"
     echo "  policy / file                               $(summary "caapolicy, policy (ignore)" file)"
@@ -335,6 +350,27 @@ if [ "$set_" = all ]; then
     lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$l]}.conf.log" || true)
     echo "  ($lines query lines logged by the log-on server, ${done_q[$l]} queries it answered)"
 fi
+# target LABEL A B MIN: a target of issue #26, the ratio of row A to row B, met when the median
+# over the rounds is at least MIN (skipped when a row is not in this run).
+target() {
+    [ -n "${idx[$2]:-}" ] && [ -n "${idx[$3]:-}" ] || return 0
+    local rs m verdict
+    rs=$(ratios "${idx[$2]}" "${idx[$3]}")
+    m=$(median <<<"$rs")
+    verdict=$(awk -v m="$m" -v t="$4" 'BEGIN {print (m >= t ? "met" : "NOT MET")}')
+    printf '  %-42s >= %-4s %.3f (rounds %.2f to %.2f)  %s\n' "$1" "$4" "$m" \
+        "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | head -1)" "$(tr ' ' '\n' <<<"$rs" | grep -v '^$' | sort -g | tail -1)" "$verdict"
+}
+echo
+echo "Targets (issue #26), this tree:"
+target "non-CAA with / without caapolicy" "non-CAA, with caapolicy" "non-CAA, without caapolicy" 0.99
+target "non-CAA behind cache / stock cache" "non-CAA, cache, this tree" "non-CAA, cache, stock" 0.99
+target "merged over file / file" "merged over file, this tree" "file" 1.10
+target "CAA behind cache / CAA from stock cache" "CAA, cache, this tree" "CAA from cache, stock" 1.0
+target "policy, log on / whoami" "caapolicy, policy, log on" "whoami" 0.95
+target "policy, log on / file" "caapolicy, policy, log on" "file" 1.3
+target "log on / log off" "caapolicy, policy, log on" "caapolicy, policy (ignore)" 0.95
+echo
 c=${idx["CAA, cache, this tree"]}
 lines=$(grep -c 'plugin/caapolicy: .* udp "example.org."' "$work/server${ports[$c]}.conf.log" || true)
 echo "  ($lines query lines logged by \"CAA, cache, this tree\", ${done_q[$c]} queries it answered)"
