@@ -52,7 +52,7 @@ func TestOfflineMatchesLive(t *testing.T) {
 	// The zone data and keys the examples name, all in one directory, as the READMEs assume (the
 	// db.ZONE files for auto's default pattern).
 	var data []string
-	for _, pattern := range []string{"*.zone", "testdata/served/*.zone", "testdata/keys/*", "examples/platform/db.*"} {
+	for _, pattern := range []string{"*.zone", "testdata/served/*.zone", "testdata/keys/*", "examples/platform/db.*", "examples/customers/db.*", "examples/customers/caapolicy.d/*"} {
 		m, _ := filepath.Glob(filepath.Join(root, pattern))
 		data = append(data, m...)
 	}
@@ -65,7 +65,14 @@ func TestOfflineMatchesLive(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644); err != nil {
+				dest := filepath.Join(dir, filepath.Base(p))
+				if sub := filepath.Base(filepath.Dir(p)); sub == "caapolicy.d" { // the customers example's imported zone blocks
+					if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					dest = filepath.Join(dir, sub, filepath.Base(p))
+				}
+				if err := os.WriteFile(dest, b, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
