@@ -437,3 +437,42 @@ func TestNextTraces(t *testing.T) {
 		})
 	}
 }
+
+// TestZoneDataMessageUnchanged: the message the zone data writes is never changed; the reply is
+// built on a copy (CoreDNS's plugin guide), where a negative answer becomes a positive one at a
+// policy owner and where an NXDOMAIN becomes NODATA at a name the policy makes exist.
+func TestZoneDataMessageUnchanged(t *testing.T) {
+	soa := test.SOA("example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600")
+	for _, tc := range []struct {
+		name, qname string
+		rcode       int
+	}{
+		{"a NODATA at a policy owner becomes the policy", "deny.example.org.", dns.RcodeSuccess},
+		{"an NXDOMAIN at a policy owner becomes the policy", "deny.example.org.", dns.RcodeNameError},
+		{"an NXDOMAIN above a policy owner becomes NODATA", "ent.example.org.", dns.RcodeNameError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var written *dns.Msg
+			next := plugin.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+				m := new(dns.Msg).SetRcode(r, tc.rcode)
+				m.Ns = []dns.RR{soa}
+				written = m
+				return tc.rcode, w.WriteMsg(m)
+			})
+			h := newTestHandler(t, `caapolicy example.org {
+				name deny { issue none }
+				name x.ent { issue none }
+			}`, next)
+			rec := corednstest.NewWriter("udp", "")
+			if _, err := h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)); err != nil || rec.Msg == nil {
+				t.Fatalf("no reply: %v", err)
+			}
+			if rec.Msg == written {
+				t.Fatal("the reply is the zone data's own message")
+			}
+			if written.Rcode != tc.rcode || written.Authoritative || len(written.Ns) != 1 || written.Ns[0] != soa || len(written.Answer) != 0 {
+				t.Errorf("the zone data's message changed: %v", written)
+			}
+		})
+	}
+}

@@ -33,7 +33,10 @@ func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *
 	if o == nil && zm.Rcode == dns.RcodeNameError && c.mustExist(qname) {
 		// A name between a policy owner and the apex: it exists (negative.go), and an NXDOMAIN
 		// for CAA here would let a resolver deny the owner below it (RFC 8020).
-		zm.Rcode, zm.Authoritative = dns.RcodeSuccess, true
+		// The backend's message is copied before it changes (CoreDNS's plugin guide), as below.
+		x := *zm
+		x.Rcode, x.Authoritative = dns.RcodeSuccess, true
+		zm = &x
 	}
 	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
 	if o != nil && target != qname {
@@ -128,9 +131,11 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		block[i].Hdr.Name = target
 	}
 
-	// zm is the backend's reply to this one query: its sections may be replaced, its records
-	// (shared with the zone data) are never changed.
-	m := zm
+	// zm is the backend's reply: never changed (CoreDNS's plugin guide says to copy a message
+	// one did not create before changing it). The reply is a shallow copy whose sections are
+	// replaced; the records, shared with the zone data, are never changed.
+	x := *zm
+	m := &x
 	m.Authoritative = true
 	m.Compress = true
 	m.Answer = withRRset(answer, target, rest, block)
