@@ -86,13 +86,21 @@ func startAuthoritative(t testing.TB) string {
 	h := dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
 		_ = rw.WriteMsg(answer(current.Load(), q, false))
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
+	// A UDP port the system picks, and TCP on the same port: that port may be taken for TCP by
+	// another program, so a few UDP ports are tried.
+	var pc net.PacketConn
+	var l net.Listener
+	for try := 0; l == nil; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
+			pc.Close()
+			if try == 20 {
+				t.Fatal(err)
+			}
+		}
 	}
 	udp := &dns.Server{PacketConn: pc, Handler: h}
 	tcp := &dns.Server{Listener: l, Handler: h}
