@@ -1,0 +1,57 @@
+package caapolicy
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLayout keeps imports running one way, root → internal → caa: no file of an internal
+// package, tests included, imports the module root (nor the root's test helpers), and each
+// imports only the CoreDNS code named for it. (Package caa checks its own imports:
+// caa/imports_test.go.)
+func TestLayout(t *testing.T) {
+	for _, pkg := range []struct {
+		dir     string
+		why     string
+		coredns func(path string) bool // the CoreDNS imports the package may have
+	}{
+		{"internal/watch", "the watcher: CoreDNS's log is the one CoreDNS package it uses",
+			func(p string) bool { return p == "github.com/coredns/coredns/plugin/pkg/log" }},
+		{"internal/corefile", "the Corefile's reading: caddy's dispenser and CoreDNS's plugin package (its zone helpers)",
+			func(p string) bool { return p == "github.com/coredns/caddy" || p == "github.com/coredns/coredns/plugin" }},
+	} {
+		entries, err := os.ReadDir(pkg.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".go") {
+				continue
+			}
+			checked++
+			file := filepath.Join(pkg.dir, e.Name())
+			t.Run(file+" imports neither the plugin nor more of CoreDNS than "+pkg.why, func(t *testing.T) {
+				f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ImportsOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, imp := range f.Imports {
+					p := strings.Trim(imp.Path.Value, `"`)
+					root := p == "github.com/caapolicy/caapolicy" || strings.HasPrefix(p, "github.com/caapolicy/caapolicy/internal/corednstest")
+					coredns := (strings.Contains(p, "coredns") || strings.Contains(p, "caddy")) && !pkg.coredns(p)
+					if root || coredns {
+						t.Errorf("%s imports %s", file, p)
+					}
+				}
+			})
+		}
+		if checked < 2 {
+			t.Errorf("checked %d Go files in %s; the test is not reading the package's directory", checked, pkg.dir)
+		}
+	}
+}
