@@ -22,7 +22,9 @@ func TestLayout(t *testing.T) {
 		{"internal/watch", "the watcher: CoreDNS's log is the one CoreDNS package it uses",
 			func(p string) bool { return p == "github.com/coredns/coredns/plugin/pkg/log" }},
 		{"internal/corefile", "the Corefile's reading: caddy's dispenser and CoreDNS's plugin package (its zone helpers)",
-			func(p string) bool { return p == "github.com/coredns/caddy" || p == "github.com/coredns/coredns/plugin" }},
+			func(p string) bool {
+				return p == "github.com/coredns/caddy" || p == "github.com/coredns/coredns/plugin"
+			}},
 	} {
 		entries, err := os.ReadDir(pkg.dir)
 		if err != nil {

@@ -357,108 +357,76 @@ func TestNodeKeys(t *testing.T) {
 	}
 }
 
-// TestPersistQueriesWatched: a CA's TXT query for the dns-persist-01 record the policy publishes
-// is logged (source persist), counted in queries_total, and belongs to the CA's check of the name
-// it validates, with the CAA queries of that check.
+// TestPersistQueriesWatched: a CA's TXT query for a dns-persist-01 record is logged, counted in
+// queries_total and belongs to the CA's check of the name it validates, with the CAA queries of
+// that check: with source persist where the policy publishes the record, passthrough (the zone
+// data's answer written unchanged) where the zone data does.
 func TestPersistQueriesWatched(t *testing.T) {
-	z, err := fileZone(persistZoneData, "example.org.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newTestHandler(t, `caapolicy example.org {
-		issue letsencrypt.org
-		name app {
-			persist letsencrypt.org `+persistLE+`
-		}
-		ca letsencrypt.org 10.0.0.0/8
-		checks 1m
-		node ns1
-	}`, z)
-	privateLog(h)
-	var out syncBuffer
-	logTo(h, &out)
-	startLog(t, h)
-	persisted := func() float64 {
-		return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "letsencrypt.org", sourcePersist))
-	}
-	before := persisted()
-	m := new(dns.Msg).SetQuestion("_validation-persist.app.example.org.", dns.TypeTXT)
-	if _, err := h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "10.1.1.1"}), m); err != nil {
-		t.Fatal(err)
-	}
-	query(t, h, &test.ResponseWriter{RemoteIP: "10.1.1.2"}, "app.example.org.", 0, false)
-	if err := h.qlog.Shutdown(); err != nil { // writes the open event
-		t.Fatal(err)
-	}
-	t.Run("lines", func(t *testing.T) {
-		want := []string{
+	for _, tc := range []struct {
+		name, policy, qname, validated, source string
+		txt                                    string // the TXT record the client gets
+		lines                                  []string
+		grows                                  float64 // queries_total{source} grows by
+	}{
+		{"published by the policy", `name app {
+			persist letsencrypt.org ` + persistLE + `
+		}`, "_validation-persist.app.example.org.", "app.example.org.", sourcePersist, "letsencrypt.org; accounturi=" + persistLE, []string{
 			`[INFO] plugin/caapolicy: T 10.1.1.1:40212 udp "_validation-persist.app.example.org." edns=none do=0 NOERROR size=177 tc=0 owner=_validation-persist.app.example.org. policy=1 zone=0 partners=0 source=persist ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "app.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: check by letsencrypt.org of "app.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
-		}
-		if got := normalLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		if keys := logCheckKey.FindAllString(out.String(), -1); len(keys) != 3 || keys[0] != keys[1] || keys[1] != keys[2] {
-			t.Errorf("check keys %q, want the one key of the check in all 3 lines", keys)
-		}
-	})
-	t.Run("queries_total of source persist grows by 1", func(t *testing.T) {
-		if got := persisted() - before; got != 1 {
-			t.Errorf("queries_total{ca=letsencrypt.org,source=persist} grew by %v, want 1", got)
-		}
-	})
-}
-
-// TestZoneDataPersistQueriesWatched: a TXT query at a _validation-persist name that the zone
-// data answers (no persist line in the block) is logged and counted with source passthrough, and
-// belongs to the CA's check of the name it validates.
-func TestZoneDataPersistQueriesWatched(t *testing.T) {
-	z, err := fileZone(persistZoneData, "example.org.")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newTestHandler(t, `caapolicy example.org {
-		issue letsencrypt.org
-		ca letsencrypt.org 10.0.0.0/8
-		checks 1m
-		node ns1
-	}`, z)
-	privateLog(h)
-	var out syncBuffer
-	logTo(h, &out)
-	startLog(t, h)
-	passthrough := func() float64 {
-		return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "letsencrypt.org", sourcePassthrough))
-	}
-	before := passthrough()
-	rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "10.1.1.1"})
-	m := new(dns.Msg).SetQuestion("_Validation-Persist.api.example.org.", dns.TypeTXT)
-	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
-		t.Fatal(err)
-	}
-	query(t, h, &test.ResponseWriter{RemoteIP: "10.1.1.2"}, "api.example.org.", 0, false)
-	if err := h.qlog.Shutdown(); err != nil { // writes the open event
-		t.Fatal(err)
-	}
-	t.Run("the zone data's answer is written unchanged", func(t *testing.T) {
-		if rec.Msg == nil || len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].(*dns.TXT).Txt[0] != "stale.example; accounturi=https://stale.example/acct/1" {
-			t.Errorf("answer %v", rec.Msg)
-		}
-	})
-	t.Run("lines", func(t *testing.T) {
-		want := []string{
+		}, 1},
+		{"answered by the zone data, asked in mixed case", "", "_Validation-Persist.api.example.org.", "api.example.org.", sourcePassthrough, "stale.example; accounturi=https://stale.example/acct/1", []string{
 			`[INFO] plugin/caapolicy: T 10.1.1.1:40212 udp "_Validation-Persist.api.example.org." edns=none do=0 NOERROR size=195 tc=0 owner=_validation-persist.api.example.org. policy=0 zone=1 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "api.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: check by letsencrypt.org of "api.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
-		}
-		if got := normalLines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	})
-	t.Run("queries_total of source passthrough grows by 2", func(t *testing.T) {
-		if got := passthrough() - before; got != 2 {
-			t.Errorf("queries_total{ca=letsencrypt.org,source=passthrough} grew by %v, want 2", got)
-		}
-	})
+		}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z, err := fileZone(persistZoneData, "example.org.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newTestHandler(t, `caapolicy example.org {
+				issue letsencrypt.org
+				`+tc.policy+`
+				ca letsencrypt.org 10.0.0.0/8
+				checks 1m
+				node ns1
+			}`, z)
+			privateLog(h)
+			var out syncBuffer
+			logTo(h, &out)
+			startLog(t, h)
+			counted := func() float64 {
+				return testutil.ToFloat64(queriesTotal.WithLabelValues("", "example.org.", "", "letsencrypt.org", tc.source))
+			}
+			before := counted()
+			rec := dnstest.NewRecorder(&test.ResponseWriter{RemoteIP: "10.1.1.1"})
+			if _, err := h.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(tc.qname, dns.TypeTXT)); err != nil {
+				t.Fatal(err)
+			}
+			query(t, h, &test.ResponseWriter{RemoteIP: "10.1.1.2"}, tc.validated, 0, false)
+			if err := h.qlog.Shutdown(); err != nil { // writes the open event
+				t.Fatal(err)
+			}
+			t.Run("the TXT record is answered", func(t *testing.T) {
+				if rec.Msg == nil || len(rec.Msg.Answer) != 1 || rec.Msg.Answer[0].(*dns.TXT).Txt[0] != tc.txt {
+					t.Errorf("answer %v, want %q", rec.Msg, tc.txt)
+				}
+			})
+			t.Run("lines", func(t *testing.T) {
+				if got := normalLines(out.String()); strings.Join(got, "\n") != strings.Join(tc.lines, "\n") {
+					t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.lines, "\n"))
+				}
+				if keys := logCheckKey.FindAllString(out.String(), -1); len(keys) != 3 || keys[0] != keys[1] || keys[1] != keys[2] {
+					t.Errorf("check keys %q, want the one key of the check in all 3 lines", keys)
+				}
+			})
+			t.Run("queries_total of its source grows", func(t *testing.T) {
+				if got := counted() - before; got != tc.grows {
+					t.Errorf("queries_total{ca=letsencrypt.org,source=%s} grew by %v, want %v", tc.source, got, tc.grows)
+				}
+			})
+		})
+	}
 }
