@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -60,26 +59,11 @@ const testPolicy = `caapolicy example.org example.net {
 // zoneData is the file plugin serving example.org and example.net: real zone data behind caapolicy.
 func zoneData(t testing.TB) file.File {
 	t.Helper()
-	f, err := fileZone(exampleOrg, "example.org.", exampleNet, "example.net.")
+	f, err := corednstest.FileZone(exampleOrg, "example.org.", exampleNet, "example.net.")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// fileZone is the file plugin serving the zones given as text, origin pairs.
-func fileZone(textOrigin ...string) (file.File, error) {
-	zones := file.Zones{Z: map[string]*file.Zone{}}
-	for i := 0; i+1 < len(textOrigin); i += 2 {
-		origin := textOrigin[i+1]
-		z, err := file.Parse(strings.NewReader(textOrigin[i]), origin, "stdin", 0)
-		if err != nil {
-			return file.File{}, err
-		}
-		zones.Z[origin] = z
-		zones.Names = append(zones.Names, origin)
-	}
-	return file.File{Next: test.ErrorHandler(), Zones: zones}, nil
 }
 
 // newTestHandler parses a Corefile block and puts next behind it.
@@ -87,44 +71,12 @@ func newTestHandler(t testing.TB, corefile string, next plugin.Handler) *CAAPoli
 	t.Helper()
 	c := caddy.NewTestController("dns", corefile)
 	c.Next()
-	h, err := parse(c)
+	h, err := newHandler(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Next = next
+	h.view.Next = next
 	return h
-}
-
-// checkCase runs tc through h and checks the reply exactly: rcode, flags, and every record of
-// every section with its rdata (test.SortAndCheck does not compare CAA rdata).
-func checkCase(t *testing.T, h plugin.Handler, tc test.Case) {
-	t.Helper()
-	m := tc.Msg()
-	rec := corednstest.NewWriter("udp", "")
-	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
-		t.Errorf("%s %s: unexpected error %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
-		return
-	}
-	resp := rec.Msg
-	if resp == nil {
-		t.Errorf("%s: no reply written", tc.Qname)
-		return
-	}
-	if err := test.SortAndCheck(resp, tc); err != nil {
-		t.Errorf("%s %s: %v", tc.Qname, dns.TypeToString[tc.Qtype], err)
-		return
-	}
-	if resp.Authoritative != tc.Authoritative {
-		t.Errorf("%s: AA = %v, want %v", tc.Qname, resp.Authoritative, tc.Authoritative)
-	}
-	for _, s := range []struct {
-		name      string
-		got, want []dns.RR
-	}{{"answer", resp.Answer, tc.Answer}, {"authority", resp.Ns, tc.Ns}, {"additional", resp.Extra, tc.Extra}} {
-		if g, w := rrStrings(s.got), rrStrings(s.want); !slices.Equal(g, w) {
-			t.Errorf("%s %s: %s section\n got %q\nwant %q", tc.Qname, dns.TypeToString[tc.Qtype], s.name, g, w)
-		}
-	}
 }
 
 // serveCase is one row of a table of queries and the exact replies h must write.
@@ -137,82 +89,61 @@ type serveCase struct {
 func checkCases(t *testing.T, h plugin.Handler, cases []serveCase) {
 	t.Helper()
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { checkCase(t, h, c.Case) })
+		t.Run(c.name, func(t *testing.T) { corednstest.CheckCase(t, h, c.Case) })
 	}
-}
-
-func rrStrings(rrs []dns.RR) []string {
-	out := make([]string, len(rrs))
-	for i, rr := range rrs {
-		out[i] = strings.ReplaceAll(rr.String(), "\t", " ")
-	}
-	slices.Sort(out)
-	return out
-}
-
-func rrs(s ...string) []dns.RR {
-	out := make([]dns.RR, len(s))
-	for i, x := range s {
-		rr, err := dns.NewRR(x)
-		if err != nil {
-			panic(err)
-		}
-		out[i] = rr
-	}
-	return out
 }
 
 var (
-	orgNS  = rrs("example.org. 3600 IN NS ns1.example.org.")
-	orgSOA = rrs("example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600")
+	orgNS  = corednstest.RRs("example.org. 3600 IN NS ns1.example.org.")
+	orgSOA = corednstest.RRs("example.org. 3600 IN SOA ns1.example.org. hostmaster.example.org. 1 7200 3600 1209600 3600")
 )
 
 func TestServeMerge(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"}", zoneData(t))
 	checkCases(t, h, []serveCase{
-		{"apex unites the policy with the zone's CAA RRset, the duplicate once, one TTL", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"apex unites the policy with the zone's CAA RRset, the duplicate once, one TTL", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 			`example.org. 600 IN CAA 0 issue "pki.goog"`,
 		), Ns: orgNS}},
-		{"the question's spelling is the owner of every record (DNS 0x20)", test.Case{Qname: "ExAmPlE.oRg.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"the question's spelling is the owner of every record (DNS 0x20)", test.Case{Qname: "ExAmPlE.oRg.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`ExAmPlE.oRg. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`ExAmPlE.oRg. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 			`ExAmPlE.oRg. 600 IN CAA 0 issue "pki.goog"`,
 		), Ns: orgNS}},
-		{"the block's other zone has the same apex policy and no zone CAA", test.Case{Qname: "example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"the block's other zone has the same apex policy and no zone CAA", test.Case{Qname: "example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`example.net. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.net. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 		)}},
-		{"a policy owner without CAA in the zone (NODATA there) answers the policy, no SOA", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a policy owner without CAA in the zone (NODATA there) answers the policy, no SOA", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
-		{"a policy owner the zone lacks (NXDOMAIN there) answers the policy with NOERROR", test.Case{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a policy owner the zone lacks (NXDOMAIN there) answers the policy with NOERROR", test.Case{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`nozone.example.org. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
-		{"a CNAME at a policy owner wins and its in-zone target carries its own policy", test.Case{Qname: "alias.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a CNAME at a policy owner wins and its in-zone target carries its own policy", test.Case{Qname: "alias.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`alias.example.org. 3600 IN CNAME www.example.org.`,
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
-		{"a CNAME to a policy owner with zone CAA answers policy and zone data at the target", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a CNAME to a policy owner with zone CAA answers policy and zone data at the target", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`cname.example.org. 3600 IN CNAME shop.example.org.`,
 			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
 			`shop.example.org. 600 IN CAA 0 issue "ssl.com"`,
 		), Ns: orgNS}},
-		{"a CNAME into the block's other zone is followed there", test.Case{Qname: "out.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a CNAME into the block's other zone is followed there", test.Case{Qname: "out.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`out.example.org. 3600 IN CNAME shop.example.net.`,
 			`shop.example.net. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.net. 600 IN CAA 0 issuewild ";"`,
 		)}},
-		{"a name that is no policy owner answers the zone data's CAA untouched", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a name that is no policy owner answers the zone data's CAA untouched", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 		), Ns: orgNS}},
 		{"a name without CAA answers the zone data's NODATA", test.Case{Qname: "ns1.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Ns: orgSOA}},
 		{"a missing name answers the zone data's NXDOMAIN", test.Case{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
-		{"a delegated policy owner answers the referral", test.Case{Qname: "sub.example.org.", Qtype: dns.TypeCAA, Ns: rrs("sub.example.org. 3600 IN NS ns.sub.example.org."),
-			Extra: rrs("ns.sub.example.org. 3600 IN A 192.0.2.53")}},
-		{"an A query at a policy owner passes to the zone data", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: rrs("www.example.org. 3600 IN A 192.0.2.1"), Ns: orgNS}},
+		{"a delegated policy owner answers the referral", test.Case{Qname: "sub.example.org.", Qtype: dns.TypeCAA, Ns: corednstest.RRs("sub.example.org. 3600 IN NS ns.sub.example.org."),
+			Extra: corednstest.RRs("ns.sub.example.org. 3600 IN A 192.0.2.53")}},
+		{"an A query at a policy owner passes to the zone data", test.Case{Qname: "www.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: corednstest.RRs("www.example.org. 3600 IN A 192.0.2.1"), Ns: orgNS}},
 		{"an SOA query at the apex passes to the zone data", test.Case{Qname: "example.org.", Qtype: dns.TypeSOA, Authoritative: true, Answer: orgSOA, Ns: orgNS}},
 	})
 }
@@ -220,19 +151,19 @@ func TestServeMerge(t *testing.T) {
 func TestServeIgnore(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"zonedata ignore\n}", zoneData(t))
 	checkCases(t, h, []serveCase{
-		{"apex answers the policy alone, without the zone's CAA", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"apex answers the policy alone, without the zone's CAA", test.Case{Qname: "example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 		)}},
-		{"a policy owner asked in upper case answers its policy in that spelling", test.Case{Qname: "WWW.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a policy owner asked in upper case answers its policy in that spelling", test.Case{Qname: "WWW.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`WWW.example.org. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
-		{"a CNAME target's zone CAA is replaced by its policy", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a CNAME target's zone CAA is replaced by its policy", test.Case{Qname: "cname.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`cname.example.org. 3600 IN CNAME shop.example.org.`,
 			`shop.example.org. 600 IN CAA 0 issue "sectigo.com"`,
 			`shop.example.org. 600 IN CAA 0 issuewild ";"`,
 		), Ns: orgNS}},
-		{"a name that is no policy owner answers the zone data's CAA", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a name that is no policy owner answers the zone data's CAA", test.Case{Qname: "zonecaa.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`zonecaa.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 		), Ns: orgNS}},
 		{"a missing name answers the zone data's NXDOMAIN", test.Case{Qname: "missing.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
@@ -243,10 +174,10 @@ func TestServeFallthrough(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"fallthrough example.org\n}", zoneData(t))
 	checkCases(t, h, []serveCase{
 		{"a policy owner the zone data lacks keeps the NXDOMAIN", test.Case{Qname: "nozone.example.org.", Qtype: dns.TypeCAA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: orgSOA}},
-		{"a policy owner the zone data has answers the policy", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a policy owner the zone data has answers the policy", test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
-		{"a missing owner in a zone fallthrough does not cover answers its policy", test.Case{Qname: "nozone.example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+		{"a missing owner in a zone fallthrough does not cover answers its policy", test.Case{Qname: "nozone.example.net.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 			`nozone.example.net. 600 IN CAA 0 issue "pki.goog"`,
 		)}},
 	})
@@ -296,7 +227,7 @@ func TestServePassesOn(t *testing.T) {
 // TestServeNoZoneData checks that a policy owner is answered when the next plugin writes nothing.
 func TestServeNoZoneData(t *testing.T) {
 	h := newTestHandler(t, testPolicy+"}", test.NextHandler(dns.RcodeServerFailure, errors.New("no backend")))
-	checkCase(t, h, test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: rrs(
+	corednstest.CheckCase(t, h, test.Case{Qname: "www.example.org.", Qtype: dns.TypeCAA, Authoritative: true, Answer: corednstest.RRs(
 		`www.example.org. 600 IN CAA 0 issue "pki.goog"`,
 	)})
 	rec := corednstest.NewWriter("udp", "")
@@ -320,7 +251,7 @@ func TestServeFreshRecords(t *testing.T) {
 	a.Answer[0].(*dns.CAA).Value = "changed"
 	a.Answer = append(a.Answer[:1], &dns.RRSIG{})
 	b := ask("example.org.")
-	if got := rrStrings(b.Answer); !slices.Equal(got, rrStrings(rrs(
+	if got := corednstest.RRStrings(b.Answer); !slices.Equal(got, corednstest.RRStrings(corednstest.RRs(
 		`example.org. 600 IN CAA 0 issue "letsencrypt.org"`,
 		`example.org. 600 IN CAA 0 iodef "mailto:security@example.org"`,
 	))) {
@@ -391,7 +322,7 @@ func TestNextKeepsPluginLabel(t *testing.T) {
 				plugin.NextOrFailure("prometheus", chain, context.Background(), rec, new(dns.Msg).SetQuestion(tc.qname, tc.qtype))
 				return rec.GetPlugin()
 			}
-			ref := labelReference{name: name, next: h.Next}
+			ref := labelReference{name: name, next: h.view.Next}
 			for _, c := range []struct {
 				chain, reference plugin.Handler
 				want             string

@@ -25,7 +25,7 @@ package caapolicy
 // them all.
 func (c *CAAPolicy) CacheBypassZones() []string {
 	if c.bypass == nil {
-		return c.Zones
+		return c.view.Zones()
 	}
 	return *c.bypass
 }

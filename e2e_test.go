@@ -118,18 +118,6 @@ func e2eCorefile(zonePath, keyBase, policy string) string {
 `
 }
 
-// answerStrings lists the answer records of r of type t (all types for 0) as text, sorted.
-func answerStrings(r *dns.Msg, t uint16) []string {
-	var out []string
-	for _, rr := range r.Answer {
-		if t == 0 || rr.Header().Rrtype == t {
-			out = append(out, strings.ReplaceAll(rr.String(), "\t", " "))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestE2EAnswers(t *testing.T) {
 	dir := t.TempDir()
 	zonePath, keyBase, _ := signedZone(t, dir, exampleOrg)
@@ -150,7 +138,7 @@ func TestE2EAnswers(t *testing.T) {
 				q.name + ` 600 IN CAA 0 issue "letsencrypt.org"`,
 				q.name + ` 600 IN CAA 0 issue "pki.goog"`,
 			}
-			got := answerStrings(r, 0)
+			got := corednstest.AnswerStrings(r, 0)
 			if r.Rcode != dns.RcodeSuccess || !r.Authoritative || !slices.Equal(got, want) || r.Question[0].Name != q.name {
 				t.Errorf("%s %s: rcode %s aa %v question %s answer\n got %q\nwant %q", q.net, q.name, dns.RcodeToString[r.Rcode], r.Authoritative, r.Question[0].Name, got, want)
 			}
@@ -162,7 +150,7 @@ func TestE2EAnswers(t *testing.T) {
 		t.Run("over "+net, func(t *testing.T) {
 			t.Run("the policy alone where the zone has no CAA: NOERROR, no SOA", func(t *testing.T) {
 				r := exchange(t, net, addr, caaQuery("www.example.org.", false, 1232))
-				if got := answerStrings(r, 0); r.Rcode != dns.RcodeSuccess || len(r.Ns) != 0 || !slices.Equal(got, []string{`www.example.org. 600 IN CAA 0 issue "pki.goog"`}) {
+				if got := corednstest.AnswerStrings(r, 0); r.Rcode != dns.RcodeSuccess || len(r.Ns) != 0 || !slices.Equal(got, []string{`www.example.org. 600 IN CAA 0 issue "pki.goog"`}) {
 					t.Errorf("%s www: rcode %s ns %v answer %q", net, dns.RcodeToString[r.Rcode], r.Ns, got)
 				}
 			})
@@ -239,8 +227,8 @@ func TestE2ETruncation(t *testing.T) {
 	}
 	// Over TCP the whole RRset arrives.
 	r = exchange(t, "tcp", tcp, caaQuery("big.example.org.", false, 0))
-	if r.Truncated || len(answerStrings(r, dns.TypeCAA)) != 30 {
-		t.Errorf("TCP: TC=%v with %d CAA records, want all 30", r.Truncated, len(answerStrings(r, dns.TypeCAA)))
+	if r.Truncated || len(corednstest.AnswerStrings(r, dns.TypeCAA)) != 30 {
+		t.Errorf("TCP: TC=%v with %d CAA records, want all 30", r.Truncated, len(corednstest.AnswerStrings(r, dns.TypeCAA)))
 	}
 }
 
@@ -286,7 +274,7 @@ func TestE2EReload(t *testing.T) {
 	cf := strings.Replace(e2eCorefile(zonePath, keyBase, e2ePolicy("")), "\tcache\n", "", 1)
 	inst, udp, _ := corednstest.Start(t, cf)
 	apex := func(addr string) []string {
-		return answerStrings(exchange(t, "udp", addr, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
+		return corednstest.AnswerStrings(exchange(t, "udp", addr, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
 	}
 	before := apex(udp)
 
@@ -371,7 +359,7 @@ func TestE2EPartnersReload(t *testing.T) {
 				t.Run(q, func(t *testing.T) {
 					for _, net := range []string{"udp", "tcp"} {
 						addr := map[string]string{"udp": udp, "tcp": tcp}[net]
-						if got := answerStrings(exchange(t, net, addr, caaQuery(q, false, 1232)), 0); !slices.Equal(got, want[q]) {
+						if got := corednstest.AnswerStrings(exchange(t, net, addr, caaQuery(q, false, 1232)), 0); !slices.Equal(got, want[q]) {
 							t.Errorf("%s %s:\n got %q\nwant %q", net, q, got, want[q])
 						}
 					}
@@ -400,7 +388,7 @@ func TestE2EPartnersReload(t *testing.T) {
 				continue // a reply lost while listeners are handed over is retried, not mixed
 			}
 			n++
-			got := answerStrings(r, 0)
+			got := corednstest.AnswerStrings(r, 0)
 			if !slices.Equal(got, on["wild.example.org."]) && !slices.Equal(got, off["wild.example.org."]) {
 				select {
 				case mixed <- fmt.Sprintf("%q", got):

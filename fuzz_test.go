@@ -28,7 +28,7 @@ func FuzzParse(f *testing.F) {
 		c := caddy.NewTestController("dns", corefile)
 		c.ServerBlockKeys = []string{"example.org."}
 		for c.Next() {
-			if _, err := parse(c); err != nil {
+			if _, err := newHandler(c); err != nil {
 				return
 			}
 		}

@@ -2,13 +2,10 @@ package caapolicy
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/caapolicy/caapolicy/internal/corefile"
 	"github.com/caapolicy/caapolicy/internal/dnsname"
-
-	"github.com/miekg/dns"
 )
 
 // Configurations that look right and cannot work stop start-up (and a reload keeps the old
@@ -18,7 +15,7 @@ import (
 // for a zone another caapolicy block of the server block covers too (their records would add
 // up: an issue none in one could not lock out the CA the other names).
 func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error {
-	for _, z := range c.Zones {
+	for _, z := range c.view.Zones() {
 		inside := false
 		for _, s := range serverZones {
 			if dnsname.AtOrBelow(z, s) {
@@ -30,7 +27,7 @@ func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error
 				z, strings.Join(serverZones, " "), strings.TrimSuffix(z, ".")))
 		}
 		for _, e := range earlier {
-			for _, y := range e.Zones {
+			for _, y := range e.view.Zones() {
 				if dnsname.AtOrBelow(z, y) || dnsname.AtOrBelow(y, z) {
 					return corefile.ErrAt(c.pos, fmt.Sprintf("zone %s is also covered by the caapolicy block at %s (zone %s): both would answer and their records would add up, so one block's issue none could not lock out a CA the other names; put both policies in one block, with name blocks for the names below the zone",
 						z, e.pos, y))
@@ -45,32 +42,13 @@ func (c *CAAPolicy) checkZones(serverZones []string, earlier []*CAAPolicy) error
 // come after caapolicy, or every query but the policy owners' CAA answers SERVFAIL, and no CA
 // may issue after a SERVFAIL.
 func (c *CAAPolicy) checkNext() error {
-	if c.Next != nil {
+	if c.view.Next != nil {
 		return nil
 	}
-	if slices.ContainsFunc(c.allScopes(), func(s *scope) bool { return s.merge }) {
+	if c.view.Merges() {
 		return corefile.ErrAt(c.pos, fmt.Sprintf("zonedata merge needs the zone data after caapolicy in this server block, and there is no plugin after it: every other name and type of %s would answer SERVFAIL; add file, auto or secondary (or etcd, kubernetes...) for the zone, or write zonedata ignore",
-			strings.Join(c.Zones, " ")))
+			strings.Join(c.view.Zones(), " ")))
 	}
-	log.Warningf("%s: no plugin after caapolicy: queries of other types, and CAA queries at names without a policy, answer SERVFAIL; add file, auto or secondary for %s", c.pos, strings.Join(c.Zones, " "))
-	return nil
-}
-
-// checkRRsetSize fails for an owner whose RRset (policy and partner records) does not fit in a
-// DNS message over TCP, 65,535 bytes: no client could receive it.
-func checkRRsetSize(o *owner) error {
-	total := 0
-	for i := range o.records {
-		total += len(o.records[i].Value) + len(o.records[i].Tag) + 16
-	}
-	if total < 60000 {
-		return nil
-	}
-	m := new(dns.Msg).SetQuestion(o.name, dns.TypeCAA)
-	m.Compress = true
-	m.Answer = rrPointers(o.records)
-	if n := m.Len(); n > dns.MaxMsgSize {
-		return corefile.ErrAt(o.pos, fmt.Sprintf("the CAA RRset at %s (policy and partner records) is %d bytes, more than a DNS message over TCP holds (65,535 bytes): no CA could read it; split it across names or shorten its values", o.name, n))
-	}
+	log.Warningf("%s: no plugin after caapolicy: queries of other types, and CAA queries at names without a policy, answer SERVFAIL; add file, auto or secondary for %s", c.pos, strings.Join(c.view.Zones(), " "))
 	return nil
 }

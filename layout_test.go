@@ -10,8 +10,8 @@ import (
 )
 
 // TestLayout keeps imports running one way, root → internal → caa: no file of an internal
-// package, tests included, imports the module root (nor the root's test helpers), and each
-// imports only the CoreDNS code named for it. (Package caa checks its own imports:
+// package, tests included, imports the module root, no non-test file imports the test helpers,
+// and each imports only the CoreDNS code named for it. (Package caa checks its own imports:
 // caa/imports_test.go.)
 func TestLayout(t *testing.T) {
 	for _, pkg := range []struct {
@@ -21,6 +21,12 @@ func TestLayout(t *testing.T) {
 	}{
 		{"internal/watch", "the watcher: CoreDNS's log is the one CoreDNS package it uses",
 			func(p string) bool { return p == "github.com/coredns/coredns/plugin/pkg/log" }},
+		{"internal/served", "the served view: CoreDNS's plugin-level API (handlers, file's zones, dnssec's Sign, metadata), never its server (core/dnsserver, coremain), which the plugin wires",
+			func(p string) bool {
+				return !strings.HasPrefix(p, "github.com/coredns/coredns/core") && p != "github.com/coredns/coredns/coremain" &&
+					p != "github.com/coredns/caddy/caddyfile"
+			}},
+		{"internal/corednstest", "the shared test helpers, which start servers: any", func(string) bool { return true }},
 		{"internal/corefile", "the Corefile's reading: caddy's dispenser and CoreDNS's plugin package (its zone helpers)",
 			func(p string) bool {
 				return p == "github.com/coredns/caddy" || p == "github.com/coredns/coredns/plugin"
@@ -44,7 +50,10 @@ func TestLayout(t *testing.T) {
 				}
 				for _, imp := range f.Imports {
 					p := strings.Trim(imp.Path.Value, `"`)
-					root := p == "github.com/caapolicy/caapolicy" || strings.HasPrefix(p, "github.com/caapolicy/caapolicy/internal/corednstest")
+					// The shared test helpers (internal/corednstest) import no caapolicy code; a test
+					// file may use them.
+					helpers := strings.HasPrefix(p, "github.com/caapolicy/caapolicy/internal/corednstest")
+					root := p == "github.com/caapolicy/caapolicy" || (helpers && !strings.HasSuffix(file, "_test.go"))
 					coredns := (strings.Contains(p, "coredns") || strings.Contains(p, "caddy")) && !pkg.coredns(p)
 					if root || coredns {
 						t.Errorf("%s imports %s", file, p)

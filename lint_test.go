@@ -11,7 +11,7 @@ func lintBlock(t *testing.T, body string) []string {
 	t.Helper()
 	c := caddy.NewTestController("dns", "caapolicy example.org {\n"+body+"\n}")
 	c.Next()
-	h, err := parse(c)
+	h, err := newHandler(c)
 	if err != nil {
 		t.Fatalf("%s: %v", body, err)
 	}

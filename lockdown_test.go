@@ -52,12 +52,12 @@ func TestLockdownWinsOverZoneData(t *testing.T) {
 		name, qname string
 		want        []string
 	}{
-		{"both tags locked: only the lock-down and the zone's iodef", "locked.example.org.", rrStrings(rrs(
+		{"both tags locked: only the lock-down and the zone's iodef", "locked.example.org.", corednstest.RRStrings(corednstest.RRs(
 			`locked.example.org. 300 IN CAA 0 issue ";"`,
 			`locked.example.org. 300 IN CAA 0 issuewild ";"`,
 			`locked.example.org. 300 IN CAA 0 iodef "mailto:customer@example.org"`,
 		))},
-		{"issuewild locked: the zone's issue is merged, its issuewild withheld, partners for issue", "wild.example.org.", rrStrings(rrs(
+		{"issuewild locked: the zone's issue is merged, its issuewild withheld, partners for issue", "wild.example.org.", corednstest.RRStrings(corednstest.RRs(
 			`wild.example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
 			`wild.example.org. 300 IN CAA 0 issuewild ";"`,
 			`wild.example.org. 300 IN CAA 0 issue "digicert.com"`,
@@ -66,7 +66,7 @@ func TestLockdownWinsOverZoneData(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := exchange(t, "udp", udp, caaQuery(tc.qname, false, 1232))
-			if got := rrStrings(r.Answer); !slices.Equal(got, tc.want) {
+			if got := corednstest.RRStrings(r.Answer); !slices.Equal(got, tc.want) {
 				t.Errorf("answer\n%q\nwant\n%q", got, tc.want)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/caapolicy/caapolicy/internal/served"
 	"github.com/caapolicy/caapolicy/internal/version"
 	"github.com/caapolicy/caapolicy/internal/watch"
 
@@ -16,14 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Answer sources, the values of the source label and of the caapolicy/source metadata.
-const (
-	sourcePolicy      = "policy"      // the Corefile policy alone (with its partner records)
-	sourceMerged      = "merged"      // the policy united with the zone data's CAA records
-	sourcePartners    = "partners"    // the zone data's CAA RRset with partner records added
-	sourcePassthrough = "passthrough" // the zone data's answer unchanged
-	sourcePersist     = "persist"     // the policy's dns-persist-01 TXT records (persist.go), not metadata
-)
+// sourcePersist is the source of the policy's dns-persist-01 TXT answers (persist.go, internal/served) in the
+// metrics and the query log; CAA answers have the served view's sources (served.Sources).
+const sourcePersist = "persist"
 
 var (
 	// queriesTotal counts the CAA queries answered in caapolicy's zones.
@@ -78,22 +74,6 @@ var (
 )
 
 func init() { buildInfo.WithLabelValues(version.String(), coremain.CoreVersion).Set(1) }
-
-// sourceNames are the answer sources by sourceID.
-var sourceNames = [...]string{sourcePassthrough, sourcePolicy, sourceMerged, sourcePartners}
-
-// sourceID says where an answer came from, as an index into sourceNames.
-func (s *served) sourceID() int32 {
-	switch {
-	case s.policy > 0 && s.zone > 0:
-		return 2
-	case s.policy > 0:
-		return 1
-	case s.partners > 0:
-		return 3
-	}
-	return 0
-}
 
 // counterKey is one label set of the per-query counters.
 type counterKey struct{ server, zone, view, ca, source string }
@@ -177,9 +157,9 @@ func (c *CAAPolicy) zeroMetrics(cfg *dnsserver.Config) {
 	for _, host := range cfg.ListenHosts {
 		server := serverAddress(cfg, host)
 		view := cfg.ViewName
-		for _, zone := range append(slices.Clone(c.Zones), c.overrideZones...) {
+		for _, zone := range append(slices.Clone(c.view.Zones()), c.view.ZoneBlocks()...) {
 			c.counters.partners(server, zone, view)
-			c.counters.query(server, zone, view, watch.UnknownCA, sourcePassthrough)
+			c.counters.query(server, zone, view, watch.UnknownCA, served.Passthrough.String())
 			if checks {
 				c.counters.checkEvent(server, zone, view, watch.UnknownCA)
 				if known != "" { // only a known CA's check is judged

@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/served"
 	"github.com/caapolicy/caapolicy/internal/version"
 
 	"github.com/miekg/dns"
@@ -33,7 +34,7 @@ func TestMetricValues(t *testing.T) {
 	}
 	partners := func() float64 { return testutil.ToFloat64(partnerRecordsTotal.WithLabelValues("", "example.org.", "")) }
 	before := map[string]float64{}
-	for _, s := range sourceNames {
+	for _, s := range served.Sources {
 		before[s] = queries(s)
 	}
 	beforePartners := partners()
@@ -47,7 +48,7 @@ func TestMetricValues(t *testing.T) {
 	for _, tc := range []struct {
 		source string
 		want   float64
-	}{{sourceMerged, 1}, {sourcePolicy, 1}, {sourcePartners, 1}, {sourcePassthrough, 2}} {
+	}{{served.Merged.String(), 1}, {served.FromPolicy.String(), 1}, {served.Partnered.String(), 1}, {served.Passthrough.String(), 2}} {
 		t.Run(fmt.Sprintf("queries_total of source %s grows by %v", tc.source, tc.want), func(t *testing.T) {
 			if got := queries(tc.source) - before[tc.source]; got != tc.want {
 				t.Errorf("queries_total{source=%q} grew by %v, want %v", tc.source, got, tc.want)
@@ -67,14 +68,14 @@ func TestMetricNames(t *testing.T) {
 	unauthorizedChecksTotal.WithLabelValues("s", "z", "v", "c")
 	logDroppedTotal.WithLabelValues("s", "z", "v")
 	multiPerspectiveChecksTotal.WithLabelValues("s", "z", "v")
-	queriesTotal.WithLabelValues("s", "z", "v", "c", sourcePolicy)
+	queriesTotal.WithLabelValues("s", "z", "v", "c", served.FromPolicy.String())
 	partnerRecordsTotal.WithLabelValues("s", "z", "v")
 	t.Cleanup(func() {
 		checkEventsTotal.DeleteLabelValues("s", "z", "v", "c")
 		unauthorizedChecksTotal.DeleteLabelValues("s", "z", "v", "c")
 		logDroppedTotal.DeleteLabelValues("s", "z", "v")
 		multiPerspectiveChecksTotal.DeleteLabelValues("s", "z", "v")
-		queriesTotal.DeleteLabelValues("s", "z", "v", "c", sourcePolicy)
+		queriesTotal.DeleteLabelValues("s", "z", "v", "c", served.FromPolicy.String())
 		partnerRecordsTotal.DeleteLabelValues("s", "z", "v")
 	})
 	mfs, err := prometheus.DefaultGatherer.Gather()
@@ -145,7 +146,7 @@ func TestE2EMetricsAndLog(t *testing.T) {
 `, metricsPort, zone)
 	server := "dns://127.0.0.1:0" // the server's address as the Corefile gives it
 	before := map[string]float64{}
-	for _, src := range sourceNames {
+	for _, src := range served.Sources {
 		before[src] = testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "e2e.test", src))
 	}
 	_, udp, tcp := corednstest.Start(t, cf)
@@ -163,7 +164,7 @@ func TestE2EMetricsAndLog(t *testing.T) {
 	resp.Body.Close()
 	type line struct{ name, text string }
 	var wants []line
-	for _, src := range []string{sourceMerged, sourcePassthrough, sourcePolicy} {
+	for _, src := range []string{served.Merged.String(), served.Passthrough.String(), served.FromPolicy.String()} {
 		wants = append(wants, line{"the query answered from source " + src + " is counted",
 			fmt.Sprintf(`coredns_caapolicy_queries_total{ca="e2e.test",server="%s",source="%s",view="",zone="example.org."} %g`, server, src, before[src]+1)})
 	}

@@ -103,8 +103,8 @@ func TestPolicyOwnersExist(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					m := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
 					r := exchange(t, net, addrs[net], m)
-					ns := strings.Join(answerStrings(&dns.Msg{Answer: r.Ns}, 0), "; ")
-					got := answerStrings(r, 0)
+					ns := strings.Join(corednstest.AnswerStrings(&dns.Msg{Answer: r.Ns}, 0), "; ")
+					got := corednstest.AnswerStrings(r, 0)
 					for i := range got {
 						got[i] = strings.Replace(got[i], strings.TrimSuffix(tc.qname, "."), strings.ToLower(strings.TrimSuffix(tc.qname, ".")), 1)
 					}
@@ -378,31 +378,6 @@ func TestDSDenialBitmaps(t *testing.T) {
 	}
 }
 
-// TestWithType: the bitmap comes back sorted, with the type once, and the input untouched.
-func TestWithType(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		in        []uint16
-		add       uint16
-		want      []uint16
-		unchanged []uint16
-	}{
-		{"added in order", []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF}, dns.TypeCAA, []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF, dns.TypeCAA}, []uint16{dns.TypeA, dns.TypeTXT, dns.TypeSPF}},
-		{"already there", []uint16{dns.TypeA, dns.TypeCAA}, dns.TypeCAA, []uint16{dns.TypeA, dns.TypeCAA}, []uint16{dns.TypeA, dns.TypeCAA}},
-		{"NS among others", []uint16{dns.TypeA, dns.TypeHINFO}, dns.TypeNS, []uint16{dns.TypeA, dns.TypeNS, dns.TypeHINFO}, []uint16{dns.TypeA, dns.TypeHINFO}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			in := slices.Clone(tc.in)
-			if got := withType(in, tc.add); !slices.Equal(got, tc.want) {
-				t.Errorf("withType(%v, %d) = %v, want %v", tc.in, tc.add, got, tc.want)
-			}
-			if !slices.Equal(in, tc.unchanged) {
-				t.Errorf("input changed to %v", in)
-			}
-		})
-	}
-}
-
 // TestSignedDenialInChildZone: dnssec signs example.org, and the zone data serves sub.example.org
 // as a zone of its own (its own SOA). dnssec signs names there with example.org's key, so a
 // denial there must list CAA and be signed by example.org, as at the apex; a zone first seen
@@ -492,7 +467,7 @@ func TestNonCAAAllocations(t *testing.T) {
 		r := new(dns.Msg).SetQuestion(qname, qtype)
 		return testing.AllocsPerRun(200, func() { serve(r) })
 	}
-	direct := func(r *dns.Msg) { h.Next.ServeDNS(ctx, w, r) }
+	direct := func(r *dns.Msg) { h.view.Next.ServeDNS(ctx, w, r) }
 	through := func(r *dns.Msg) { h.ServeDNS(ctx, w, r) }
 	for _, tc := range []struct {
 		name   string
@@ -506,7 +481,7 @@ func TestNonCAAAllocations(t *testing.T) {
 		{"an NXDOMAIN at a policy owner the zone data lacks becomes NODATA", "nozone.example.org.", dns.TypeA, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.qname == "xyz.example.org." && !h.existLens[len(tc.qname)] {
+			if tc.qname == "xyz.example.org." && !h.view.Rewrites(dns.TypeA, tc.qname) {
 				t.Fatalf("no name the policy makes exist is as long as %s: the case tests nothing", tc.qname)
 			}
 			want := allocs(tc.qname, tc.qtype, direct) + tc.detour

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/caapolicy/caapolicy/caa"
+	"github.com/caapolicy/caapolicy/internal/served"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -157,7 +158,7 @@ func (cf *Corefile) policy(n string) *CAAPolicy {
 	zone := ""
 	for _, b := range cf.blocks {
 		for _, h := range b.policies {
-			if z := plugin.Zones(h.Zones).Matches(n); z != "" && len(z) > len(zone) {
+			if z := plugin.Zones(h.view.Zones()).Matches(n); z != "" && len(z) > len(zone) {
 				best, zone = h, z
 			}
 		}
@@ -183,13 +184,13 @@ func (cf *Corefile) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) 
 	for _, s := range cf.servers {
 		sctx := context.WithValue(ctx, dnsserver.Key{}, s)
 		sctx = context.WithValue(sctx, dnsserver.LoopKey{}, 0)
-		w := &captureWriter{}
+		w := &served.Capture{}
 		s.ServeDNS(sctx, w, m)
-		if w.msg == nil {
+		if w.Msg == nil {
 			return nil, errors.New("the server wrote no answer")
 		}
-		if w.msg.Rcode != dns.RcodeRefused {
-			return w.msg, nil
+		if w.Msg.Rcode != dns.RcodeRefused {
+			return w.Msg, nil
 		}
 	}
 	return refused, nil
@@ -219,12 +220,7 @@ func (cf *Corefile) Partners(n string) []string {
 	if h == nil {
 		return nil
 	}
-	list := h.scopeFor(dns.Fqdn(n)).partners.list
-	out := make([]string, 0, len(list))
-	for _, p := range list {
-		out = append(out, p.Value)
-	}
-	return out
+	return h.view.Partners(dns.Fqdn(n))
 }
 
 // Owners returns the zones and the policy owner names of every caapolicy block, lowercase and
@@ -233,10 +229,7 @@ func (cf *Corefile) Owners() []string {
 	var out []string
 	for _, b := range cf.blocks {
 		for _, h := range b.policies {
-			out = append(out, h.Zones...)
-			for n := range h.owners {
-				out = append(out, n)
-			}
+			out = append(append(out, h.view.Zones()...), h.view.Owners()...)
 		}
 	}
 	slices.Sort(out)

@@ -2,149 +2,14 @@ package caapolicy
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/caapolicy/caapolicy/caa"
 	"github.com/caapolicy/caapolicy/internal/corednstest"
-	"github.com/caapolicy/caapolicy/internal/corefile"
+	"github.com/caapolicy/caapolicy/internal/served"
 
 	"github.com/miekg/dns"
 )
-
-// caaSet builds an RRset from "tag value" strings; a leading "128 " sets the critical flag.
-func caaSet(props ...string) []dns.CAA {
-	out := make([]dns.CAA, len(props))
-	for i, p := range props {
-		if rest, ok := strings.CutPrefix(p, "128 "); ok {
-			out[i].Flag, p = 128, rest
-		}
-		out[i].Tag, out[i].Value, _ = strings.Cut(p, " ")
-	}
-	return out
-}
-
-func propStrings(rrs []dns.CAA) []string {
-	out := make([]string, len(rrs))
-	for i, rr := range rrs {
-		out[i] = rr.Tag + " " + rr.Value
-	}
-	return out
-}
-
-func partnersOf(t *testing.T, trig corefile.Trigger, values ...string) *partnerSet {
-	t.Helper()
-	ps := &partnerSet{trigger: trig}
-	for _, v := range values {
-		iv, err := caa.ParseIssueValue(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.ContainsFunc(ps.list, func(p corefile.Partner) bool { return p.Issuer == iv.Issuer }) {
-			ps.list = append(ps.list, corefile.Partner{Issuer: iv.Issuer, Value: v, Pos: "test"})
-		}
-	}
-	return ps
-}
-
-// TestPartnerRules checks each partner rule of README.md ("Partner CAs") on its own, under both
-// triggers.
-func TestPartnerRules(t *testing.T) {
-	le, sectigo := "letsencrypt.org", "sectigo.com"
-	tests := []struct {
-		name       string
-		partners   []string
-		rrset      []dns.CAA
-		restrict   []string // additions under trigger restrictive
-		any        []string // additions under trigger any
-		notes      partnerNotes
-		notesAny   partnerNotes
-		sameForAny bool
-	}{
-		{name: "no RRset", partners: []string{le}},
-		{name: "issue only", partners: []string{le, sectigo}, rrset: caaSet("issue digicert.com"),
-			restrict: []string{"issue letsencrypt.org", "issue sectigo.com"}, sameForAny: true},
-		{name: "issuewild present", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild digicert.com"),
-			restrict: []string{"issue letsencrypt.org", "issuewild letsencrypt.org"}, sameForAny: true},
-		{name: "issuewild only", partners: []string{le}, rrset: caaSet("issuewild digicert.com"),
-			restrict: []string{"issuewild letsencrypt.org"},
-			any:      []string{"issue letsencrypt.org", "issuewild letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
-		{name: "lock-down in issue", partners: []string{le}, rrset: caaSet("issue ;"),
-			notes: partnerNotes{lockIssue: true}, sameForAny: true},
-		{name: "lock-down in issue with iodef", partners: []string{le}, rrset: caaSet("issue ;", "iodef mailto:a@example.org"),
-			notes: partnerNotes{lockIssue: true}, sameForAny: true},
-		{name: "lock-down in issuewild only", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild ;"),
-			restrict: []string{"issue letsencrypt.org"}, notes: partnerNotes{lockWild: true}, sameForAny: true},
-		{name: "iodef only", partners: []string{le}, rrset: caaSet("iodef mailto:a@example.org"),
-			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
-		{name: "unknown tag only", partners: []string{le}, rrset: caaSet("tbs x"),
-			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
-		{name: "critical unknown tag only", partners: []string{le}, rrset: caaSet("128 tbs x"),
-			any: []string{"issue letsencrypt.org"}, notesAny: partnerNotes{restricts: true}},
-		{name: "customer binds a partner", partners: []string{le, sectigo},
-			rrset:    caaSet("issue letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"),
-			restrict: []string{"issue sectigo.com"},
-			notes:    partnerNotes{bound: []string{`letsencrypt.org (issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1")`}}, sameForAny: true},
-		{name: "customer binds a partner in another case", partners: []string{le},
-			rrset: caaSet("issue LetsEncrypt.org;validationmethods=dns-01"),
-			notes: partnerNotes{bound: []string{`letsencrypt.org (issue "LetsEncrypt.org;validationmethods=dns-01")`}}, sameForAny: true},
-		{name: "customer binding in issuewild only", partners: []string{le},
-			rrset:    caaSet("issue digicert.com", "issuewild letsencrypt.org; validationmethods=dns-01"),
-			restrict: []string{"issue letsencrypt.org"},
-			notes:    partnerNotes{bound: []string{`letsencrypt.org (issuewild "letsencrypt.org; validationmethods=dns-01")`}}, sameForAny: true},
-		{name: "partner with parameters", partners: []string{"letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/9; validationmethods=dns-01"},
-			rrset:    caaSet("issue digicert.com"),
-			restrict: []string{"issue letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/9; validationmethods=dns-01"}, sameForAny: true},
-		{name: "customer wrote the partner's own binding", partners: []string{"letsencrypt.org; validationmethods=dns-01"},
-			rrset: caaSet("issue letsencrypt.org; validationmethods=dns-01"), sameForAny: true},
-		{name: "partner already listed", partners: []string{le, sectigo}, rrset: caaSet("issue letsencrypt.org", "issue digicert.com"),
-			restrict: []string{"issue sectigo.com"}, sameForAny: true},
-		{name: "partner already listed, plain beside a binding", partners: []string{le},
-			rrset: caaSet("issue letsencrypt.org; validationmethods=dns-01", "issue letsencrypt.org"), sameForAny: true},
-		{name: "customer names a partner in another case", partners: []string{le}, rrset: caaSet("issue LetsEncrypt.ORG"),
-			// Let's Encrypt matches case-sensitively: the customer's record does not authorize it.
-			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
-		{name: "partner with parameters, customer plain", partners: []string{"letsencrypt.org; validationmethods=dns-01"},
-			rrset: caaSet("issue letsencrypt.org"), sameForAny: true},
-		// RFC 8659 section 4.2: a malformed value authorizes nobody, so issue properties that are
-		// all malformed (or empty) are a lock-down.
-		{name: "malformed customer issuer", partners: []string{le}, rrset: caaSet("issue %%%"),
-			notes: partnerNotes{lockIssue: true, malformed: []string{"issue %%%"}}, sameForAny: true},
-		{name: "script as issuer", partners: []string{le}, rrset: caaSet("issue <script>alert(1)</script>", "issue ;"),
-			notes: partnerNotes{lockIssue: true, malformed: []string{"issue <script>alert(1)</script>"}}, sameForAny: true},
-		{name: "malformed issuewild", partners: []string{le}, rrset: caaSet("issue digicert.com", "issuewild https://ca.example"),
-			restrict: []string{"issue letsencrypt.org"}, notes: partnerNotes{lockWild: true, malformed: []string{"issuewild https://ca.example"}}, sameForAny: true},
-		{name: "malformed beside a real issuer", partners: []string{le}, rrset: caaSet("issue %%%", "issue digicert.com"),
-			restrict: []string{"issue letsencrypt.org"}, sameForAny: true},
-		{name: "no partners", rrset: caaSet("issue digicert.com")},
-	}
-	for _, tc := range tests {
-		if tc.sameForAny {
-			tc.any, tc.notesAny = tc.restrict, tc.notes
-		}
-		t.Run(tc.name, func(t *testing.T) {
-			for _, run := range []struct {
-				name  string
-				trig  corefile.Trigger
-				want  []string
-				notes partnerNotes
-			}{{"trigger restrictive", corefile.TriggerRestrictive, tc.restrict, tc.notes}, {"trigger any", corefile.TriggerAny, tc.any, tc.notesAny}} {
-				t.Run(run.name, func(t *testing.T) {
-					add, notes := partnersOf(t, run.trig, tc.partners...).additions(tc.rrset)
-					if got := propStrings(add); !slices.Equal(got, run.want) && len(got)+len(run.want) > 0 {
-						t.Errorf("added\n got %q\nwant %q", got, run.want)
-					}
-					if notes.String() != run.notes.String() {
-						t.Errorf("notes\n got %q\nwant %q", notes, run.notes)
-					}
-				})
-			}
-		})
-	}
-}
 
 // TestPartnersStartupReport checks the one warning per policy owner where partner certificates
 // cannot be issued, printed when the policy is set up.
@@ -207,7 +72,7 @@ var wildRRset = []string{
 // TestServePartners checks partner records in answers: on policy owners (prepared at setup), on
 // merged RRsets, on zone-data RRsets at other names and at CNAME targets, and the served counts.
 func TestServePartners(t *testing.T) {
-	z, err := fileZone(partnerZone, "example.org.")
+	z, err := corednstest.FileZone(partnerZone, "example.org.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +91,13 @@ func TestServePartners(t *testing.T) {
 		name   string
 		qname  string
 		answer []string
-		served served
+		served served.Answer
 	}{
 		{"zone data at the apex, issue only, gets issue records", "example.org.", []string{
 			`example.org. 3600 IN CAA 0 issue "digicert.com"`,
 			`example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
 			`example.org. 3600 IN CAA 0 issue "sectigo.com"`,
-		}, served{owner: "example.org.", zone: 1, partners: 2}},
+		}, served.Answer{Owner: "example.org.", ZoneData: 1, Partners: 2}},
 		{"a policy owner gets the records prepared at setup, issuewild ones since issuewild exists", "PoL.example.org.", []string{
 			`PoL.example.org. 600 IN CAA 0 issue "pki.goog"`,
 			`PoL.example.org. 600 IN CAA 0 issuewild "pki.goog"`,
@@ -240,40 +105,39 @@ func TestServePartners(t *testing.T) {
 			`PoL.example.org. 600 IN CAA 0 issue "sectigo.com"`,
 			`PoL.example.org. 600 IN CAA 0 issuewild "letsencrypt.org"`,
 			`PoL.example.org. 600 IN CAA 0 issuewild "sectigo.com"`,
-		}, served{owner: "pol.example.org.", policy: 2, partners: 4}},
-		{"policy (iodef only) merged with zone data (issue, issuewild) gets partners on the union", "wild.example.org.", wildRRset, served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
-		{"a CNAME to it gets the target's RRset, partners included", "cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served{owner: "wild.example.org.", policy: 1, zone: 2, partners: 4}},
-		{"a zone-data lock-down gets no partners", "locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served{owner: "locked.example.org.", zone: 1}},
+		}, served.Answer{Owner: "pol.example.org.", Policy: 2, Partners: 4}},
+		{"policy (iodef only) merged with zone data (issue, issuewild) gets partners on the union", "wild.example.org.", wildRRset, served.Answer{Owner: "wild.example.org.", Policy: 1, ZoneData: 2, Partners: 4}},
+		{"a CNAME to it gets the target's RRset, partners included", "cname.example.org.", append([]string{`cname.example.org. 3600 IN CNAME wild.example.org.`}, wildRRset...), served.Answer{Owner: "wild.example.org.", Policy: 1, ZoneData: 2, Partners: 4}},
+		{"a zone-data lock-down gets no partners", "locked.example.org.", []string{`locked.example.org. 3600 IN CAA 0 issue ";"`}, served.Answer{Owner: "locked.example.org.", ZoneData: 1}},
 		// RFC 8659 section 4.2: a malformed issuer authorizes nobody.
-		{"a malformed issuer is a lock-down too", "script.example.org.", []string{`script.example.org. 3600 IN CAA 0 issue "<script>alert(1)</script>"`}, served{owner: "script.example.org.", zone: 1}},
-		{"zone data with iodef only gets no partners", "iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served{owner: "iodef.example.org.", zone: 1}},
+		{"a malformed issuer is a lock-down too", "script.example.org.", []string{`script.example.org. 3600 IN CAA 0 issue "<script>alert(1)</script>"`}, served.Answer{Owner: "script.example.org.", ZoneData: 1}},
+		{"zone data with iodef only gets no partners", "iodef.example.org.", []string{`iodef.example.org. 3600 IN CAA 0 iodef "mailto:security@example.org"`}, served.Answer{Owner: "iodef.example.org.", ZoneData: 1}},
 		{"a binding on a partner keeps that partner out, the others in", "bound.example.org.", []string{
 			`bound.example.org. 3600 IN CAA 0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/1"`,
 			`bound.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
-		}, served{owner: "bound.example.org.", zone: 1, partners: 1}},
+		}, served.Answer{Owner: "bound.example.org.", ZoneData: 1, Partners: 1}},
 		{"a partner the customer lists in another case is added in its own case", "has.example.org.", []string{
 			`has.example.org. 3600 IN CAA 0 issue "LETSENCRYPT.org"`,
 			`has.example.org. 3600 IN CAA 0 issue "sectigo.com"`,
 			`has.example.org. 3600 IN CAA 0 issue "letsencrypt.org"`,
-		}, served{owner: "has.example.org.", zone: 2, partners: 1}},
-		{"a name without CAA gets nothing, any CA may issue already", "plain.example.org.", nil, served{}},
+		}, served.Answer{Owner: "has.example.org.", ZoneData: 2, Partners: 1}},
+		{"a name without CAA gets nothing, any CA may issue already", "plain.example.org.", nil, served.Answer{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := corednstest.NewWriter("udp", "")
 			r := new(dns.Msg).SetQuestion(tc.qname, dns.TypeCAA)
-			s, _, err := h.serve(context.Background(), rec, r, h.ownerOf(tc.qname))
-			if err != nil || rec.Msg == nil {
+			_, _, o, _ := h.view.Find(tc.qname)
+			m, s, _, err := h.view.Serve(context.Background(), rec, r, o)
+			if err != nil || m == nil {
 				t.Fatalf("%s: err %v", tc.qname, err)
 			}
-			if got, want := rrStrings(rec.Msg.Answer), rrStrings(rrs(tc.answer...)); !slices.Equal(got, want) {
+			rec.WriteMsg(m)
+			if got, want := corednstest.RRStrings(rec.Msg.Answer), corednstest.RRStrings(corednstest.RRs(tc.answer...)); !slices.Equal(got, want) {
 				t.Errorf("%s: answer\n got %q\nwant %q", tc.qname, got, want)
 			}
-			if s.msg != rec.Msg {
-				t.Errorf("%s: served names another message than the one written", tc.qname)
-			}
 			want := tc.served
-			want.apex = "example.org." // every answer here asked the zone data, which names its zone
-			if s.msg = nil; s != want {
+			want.Apex = "example.org." // every answer here asked the zone data, which names its zone
+			if s != want {
 				t.Errorf("%s: served %+v, want %+v", tc.qname, s, want)
 			}
 		})
@@ -284,7 +148,7 @@ func TestServePartners(t *testing.T) {
 func TestServePartnersZoneWarnings(t *testing.T) {
 	buf := corednstest.CaptureLog(t)
 
-	z, err := fileZone(partnerZone, "example.org.")
+	z, err := corednstest.FileZone(partnerZone, "example.org.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,103 +163,5 @@ func TestServePartnersZoneWarnings(t *testing.T) {
 `
 	if buf.String() != want {
 		t.Errorf("log\n got %q\nwant %q", buf.String(), want)
-	}
-}
-
-// TestReadmePartnerTable checks the README's partner table against the code: for each customer
-// RRset, what caapolicy adds under each trigger with partners letsencrypt.org.
-func TestReadmePartnerTable(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cell := func(s string) []string {
-		s = strings.TrimSpace(s)
-		if s == "—" || s == "(no CAA)" {
-			return nil
-		}
-		var out []string
-		for p := range strings.SplitSeq(s, "<br>") {
-			rr, err := dns.NewRR(". CAA 0 " + strings.Trim(p, "`"))
-			if err != nil {
-				t.Fatalf("README table cell %q: %v", p, err)
-			}
-			out = append(out, rr.(*dns.CAA).Tag+" "+rr.(*dns.CAA).Value)
-		}
-		return out
-	}
-	rows := 0
-	_, section, _ := strings.Cut(string(b), "\n## Partner CAs\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	for line := range strings.SplitSeq(section, "\n") {
-		cols := strings.Split(line, "|")
-		if len(cols) != 7 || strings.HasPrefix(line, "| Customer") || !strings.Contains(line, "`") && !strings.Contains(line, "(no CAA)") {
-			continue
-		}
-		rows++
-		row := strings.NewReplacer("`", "", "<br>", ", ").Replace(strings.TrimSpace(cols[1]))
-		t.Run("README row "+row, func(t *testing.T) {
-			var rrset []dns.CAA
-			for _, p := range cell(cols[1]) {
-				rrset = append(rrset, caaSet(p)...)
-			}
-			for _, run := range []struct {
-				name string
-				trig corefile.Trigger
-				col  string
-			}{{"trigger restrictive", corefile.TriggerRestrictive, cols[3]}, {"trigger any", corefile.TriggerAny, cols[4]}} {
-				t.Run(run.name, func(t *testing.T) {
-					add, _ := partnersOf(t, run.trig, "letsencrypt.org").additions(rrset)
-					if got, want := propStrings(add), cell(run.col); !slices.Equal(got, want) && len(got)+len(want) > 0 {
-						t.Errorf("caapolicy adds %q, the README says %q", got, want)
-					}
-				})
-			}
-		})
-	}
-	if rows != 10 {
-		t.Errorf("found %d rows in the README's partner table, want 10", rows)
-	}
-}
-
-// TestCachedAdditions checks that the cache answers exactly as additions does: the same RRset
-// in a new slice hits, an RRset differing only in the case of an issuer (which Let's Encrypt
-// tells apart) or in order does not share an entry, and the cache stays bounded.
-func TestCachedAdditions(t *testing.T) {
-	ps := partnersOf(t, corefile.TriggerRestrictive, "letsencrypt.org", "sectigo.com")
-	ps.cache = newAdditionsCache()
-	rrsets := [][]dns.CAA{
-		{{Tag: "issue", Value: "digicert.com"}, {Tag: "iodef", Value: "mailto:a@example.org"}},
-		{{Tag: "issue", Value: "LetsEncrypt.org"}},
-		{{Tag: "issue", Value: "letsencrypt.org"}},
-		{{Tag: "issue", Value: ";"}},
-		{{Tag: "issue", Value: "digicert.com"}, {Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}},
-		{{Tag: "issuewild", Value: "letsencrypt.org; accounturi=https://x/1"}, {Tag: "issue", Value: "digicert.com"}},
-	}
-	for _, round := range []string{"first answer", "answer from the cache"} {
-		t.Run(round, func(t *testing.T) {
-			for _, rrset := range rrsets {
-				t.Run("RRset "+strings.Join(propStrings(rrset), ", "), func(t *testing.T) {
-					again := slices.Clone(rrset) // a new slice each query, as the zone data gives
-					got, gotNotes := ps.cachedAdditions(again)
-					want, wantNotes := ps.additions(rrset)
-					if !slices.Equal(propStrings(got), propStrings(want)) || gotNotes.String() != wantNotes.String() {
-						t.Errorf("cached %v (%s), want %v (%s)", propStrings(got), gotNotes, propStrings(want), wantNotes)
-					}
-				})
-			}
-		})
-	}
-	if n := len(ps.cache.m); n != len(rrsets) {
-		t.Errorf("%d cache entries for %d RRsets", n, len(rrsets))
-	}
-	if n := testing.AllocsPerRun(100, func() { ps.cachedAdditions(rrsets[0]) }); n != 0 {
-		t.Errorf("a cached RRset allocates %v times", n)
-	}
-	for i := range maxCachedRRsets + 10 {
-		ps.cachedAdditions([]dns.CAA{{Tag: "issue", Value: fmt.Sprintf("ca%d.example", i)}})
-	}
-	if n := len(ps.cache.m); n > maxCachedRRsets {
-		t.Errorf("cache holds %d RRsets, more than %d", n, maxCachedRRsets)
 	}
 }

@@ -68,25 +68,25 @@ func TestPersist(t *testing.T) {
 		rcode  int
 		answer []string
 	}{
-		{"the apex's record", "_validation-persist.example.org.", dns.TypeTXT, dns.RcodeSuccess, rrStrings(rrs(
+		{"the apex's record", "_validation-persist.example.org.", dns.TypeTXT, dns.RcodeSuccess, corednstest.RRStrings(corednstest.RRs(
 			`_validation-persist.example.org. 300 IN TXT "digicert.com; accounturi=` + persistDC + `"`))},
-		{"wildcard and until in the record", "_validation-persist.app.example.org.", dns.TypeTXT, dns.RcodeSuccess, rrStrings(rrs(
+		{"wildcard and until in the record", "_validation-persist.app.example.org.", dns.TypeTXT, dns.RcodeSuccess, corednstest.RRStrings(corednstest.RRs(
 			`_validation-persist.app.example.org. 300 IN TXT "letsencrypt.org; accounturi=` + persistLE + `; policy=wildcard; persistUntil=1830211200"`))},
-		{"the policy's record replaces the zone data's", "_validation-persist.api.example.org.", dns.TypeTXT, dns.RcodeSuccess, rrStrings(rrs(
+		{"the policy's record replaces the zone data's", "_validation-persist.api.example.org.", dns.TypeTXT, dns.RcodeSuccess, corednstest.RRStrings(corednstest.RRs(
 			`_validation-persist.api.example.org. 300 IN TXT "letsencrypt.org; accounturi=` + persistLE + `"`))},
 		{"the record's name exists for other types", "_validation-persist.app.example.org.", dns.TypeA, dns.RcodeSuccess, nil},
-		{"the apex's CAA authorizes the persisted account", "example.org.", dns.TypeCAA, dns.RcodeSuccess, rrStrings(rrs(
+		{"the apex's CAA authorizes the persisted account", "example.org.", dns.TypeCAA, dns.RcodeSuccess, corednstest.RRStrings(corednstest.RRs(
 			`example.org. 300 IN CAA 0 issue "letsencrypt.org; validationmethods=dns-01"`,
 			`example.org. 300 IN CAA 0 issuewild ";"`,
 			`example.org. 300 IN CAA 0 issue "digicert.com; accounturi=`+persistDC+`"`))},
-		{"a restricted owner gets the CA bound to the account", "api.example.org.", dns.TypeCAA, dns.RcodeSuccess, rrStrings(rrs(
+		{"a restricted owner gets the CA bound to the account", "api.example.org.", dns.TypeCAA, dns.RcodeSuccess, corednstest.RRStrings(corednstest.RRs(
 			`api.example.org. 300 IN CAA 0 issue "sectigo.com"`,
 			`api.example.org. 300 IN CAA 0 issue "letsencrypt.org; accounturi=`+persistLE+`"`))},
 		{"an owner with persist alone has no CAA of its own", "app.example.org.", dns.TypeCAA, dns.RcodeSuccess, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := exchange(t, "udp", udp, new(dns.Msg).SetQuestion(tc.qname, tc.qtype))
-			if got := rrStrings(r.Answer); r.Rcode != tc.rcode || !slices.Equal(got, tc.answer) {
+			if got := corednstest.RRStrings(r.Answer); r.Rcode != tc.rcode || !slices.Equal(got, tc.answer) {
 				t.Errorf("%s %s\n%q\nwant %s\n%q", dns.RcodeToString[r.Rcode], tc.qname, got, dns.RcodeToString[tc.rcode], tc.answer)
 			}
 		})
@@ -98,9 +98,9 @@ func TestPersist(t *testing.T) {
 				records = append(records, rr)
 			}
 		}
-		txt := rrStrings(records)
+		txt := corednstest.RRStrings(records)
 		slices.Sort(txt)
-		want := rrStrings(rrs(
+		want := corednstest.RRStrings(corednstest.RRs(
 			`_validation-persist.api.example.org. 300 IN TXT "letsencrypt.org; accounturi=`+persistLE+`"`,
 			`_validation-persist.app.example.org. 300 IN TXT "letsencrypt.org; accounturi=`+persistLE+`; policy=wildcard; persistUntil=1830211200"`,
 			`_validation-persist.example.org. 300 IN TXT "digicert.com; accounturi=`+persistDC+`"`))

@@ -248,7 +248,7 @@ func TestReadmeFreeze(t *testing.T) {
 	var shown []dns.RR
 	for _, b := range readmeBlocks(t, "txt") {
 		if strings.HasPrefix(b, "shop.example.org.") {
-			shown = rrs(strings.Split(strings.TrimSpace(b), "\n")...)
+			shown = corednstest.RRs(strings.Split(strings.TrimSpace(b), "\n")...)
 		}
 	}
 	if cf == "" || len(shown) == 0 {
@@ -271,14 +271,14 @@ func TestReadmeFreeze(t *testing.T) {
 		want  []dns.RR
 	}{
 		{"shop.example.org.", dns.RcodeSuccess, shown},
-		{"blog.example.org.", dns.RcodeSuccess, append(rrs("blog.example.org. 3600 IN CNAME shop.example.org."), shown...)},
+		{"blog.example.org.", dns.RcodeSuccess, append(corednstest.RRs("blog.example.org. 3600 IN CNAME shop.example.org."), shown...)},
 		{"x.shop.example.org.", dns.RcodeNameError, nil},
 		{"www.example.org.", dns.RcodeSuccess, nil},
-		{"example.org.", dns.RcodeSuccess, rrs(`example.org. 3600 IN CAA 0 issue "pki.goog"`)},
+		{"example.org.", dns.RcodeSuccess, corednstest.RRs(`example.org. 3600 IN CAA 0 issue "pki.goog"`)},
 	}
 	for _, a := range answers {
 		r := exchange(t, "udp", udp, caaQuery(a.name, false, 1232))
-		if got, want := rrStrings(r.Answer), rrStrings(a.want); r.Rcode != a.rcode || !slices.Equal(got, want) {
+		if got, want := corednstest.RRStrings(r.Answer), corednstest.RRStrings(a.want); r.Rcode != a.rcode || !slices.Equal(got, want) {
 			t.Errorf("%s CAA: %s %q, want %s %q", a.name, dns.RcodeToString[r.Rcode], got, dns.RcodeToString[a.rcode], want)
 		}
 	}
@@ -316,22 +316,22 @@ func TestCorefileExample(t *testing.T) {
 	t.Chdir(dir)
 	_, udp, _ := corednstest.Start(t, strings.Replace(string(cf), "example.org:1053", "example.org:0", 1))
 	r := exchange(t, "udp", udp, caaQuery("example.org.", false, 1232))
-	want := rrStrings(rrs(
+	want := corednstest.RRStrings(corednstest.RRs(
 		`example.org. 300 IN CAA 0 issue "letsencrypt.org"`,
 		`example.org. 300 IN CAA 0 issuewild ";"`,
 		`example.org. 300 IN CAA 0 iodef "mailto:security@example.org"`,
 		`example.org. 300 IN CAA 0 issue "pki.goog"`,
 	))
-	if got := rrStrings(r.Answer); !slices.Equal(got, want) {
+	if got := corednstest.RRStrings(r.Answer); !slices.Equal(got, want) {
 		t.Errorf("Corefile.example answers\n%q\nwant\n%q", got, want)
 	}
 	r = exchange(t, "udp", udp, caaQuery("blog.example.org.", false, 1232))
-	want = rrStrings(rrs(
+	want = corednstest.RRStrings(corednstest.RRs(
 		`blog.example.org. 3600 IN CNAME shop.example.org.`,
 		`shop.example.org. 300 IN CAA 0 issue "sectigo.com"`,
 		`shop.example.org. 300 IN CAA 0 issue "letsencrypt.org; accounturi=https://acme-v02.api.letsencrypt.org/acme/acct/123456; validationmethods=dns-01"`,
 	))
-	if got := rrStrings(r.Answer); !slices.Equal(got, want) {
+	if got := corednstest.RRStrings(r.Answer); !slices.Equal(got, want) {
 		t.Errorf("Corefile.example blog\n%q\nwant\n%q", got, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/served"
 	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
@@ -25,7 +26,7 @@ import (
 // its query log, if any, has a pipeline of its own (privateLog), not started.
 func logHandler(t *testing.T, extra string) *CAAPolicy {
 	t.Helper()
-	z, err := fileZone(partnerZone, "example.org.")
+	z, err := corednstest.FileZone(partnerZone, "example.org.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestFloodDoesNotHideACheck(t *testing.T) {
 // pipeline of its own.
 func verdictHandler(t *testing.T, extra string) *CAAPolicy {
 	t.Helper()
-	z, err := fileZone(partnerZone, "example.org.")
+	z, err := corednstest.FileZone(partnerZone, "example.org.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,14 +376,14 @@ func TestPersistQueriesWatched(t *testing.T) {
 			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "app.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: check by letsencrypt.org of "app.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
 		}, 1},
-		{"answered by the zone data, asked in mixed case", "", "_Validation-Persist.api.example.org.", "api.example.org.", sourcePassthrough, "stale.example; accounturi=https://stale.example/acct/1", []string{
+		{"answered by the zone data, asked in mixed case", "", "_Validation-Persist.api.example.org.", "api.example.org.", served.Passthrough.String(), "stale.example; accounturi=https://stale.example/acct/1", []string{
 			`[INFO] plugin/caapolicy: T 10.1.1.1:40212 udp "_Validation-Persist.api.example.org." edns=none do=0 NOERROR size=195 tc=0 owner=_validation-persist.api.example.org. policy=0 zone=1 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: T 10.1.1.2:40212 udp "api.example.org." edns=none do=0 NOERROR size=117 tc=0 owner=- policy=0 zone=0 partners=0 source=passthrough ca=letsencrypt.org node=ns1 check=K`,
 			`[INFO] plugin/caapolicy: check by letsencrypt.org of "api.example.org." (zone example.org.): 2 queries from 2 addresses from 1 networks in Ds; relevant example.org. [0 issue "letsencrypt.org"]; authorized yes, wildcard yes; node=ns1 check=K`,
 		}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			z, err := fileZone(persistZoneData, "example.org.")
+			z, err := corednstest.FileZone(persistZoneData, "example.org.")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,11 +5,13 @@ import (
 	"os"
 
 	"github.com/caapolicy/caapolicy/internal/corefile"
+	"github.com/caapolicy/caapolicy/internal/served"
 	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnssec"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 )
 
@@ -28,7 +30,7 @@ func setup(c *caddy.Controller) error {
 	bypass := new([]string) // every block's zones, for cache (cache.go)
 	serverZones := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
 	for c.Next() {
-		h, err := parse(c)
+		h, err := newHandler(c)
 		if err != nil {
 			return plugin.Error(name, err)
 		}
@@ -37,7 +39,7 @@ func setup(c *caddy.Controller) error {
 		}
 		blocks = append(blocks, h)
 		h.cas = shareCATable(c, h.cas)
-		*bypass = append(*bypass, h.Zones...)
+		*bypass = append(*bypass, h.view.Zones()...)
 		h.bypass = bypass
 		if h.qlog != nil {
 			if err := joinInstance(c, h.qlog); err != nil {
@@ -53,7 +55,9 @@ func setup(c *caddy.Controller) error {
 			if err := h.checkNext(); err != nil {
 				return plugin.Error(name, err)
 			}
-			h.findSigner(cfg)
+			if d, ok := cfg.Handler("dnssec").(dnssec.Dnssec); ok {
+				h.view.SetSigner(&d) // negative answers are signed by the block's own dnssec
+			}
 			if err := h.startTransfers(cfg); err != nil {
 				return plugin.Error(name, err)
 			}
@@ -66,7 +70,7 @@ func setup(c *caddy.Controller) error {
 			return nil
 		})
 		cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
-			h.Next = next
+			h.view.Next = next
 			return h
 		})
 	}
@@ -74,19 +78,19 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-// parse reads one caapolicy block (the dispenser stands on the "caapolicy" token) and builds
-// its handler: the records it serves, its query log and its start-up warnings, which it logs.
-func parse(c *caddy.Controller) (*CAAPolicy, error) {
+// newHandler reads one caapolicy block (the dispenser stands on the "caapolicy" token) and builds
+// its handler: the served view of the block, its query log and its start-up warnings, which it
+// logs.
+func newHandler(c *caddy.Controller) (*CAAPolicy, error) {
 	b, err := corefile.Parse(c)
 	if err != nil {
 		return nil, err
 	}
-	h := newHandler(b)
-	for _, o := range h.owners {
-		if err := checkRRsetSize(o); err != nil {
-			return nil, err
-		}
+	v, err := served.New(b)
+	if err != nil {
+		return nil, err
 	}
+	h := &CAAPolicy{view: v, pos: b.Pos, stopped: make(chan struct{})}
 	cas := b.CAs // a table of its own: h keeps no pointer into the parsed block
 	h.cas = &cas
 	if err := b.DefaultNode(os.Hostname); err != nil {
@@ -95,7 +99,7 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	if b.Log.Queries || b.Log.Window > 0 {
 		h.qlog = watch.NewLog(b.Log, h.watchBlock(), processLog)
 	}
-	h.warnings, h.acknowledged = b.Acknowledge(append(b.Warnings, h.lint(b)...))
+	h.warnings, h.acknowledged = b.Acknowledge(append(b.Warnings, v.Lint(b)...))
 	for _, w := range h.warnings {
 		log.Warning(w)
 	}
@@ -104,6 +108,13 @@ func parse(c *caddy.Controller) (*CAAPolicy, error) {
 	}
 	return h, nil
 }
+
+// Warnings returns the start-up warnings for the policy of this handler.
+func (c *CAAPolicy) Warnings() []string { return c.warnings }
+
+// Acknowledged returns the start-up warnings that the policy acknowledges as intended, each
+// followed by the acknowledge line and its reason (internal/corefile, acknowledge.go).
+func (c *CAAPolicy) Acknowledged() []string { return c.acknowledged }
 
 // logInstanceKey keys, in caddy's per-instance storage, the watch.Instance that the logging
 // blocks of one Corefile load share: it opens their destinations at start-up, once for all the

@@ -18,12 +18,14 @@ import (
 	"github.com/caapolicy/caapolicy/internal/corednstest"
 )
 
-// records lists every prepared record of h as text, sorted.
+// records lists every record h serves from its policy alone (policy and partner records) as
+// text, sorted.
 func records(h *CAAPolicy) []string {
 	var out []string
-	for _, o := range h.owners {
-		for i := range o.records {
-			out = append(out, strings.ReplaceAll(o.records[i].String(), "\t", " "))
+	for _, n := range h.view.Owners() {
+		s, _ := h.view.PolicyLookup(context.Background(), n)
+		for i := range s.RRset {
+			out = append(out, strings.ReplaceAll(s.RRset[i].String(), "\t", " "))
 		}
 	}
 	slices.Sort(out)
@@ -109,15 +111,15 @@ func TestSetupAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := caddy.NewTestController("dns", tc.input)
 			c.Next()
-			h, err := parse(c)
+			h, err := newHandler(c)
 			if err != nil {
 				t.Fatalf("unexpected error %v", err)
 			}
 			if got := records(h); !slices.Equal(got, tc.want) {
 				t.Errorf("records\n got %q\nwant %q", got, tc.want)
 			}
-			if h.base.merge != tc.merge {
-				t.Errorf("merge = %v, want %v", h.base.merge, tc.merge)
+			if h.view.Merges() != tc.merge {
+				t.Errorf("merge = %v, want %v", h.view.Merges(), tc.merge)
 			}
 		})
 	}
@@ -129,14 +131,14 @@ func TestSetupServerBlockZones(t *testing.T) {
 	}`)
 	c.ServerBlockKeys = []string{"Example.ORG:1053"}
 	c.Next()
-	h, err := parse(c)
+	h, err := newHandler(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(h.Zones, []string{"example.org."}) {
-		t.Errorf("zones = %q, want the server block's", h.Zones)
+	if !slices.Equal(h.view.Zones(), []string{"example.org."}) {
+		t.Errorf("zones = %q, want the server block's", h.view.Zones())
 	}
-	if h.owners["example.org."] == nil {
+	if !slices.Contains(h.view.Owners(), "example.org.") {
 		t.Errorf("no apex owner for the server block's zone")
 	}
 }
@@ -174,8 +176,8 @@ func TestSetupRegisters(t *testing.T) {
 			if !ok {
 				break
 			}
-			zones = append(zones, p.Zones)
-			h = p.Next
+			zones = append(zones, p.view.Zones())
+			h = p.view.Next
 		}
 		if fmt.Sprint(zones) != "[[example.org.] [example.net.]]" {
 			t.Errorf("caapolicy handlers at the front of the chain with zones %q, want example.org. then example.net.", zones)
@@ -191,7 +193,7 @@ func TestSetupRegisters(t *testing.T) {
 			if err != nil || rcode != dns.RcodeSuccess || w.Msg == nil {
 				t.Fatalf("rcode %s, err %v, reply %v", dns.RcodeToString[rcode], err, w.Msg)
 			}
-			if got := rrStrings(w.Msg.Answer); !slices.Equal(got, []string{tc.want}) {
+			if got := corednstest.RRStrings(w.Msg.Answer); !slices.Equal(got, []string{tc.want}) {
 				t.Errorf("answer %q, want %q", got, tc.want)
 			}
 		})
@@ -262,11 +264,11 @@ func TestStartupNeedsZoneData(t *testing.T) {
 	write(t, zone, exampleOrg)
 	good := strings.Replace(bare, "    }\n}", "    }\n    file "+zone+"\n}", 1)
 	inst, udp, _ := corednstest.Start(t, good)
-	before := answerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
+	before := corednstest.AnswerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA)
 	if _, err := inst.Restart(corednstest.Corefile(bare)); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("reload without zone data: err %v", err)
 	}
-	if got := answerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA); !slices.Equal(got, before) || len(got) == 0 {
+	if got := corednstest.AnswerStrings(exchange(t, "udp", udp, caaQuery("example.org.", false, 1232)), dns.TypeCAA); !slices.Equal(got, before) || len(got) == 0 {
 		t.Errorf("after the failed reload: %q, want the old answer %q", got, before)
 	}
 }

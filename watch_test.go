@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caapolicy/caapolicy/internal/corednstest"
+	"github.com/caapolicy/caapolicy/internal/served"
 	"github.com/caapolicy/caapolicy/internal/watch"
 
 	"github.com/miekg/dns"
@@ -114,7 +115,7 @@ func TestWatchThroughCache(t *testing.T) {
 	count := func(ca, source string) float64 {
 		return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", ca, source))
 	}
-	policyBefore := count("unknown", sourcePolicy)
+	policyBefore := count("unknown", served.FromPolicy.String())
 	_, udp, _ := corednstest.Start(t, watchCorefile(t, "log all", ""))
 	hitsBefore, missesBefore := cacheCounter(t, "hits_total"), cacheCounter(t, "misses_total")
 
@@ -128,7 +129,7 @@ func TestWatchThroughCache(t *testing.T) {
 			t.Errorf("query: %s", l)
 		}
 	}
-	if got := count("unknown", sourcePolicy) - policyBefore; got != 5 {
+	if got := count("unknown", served.FromPolicy.String()) - policyBefore; got != 5 {
 		t.Errorf("queries_total{source=policy} grew by %v, want 5", got)
 	}
 	if hits, misses := cacheCounter(t, "hits_total")-hitsBefore, cacheCounter(t, "misses_total")-missesBefore; hits != 0 || misses != 0 {
@@ -259,7 +260,7 @@ func TestCAAQueriesBehindCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			buf := captureLog(t)
 			count := func() float64 {
-				return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "one.test", sourcePolicy))
+				return testutil.ToFloat64(queriesTotal.WithLabelValues(server, "example.org.", "", "one.test", served.FromPolicy.String()))
 			}
 			events := func() float64 {
 				return testutil.ToFloat64(checkEventsTotal.WithLabelValues(server, "example.org.", "", "one.test"))
@@ -274,7 +275,7 @@ func TestCAAQueriesBehindCache(t *testing.T) {
 				{"tcp", tcp, "127.0.1.2"}, {"tcp", tcp, "127.0.1.2"}, {"tcp", tcp, "127.0.1.2"},
 			} {
 				r := exchangeOver(t, q.net, q.src, q.addr, caaQuery("pol.example.org.", tc.do, 1232))
-				caas := answerStrings(r, dns.TypeCAA)
+				caas := corednstest.AnswerStrings(r, dns.TypeCAA)
 				if r.Rcode != dns.RcodeSuccess || !slices.Equal(caas, []string{`pol.example.org. 300 IN CAA 0 issue "digicert.com"`}) {
 					t.Fatalf("query %d over %s: rcode %s, CAA %q, want the policy record with its whole TTL", i, q.net, dns.RcodeToString[r.Rcode], caas)
 				}
@@ -395,7 +396,7 @@ func TestCAABehindCacheOnTheWire(t *testing.T) {
 		if (r.IsEdns0() != nil) != (q.edns > 0) {
 			t.Errorf("%s, EDNS %d: the answer has OPT %v", q.net, q.edns, r.IsEdns0())
 		}
-		answers = append(answers, answerStrings(r, 0))
+		answers = append(answers, corednstest.AnswerStrings(r, 0))
 	}
 	if !slices.Equal(answers[0], answers[1]) || !slices.Equal(answers[1], answers[2]) || len(answers[0]) == 0 {
 		t.Errorf("answers differ:\n%q\n%q\n%q", answers[0], answers[1], answers[2])
@@ -406,7 +407,7 @@ func TestCAABehindCacheOnTheWire(t *testing.T) {
 	// 30 records do not fit 512 bytes: truncated over UDP each time, whole over TCP.
 	for _, q := range []struct{ net, addr string }{{"udp", udp}, {"tcp", tcp}, {"udp", udp}, {"tcp", tcp}} {
 		r := exchange(t, q.net, q.addr, caaQuery("big.example.org.", false, 0))
-		if n := len(answerStrings(r, dns.TypeCAA)); (q.net == "udp") != r.Truncated || (q.net == "tcp" && n != 30) {
+		if n := len(corednstest.AnswerStrings(r, dns.TypeCAA)); (q.net == "udp") != r.Truncated || (q.net == "tcp" && n != 30) {
 			t.Errorf("%s: TC=%v with %d records", q.net, r.Truncated, n)
 		}
 	}

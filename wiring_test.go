@@ -572,7 +572,7 @@ func TestNodeSetting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := caddy.NewTestController("dns", "caapolicy example.org {\n issue letsencrypt.org\n "+tc.lines+"\n}")
 			c.Next()
-			h, err := parse(c)
+			h, err := newHandler(c)
 			switch {
 			case tc.err != "":
 				if err == nil || err.Error() != tc.err {

@@ -28,7 +28,7 @@ import (
 // serial, fallthrough, node) stay at the block's top level. The most specific zone block holding
 // a name decides for it. The override zones are the operator's data, in the operator's Corefile:
 // nothing in a customer's zone data can turn partners on or lift a lock-down (the plugin's
-// zonedata.go).
+// internal/served, answer.go).
 //
 // CoreDNS's `import` works inside the block: each imported line keeps its own file:line in
 // errors and warnings, and the reload plugin watches the imported files too, so a new override

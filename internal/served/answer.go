@@ -1,4 +1,4 @@
-package caapolicy
+package served
 
 import (
 	"context"
@@ -12,77 +12,177 @@ import (
 	"github.com/miekg/dns"
 )
 
+// Answer says what a CAA reply holds: the owner of the CAA RRset served (lowercase for a policy
+// owner, as the zone data spells it otherwise) and how many of its records came from the policy,
+// the zone data and the partners. The query log and metrics read it.
+type Answer struct {
+	Owner                      string
+	Policy, ZoneData, Partners int
+	Msg                        *dns.Msg // the reply written: the plugin sets it when it writes the reply
+	Apex                       string   // the zone the zone data answered from (zoneApex), "" if unknown
+}
+
+// Source says where a CAA answer came from: the values of the metrics' source label and of the
+// caapolicy/source metadata.
+type Source int32
+
+// The answer sources, by what the RRset holds.
+const (
+	Passthrough Source = iota // the zone data's answer unchanged
+	FromPolicy                // the Corefile policy alone (with its partner records)
+	Merged                    // the policy united with the zone data's CAA records
+	Partnered                 // the zone data's CAA RRset with partner records added
+)
+
+// Sources are the names of the answer sources, by Source.
+var Sources = [...]string{"passthrough", "policy", "merged", "partners"}
+
+// String returns the source's name.
+func (s Source) String() string { return Sources[s] }
+
+// Source says where the answer a came from.
+func (a *Answer) Source() Source {
+	switch {
+	case a.Policy > 0 && a.ZoneData > 0:
+		return Merged
+	case a.Policy > 0:
+		return FromPolicy
+	case a.Partners > 0:
+		return Partnered
+	}
+	return Passthrough
+}
+
+// Serve builds the reply to a CAA query r for a name in the block's zones; o is the policy owner
+// at the question name (Find), if any. It returns the reply to write, nil where the zone data
+// wrote nothing (the server then answers with rcode and err), and what the reply holds. The zone
+// data is asked through w, so that it sees the client. Nothing is written.
+func (v *View) Serve(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *Owner) (*dns.Msg, Answer, int, error) {
+	switch {
+	case o == nil:
+		return v.serveZoneData(ctx, w, r, nil)
+	case !o.scope.merge:
+		return policyReply(r, r.Question[0].Name, o.records), o.answer(), dns.RcodeSuccess, nil
+	}
+	if e := keptMerge(r, o); e != nil {
+		return e.reply(r), e.s, dns.RcodeSuccess, nil
+	}
+	return v.serveZoneData(ctx, w, r, o)
+}
+
 // serveZoneData asks the next plugin (the zone data) for the CAA query and completes its answer:
 // the CAA RRset at the policy owner the answer ends at (the question name, or the in-zone target
 // of a CNAME) becomes the policy, united with the zone data's records there in merge mode; a
 // zone-data RRset elsewhere gets its partner records. Every other answer passes through
 // unchanged. o is the policy owner at the question name, if any.
-func (c *CAAPolicy) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *owner) (served, int, error) {
+func (v *View) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, o *Owner) (*dns.Msg, Answer, int, error) {
 	qname := r.Question[0].Name
-	zone, version := c.mergeVersion(r, o)
-	zm, rcode, err := c.ask(ctx, w, r)
+	zone, version := v.mergeVersion(r, o)
+	zm, rcode, err := v.ask(ctx, w, r)
 	if zm == nil {
 		if o == nil {
 			// Nothing was written: the server answers with the next plugin's error.
-			return served{}, rcode, err
+			return nil, Answer{}, rcode, err
 		}
 		// No zone data for this name at all: the policy stands alone.
-		return c.writePolicy(ctx, w, o, policyReply(r, qname, o.records))
+		return policyReply(r, qname, o.records), o.answer(), dns.RcodeSuccess, nil
 	}
 
-	if o == nil && zm.Rcode == dns.RcodeNameError && c.mustExist(qname) {
-		// A name between a policy owner and the apex: it exists (negative.go), and an NXDOMAIN
+	if o == nil && zm.Rcode == dns.RcodeNameError && v.mustExist(qname) {
+		// A name between a policy owner and the apex: it exists (denial.go), and an NXDOMAIN
 		// for CAA here would let a resolver deny the owner below it (RFC 8020).
 		// The backend's message is copied before it changes (CoreDNS's plugin guide), as below.
 		x := *zm
 		x.Rcode, x.Authoritative = dns.RcodeSuccess, true
 		zm = &x
 	}
-	answer, target := c.followCNAMEs(ctx, w, r, zm.Answer)
+	answer, target := v.followCNAMEs(ctx, w, r, zm.Answer)
 	if o != nil && target != qname {
-		c.warnOwner(o, "cname", "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
+		v.warnOwner(o, "cname", "zone data has a CNAME at policy owner %s (declared at %s); the CNAME wins and the policy is not served there", o.name, o.pos)
 	}
 	to := o
 	if target != qname {
-		to = c.ownerOf(target)
+		to = v.ownerOf(target)
 	}
 	apex := zoneApex(zm) // before mergeAt, which may empty the authority section
 	var m *dns.Msg
-	var s served
+	var s Answer
 	switch {
 	case to == nil:
-		m, s = c.passOn(zm, answer, target)
+		m, s = v.passOn(zm, answer, target)
 	case caa.Referral(zm) != nil:
-		c.warnOwner(to, "referral", "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
-		m, s = c.passOn(zm, answer, target)
-	case zm.Rcode == dns.RcodeNameError && c.Fall.Through(to.name):
-		m, s = c.passOn(zm, answer, target)
+		v.warnOwner(to, "referral", "zone data delegates policy owner %s (declared at %s) to another zone; the delegation wins", to.name, to.pos)
+		m, s = v.passOn(zm, answer, target)
+	case zm.Rcode == dns.RcodeNameError && v.fall.Through(to.name):
+		m, s = v.passOn(zm, answer, target)
 	default:
-		m, s = c.mergeAt(zm, answer, target, to)
+		m, s = v.mergeAt(zm, answer, target, to)
 		if to == o && target == qname && zone != nil {
-			c.keepMerge(ctx, r, o, zone, version, m, s)
+			v.keepMerge(ctx, r, o, zone, version, m, s)
 		}
 	}
-	s.apex = apex
-	m = c.servedNegative(m)
-	// Written here, once the reply is built, so that building it takes no stack while writing.
-	c.writeAnswer(ctx, w, m, &s)
-	return s, dns.RcodeSuccess, nil
+	s.Apex = apex
+	m = v.servedNegative(m)
+	return m, s, dns.RcodeSuccess, nil
+}
+
+// zoneApex returns the apex of the zone that the zone data's reply m comes from: the owner of the
+// SOA of a negative answer, or of the zone's NS records that an authoritative positive answer
+// carries in its authority section (as file and auto write them); "" where m says neither (a
+// referral, or a backend that leaves the authority section empty). Query lines and check events
+// name the customer's zone with it.
+func zoneApex(m *dns.Msg) string {
+	for _, rr := range m.Ns {
+		switch h := rr.Header(); h.Rrtype {
+		case dns.TypeSOA:
+			return h.Name
+		case dns.TypeNS:
+			if m.Authoritative {
+				return h.Name
+			}
+		}
+	}
+	return ""
+}
+
+// policyReply is the authoritative answer holding the policy records, owned by qname as the
+// question spelt it. The records are copied: later plugins (dnssec, rewrite) change what they get.
+func policyReply(r *dns.Msg, qname string, records []dns.CAA) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	m.Compress = true
+	block := make([]dns.CAA, len(records))
+	copy(block, records)
+	for i := range block {
+		block[i].Hdr.Name = qname
+	}
+	m.Answer = rrPointers(block)
+	return m
+}
+
+// rrPointers returns the records of block as a slice of dns.RR.
+func rrPointers(block []dns.CAA) []dns.RR {
+	rrs := make([]dns.RR, len(block))
+	for i := range block {
+		rrs[i] = &block[i]
+	}
+	return rrs
 }
 
 // passOn returns the zone data's answer, with the records answer adds to it (from following
 // CNAMEs) and partner records for a CAA RRset at target. Zone data is never changed in place.
-func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Msg, served) {
-	var s served
+func (v *View) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Msg, Answer) {
+	var s Answer
 	for _, rr := range answer {
 		if caa, _ := inRRset(rr, target); caa != nil {
-			s.owner = caa.Hdr.Name
-			s.zone++
+			s.Owner = caa.Hdr.Name
+			s.ZoneData++
 		}
 	}
-	sc := c.scopeFor(target)
-	if s.zone > 0 && len(sc.partners.list) > 0 {
-		block := make([]dns.CAA, 0, s.zone+len(sc.partners.list))
+	sc := v.scopeFor(target)
+	if s.ZoneData > 0 && len(sc.partners.list) > 0 {
+		block := make([]dns.CAA, 0, s.ZoneData+len(sc.partners.list))
 		rest := 0
 		for _, rr := range answer {
 			caa, member := inRRset(rr, target)
@@ -93,12 +193,12 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 				rest++
 			}
 		}
-		hdr := dns.RR_Header{Name: s.owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
-		if block, s.partners = c.addPartners(sc, block, hdr, s.owner, "zone data"); s.partners > 0 {
+		hdr := dns.RR_Header{Name: s.Owner, Rrtype: dns.TypeCAA, Class: dns.ClassINET, Ttl: block[0].Hdr.Ttl}
+		if block, s.Partners = v.addPartners(sc, block, hdr, s.Owner, "zone data"); s.Partners > 0 {
 			answer = withRRset(answer, target, rest, block)
 		}
 	}
-	if len(answer) != len(zm.Answer) || s.partners > 0 {
+	if len(answer) != len(zm.Answer) || s.Partners > 0 {
 		m := *zm
 		m.Answer = answer
 		zm = &m
@@ -108,8 +208,8 @@ func (c *CAAPolicy) passOn(zm *dns.Msg, answer []dns.RR, target string) (*dns.Ms
 
 // mergeAt builds the reply whose CAA RRset at target is the policy of to, united with the zone
 // data's CAA records at target in merge mode, with its partner records.
-func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *owner) (*dns.Msg, served) {
-	s := served{owner: to.name, policy: to.nPolicy}
+func (v *View) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *Owner) (*dns.Msg, Answer) {
+	s := Answer{Owner: to.name, Policy: to.nPolicy}
 	block := make([]dns.CAA, 0, len(to.records)+len(answer)+len(to.scope.partners.list))
 	block = append(block, to.policy()...)
 	zoneCAA, rest := 0, 0
@@ -119,14 +219,14 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 		case caa != nil:
 			zoneCAA++
 			var added bool
-			if block, added = c.mergeRecord(block, to, caa); added {
-				s.zone++
+			if block, added = v.mergeRecord(block, to, caa); added {
+				s.ZoneData++
 			}
 		case !member:
 			rest++
 		}
 	}
-	block, s.partners = c.withOwnerPartners(block, to, s.zone)
+	block, s.Partners = v.withOwnerPartners(block, to, s.ZoneData)
 	for i := range block {
 		block[i].Hdr.Name = target
 	}
@@ -155,12 +255,12 @@ func (c *CAAPolicy) mergeAt(zm *dns.Msg, answer []dns.RR, target string, to *own
 // owner) names what was withheld. Zone data is often the customer's own, and a customer must
 // not grant itself what the operator withholds; the RRset stays locked, so no partner record is
 // added to it either.
-func (c *CAAPolicy) mergeRecord(block []dns.CAA, to *owner, caa *dns.CAA) ([]dns.CAA, bool) {
+func (v *View) mergeRecord(block []dns.CAA, to *Owner, caa *dns.CAA) ([]dns.CAA, bool) {
 	if !to.scope.merge || holdsProperty(block, caa) {
 		return block, false
 	}
 	if to.locks(caa.Tag) {
-		c.warnOwner(to, "locked", "zone data at %s has %s %q, which the policy's lock-down of %s (declared at %s) withholds: it is not served", to.name, caa.Tag, caa.Value, strings.ToLower(caa.Tag), to.pos)
+		v.warnOwner(to, "locked", "zone data at %s has %s %q, which the policy's lock-down of %s (declared at %s) withholds: it is not served", to.name, caa.Tag, caa.Value, strings.ToLower(caa.Tag), to.pos)
 		return block, false
 	}
 	x := *caa
@@ -171,12 +271,12 @@ func (c *CAAPolicy) mergeRecord(block []dns.CAA, to *owner, caa *dns.CAA) ([]dns
 // withOwnerPartners completes block, the policy of to with merged zone-data records, with its
 // partner records: those prepared at setup when no zone-data record was merged, else the ones
 // the merged RRset calls for. It returns the block and the number of partner records.
-func (c *CAAPolicy) withOwnerPartners(block []dns.CAA, to *owner, merged int) ([]dns.CAA, int) {
+func (v *View) withOwnerPartners(block []dns.CAA, to *Owner, merged int) ([]dns.CAA, int) {
 	if merged == 0 {
 		// The RRset is the policy alone: its partner records were prepared at setup.
 		return append(block, to.records[to.nPolicy:]...), len(to.records) - to.nPolicy
 	}
-	return c.addPartners(to.scope, block, to.records[0].Hdr, to.name, "policy and zone data")
+	return v.addPartners(to.scope, block, to.records[0].Hdr, to.name, "policy and zone data")
 }
 
 // inRRset reports whether rr belongs to the CAA RRset at target: a CAA record there (returned)
@@ -212,9 +312,9 @@ func withRRset(answer []dns.RR, target string, rest int, block []dns.CAA) []dns.
 // addPartners appends to block, an RRset met at query time, the partner records the settings sc
 // call for, each with header hdr, and warns (once per owner) about what stops partner
 // certificates there. It returns the longer block and the number of records added.
-func (c *CAAPolicy) addPartners(sc *scope, block []dns.CAA, hdr dns.RR_Header, owner, source string) ([]dns.CAA, int) {
+func (v *View) addPartners(sc *scope, block []dns.CAA, hdr dns.RR_Header, owner, source string) ([]dns.CAA, int) {
 	add, notes := sc.partners.cachedAdditions(block)
-	c.warnPartners(owner, source, notes)
+	v.warnPartners(owner, source, notes)
 	for _, a := range add { // add is shared by every query: each record is copied here
 		a.Hdr = hdr
 		block = append(block, a)
@@ -223,9 +323,9 @@ func (c *CAAPolicy) addPartners(sc *scope, block []dns.CAA, hdr dns.RR_Header, o
 }
 
 // warnPartners logs, once per owner, what stops partner certificates in an RRset seen at query time.
-func (c *CAAPolicy) warnPartners(owner, source string, n partnerNotes) {
-	if n.any() && !c.acked(owner) {
-		c.warnOnce("partners "+owner, "partners at %s (%s): %s", owner, source, n)
+func (v *View) warnPartners(owner, source string, n partnerNotes) {
+	if n.any() && !v.acked(owner) {
+		v.warnOnce("partners "+owner, "partners at %s (%s): %s", owner, source, n)
 	}
 }
 
@@ -233,19 +333,19 @@ func (c *CAAPolicy) warnPartners(owner, source string, n partnerNotes) {
 // name it ends at. A chain that leaves the answer for a name in the plugin's zones is continued
 // by asking the zone data, as an authoritative server does for in-zone targets; the records found
 // are appended to a copy of answer.
-func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, answer []dns.RR) ([]dns.RR, string) {
+func (v *View) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, answer []dns.RR) ([]dns.RR, string) {
 	target := r.Question[0].Name
 	for range caa.MaxCNAMEs {
 		if cn := caa.CNAMEAt(answer, target); cn != nil {
 			target = cn.Target
 			continue
 		}
-		if target == r.Question[0].Name || holdsName(answer, target) || !c.holds(target) {
+		if target == r.Question[0].Name || holdsName(answer, target) || !v.holds(target) {
 			break
 		}
 		q := r.Copy()
 		q.Question[0].Name = target
-		sub, _, _ := c.ask(ctx, w, q)
+		sub, _, _ := v.ask(ctx, w, q)
 		if sub == nil || len(sub.Answer) == 0 {
 			break
 		}
@@ -256,9 +356,9 @@ func (c *CAAPolicy) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *d
 
 // ask sends r to the next plugin and returns the message it wrote (nil if none) with the
 // return code and error it gave.
-func (c *CAAPolicy) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, int, error) {
+func (v *View) ask(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (*dns.Msg, int, error) {
 	nw := nonwriter.New(w)
-	rcode, err := c.next(ctx, nw, r)
+	rcode, err := v.Pass(ctx, nw, r)
 	return nw.Msg, rcode, err
 }
 
@@ -286,8 +386,8 @@ func holdsProperty(block []dns.CAA, x *dns.CAA) bool {
 // out of line, to keep its buffer off its callers' stack frames.
 //
 //go:noinline
-func (c *CAAPolicy) holds(n string) bool {
+func (v *View) holds(n string) bool {
 	var buf [256]byte
-	_, ok := c.zoneOf(dnsname.Lower(buf[:0], n))
+	_, ok := v.zoneOf(dnsname.Lower(buf[:0], n))
 	return ok
 }

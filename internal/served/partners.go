@@ -1,4 +1,4 @@
-package caapolicy
+package served
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package caapolicy
+package served
 
 import (
 	"context"
@@ -46,7 +46,7 @@ type mergedReply struct {
 	rest  []dns.RR  // answer records outside the CAA RRset, served before it
 	ns    []dns.RR  // the authority section
 	extra []dns.RR  // the additional section
-	s     served
+	s     Answer
 }
 
 // zoneVersion returns the SOA record z holds, or nil while z is expired (file answers SERVFAIL).
@@ -97,7 +97,7 @@ func doIndex(r *dns.Msg) int {
 
 // keptMerge returns the merged reply kept at o for the query, if it was built from the data the
 // zone holds now.
-func keptMerge(r *dns.Msg, o *owner) *mergedReply {
+func keptMerge(r *dns.Msg, o *Owner) *mergedReply {
 	e := o.merged[doIndex(r)].Load()
 	if e == nil || r.Opcode != dns.OpcodeQuery || zoneVersion(e.zone) != e.soa {
 		return nil
@@ -105,8 +105,8 @@ func keptMerge(r *dns.Msg, o *owner) *mergedReply {
 	return e
 }
 
-// writeMerged writes the reply e for the query r.
-func (c *CAAPolicy) writeMerged(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, e *mergedReply) (served, int, error) {
+// reply returns the reply e for the query r.
+func (e *mergedReply) reply(r *dns.Msg) *dns.Msg {
 	m := policyReply(r, r.Question[0].Name, e.block)
 	if len(e.rest) > 0 {
 		m.Answer = append(e.rest[:len(e.rest):len(e.rest)], m.Answer...)
@@ -114,19 +114,17 @@ func (c *CAAPolicy) writeMerged(ctx context.Context, w dns.ResponseWriter, r *dn
 	// Shared by every query of this version, as file shares them: capped, so that a plugin that
 	// appends to a section gets a copy.
 	m.Ns, m.Extra = e.ns[:len(e.ns):len(e.ns)], e.extra[:len(e.extra):len(e.extra)]
-	s := e.s
-	c.writeAnswer(ctx, w, m, &s)
-	return s, dns.RcodeSuccess, nil
+	return m
 }
 
 // mergeVersion returns the zone of file's that answers a CAA query at o and the version it holds
 // now, before the zone data is asked; zone is nil where the merged reply cannot be kept.
-func (c *CAAPolicy) mergeVersion(r *dns.Msg, o *owner) (*file.Zone, *dns.SOA) {
+func (v *View) mergeVersion(r *dns.Msg, o *Owner) (*file.Zone, *dns.SOA) {
 	if o == nil || r.Opcode != dns.OpcodeQuery {
 		return nil, nil
 	}
-	c.filesOnce.Do(func() { c.files = zoneFiles(c.Next) })
-	z := zoneOfFile(c.files, o.name)
+	v.filesOnce.Do(func() { v.files = zoneFiles(v.Next) })
+	z := zoneOfFile(v.files, o.name)
 	if z == nil {
 		return nil, nil
 	}
@@ -136,7 +134,7 @@ func (c *CAAPolicy) mergeVersion(r *dns.Msg, o *owner) (*file.Zone, *dns.SOA) {
 // keepMerge keeps m, the merged reply just built at o, under soa, the version zone held before
 // the zone data was asked, unless the zone data answered from a wildcard (file names the wildcard
 // in the query's metadata, and a kept reply would not).
-func (c *CAAPolicy) keepMerge(ctx context.Context, r *dns.Msg, o *owner, zone *file.Zone, soa *dns.SOA, m *dns.Msg, s served) {
+func (v *View) keepMerge(ctx context.Context, r *dns.Msg, o *Owner, zone *file.Zone, soa *dns.SOA, m *dns.Msg, s Answer) {
 	if soa == nil || metadata.ValueFunc(ctx, "zone/wildcard") != nil {
 		return
 	}
@@ -151,6 +149,6 @@ func (c *CAAPolicy) keepMerge(ctx context.Context, r *dns.Msg, o *owner, zone *f
 		}
 	}
 	e.ns, e.extra = m.Ns, m.Extra
-	e.s.msg = nil
+	e.s.Msg = nil
 	o.merged[doIndex(r)].Store(e)
 }

@@ -1,4 +1,4 @@
-package caapolicy
+package served
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
@@ -75,20 +74,20 @@ import (
 // existingNames returns the names that must exist because of the policy: each policy owner that
 // fallthrough does not cover, and every name between it and its zone's apex. It also marks their
 // lengths, so that the query path can rule most names out with one array lookup.
-func (c *CAAPolicy) existingNames() (map[string]struct{}, *[256]bool) {
+func (v *View) existingNames() (map[string]struct{}, *[256]bool) {
 	names := map[string]struct{}{}
 	lens := new([256]bool)
-	all := make([]string, 0, len(c.owners)+len(c.persist))
-	for n := range c.owners {
-		if !c.Fall.Through(n) {
+	all := make([]string, 0, len(v.owners)+len(v.persist))
+	for n := range v.owners {
+		if !v.fall.Through(n) {
 			all = append(all, n)
 		}
 	}
-	for n := range c.persist { // a published dns-persist-01 record's name exists for every type
+	for n := range v.persist { // a published dns-persist-01 record's name exists for every type
 		all = append(all, n)
 	}
 	for _, n := range all {
-		zone, ok := c.zoneOf([]byte(n))
+		zone, ok := v.zoneOf([]byte(n))
 		if !ok {
 			continue
 		}
@@ -104,72 +103,75 @@ func (c *CAAPolicy) existingNames() (map[string]struct{}, *[256]bool) {
 // of line, like find, so its name buffer stays off ServeDNS's stack frame.
 //
 //go:noinline
-func (c *CAAPolicy) mustExist(qname string) bool {
-	if !c.existLens[len(qname)&0xff] {
+func (v *View) mustExist(qname string) bool {
+	if !v.existLens[len(qname)&0xff] {
 		return false
 	}
 	var buf [256]byte
-	_, ok := c.exist[string(dnsname.Lower(buf[:0], qname))]
+	_, ok := v.exist[string(dnsname.Lower(buf[:0], qname))]
 	return ok
 }
 
-// findSigner remembers the dnssec plugin of the server block, if there is one. It runs at
-// start-up, when every handler of the block is built and none serves yet.
-func (c *CAAPolicy) findSigner(cfg *dnsserver.Config) {
-	if d, ok := cfg.Handler("dnssec").(dnssec.Dnssec); ok {
-		c.signer = &d
-	}
-}
+// SetSigner gives the view the dnssec plugin of its server block, if there is one: it is found
+// at start-up, when every handler of the block is built and none serves yet.
+func (v *View) SetSigner(d *dnssec.Dnssec) { v.signer = d }
 
 // isZoneCut reports whether the zone data delegates qname: its answer to an NS query there is a
 // referral to qname itself (RFC 4035 section 3.1.4: the parent side of the cut answers DS).
-func (c *CAAPolicy) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
+func (v *View) isZoneCut(ctx context.Context, w dns.ResponseWriter, qname string) bool {
 	q := new(dns.Msg).SetQuestion(qname, dns.TypeNS)
-	cw := &captureWriter{remote: w.RemoteAddr()}
-	c.next(ctx, cw, q)
-	d := caa.Referral(cw.msg)
+	cw := &Capture{Remote: w.RemoteAddr()}
+	v.Pass(ctx, cw, q)
+	d := caa.Referral(cw.Msg)
 	return d != nil && strings.EqualFold(d.Zone, qname)
 }
 
-// serveOther passes a query of another type than CAA to the zone data, through a writer that
+// ServeOther passes a query of another type than CAA to the zone data, through a writer that
 // keeps the names the policy makes exist in existence, lists CAA in signed denials, and gives an
 // apex SOA and the SOA of negative answers the served serial (serial.go), where any applies.
-func (c *CAAPolicy) serveOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+func (v *View) ServeOther(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	qname, qtype := r.Question[0].Name, r.Question[0].Qtype
 	if qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
-		return c.next(ctx, w, r)
+		return v.Pass(ctx, w, r)
 	}
-	if qtype == dns.TypeDNSKEY && c.signer != nil {
+	if qtype == dns.TypeDNSKEY && v.signer != nil {
 		if p, ok := ctx.Value(signProbeKey{}).(*signProbe); ok {
 			p.reached = true // signerZone's probe: dnssec did not answer it
 			return dns.RcodeSuccess, nil
 		}
 	}
 	// Decided on the stack: the writer is made (and allocated) only for a query it may change.
-	d := otherWriter{exists: c.mustExist(qname)}
-	if c.signer != nil {
+	d := otherWriter{exists: v.mustExist(qname)}
+	if v.signer != nil {
 		opt := r.IsEdns0()
-		d.signed = opt != nil && opt.Do() && c.holds(qname)
+		d.signed = opt != nil && opt.Do() && v.Holds(qname)
 		if d.signed && qtype == dns.TypeDS {
 			// Asked before the zone data answers the DS query, not from inside its WriteMsg.
-			d.cut = c.isZoneCut(ctx, w, qname)
+			d.cut = v.isZoneCut(ctx, w, qname)
 		}
 	}
-	if c.serial != 0 {
-		d.neg = c.holds(qname)
+	if v.serial != 0 {
+		d.neg = v.Holds(qname)
 		d.soa = d.neg && qtype == dns.TypeSOA
 	}
 	if !d.exists && !d.signed && !d.soa && !d.neg {
-		return c.next(ctx, w, r)
+		return v.Pass(ctx, w, r)
 	}
-	nw := &otherWriter{ResponseWriter: w, c: c, ctx: ctx, r: r, exists: d.exists, signed: d.signed, soa: d.soa, neg: d.neg, cut: d.cut}
-	return c.next(ctx, nw, r)
+	nw := &otherWriter{ResponseWriter: w, v: v, ctx: ctx, r: r, exists: d.exists, signed: d.signed, soa: d.soa, neg: d.neg, cut: d.cut}
+	return v.Pass(ctx, nw, r)
+}
+
+// Rewrites reports whether ServeOther may change the answer to a query of type qtype (not CAA)
+// at qname; every other such query goes straight to the zone data (Pass). It is the whole cost
+// of the view on that path: a type test, three loads and one array lookup on the name's length.
+func (v *View) Rewrites(qtype uint16, qname string) bool {
+	return qtype == dns.TypeSOA || v.signer != nil || v.serial != 0 || v.existLens[len(qname)&0xff]
 }
 
 // otherWriter sits between the zone data and the rest of the chain for one query of another type.
 type otherWriter struct {
 	dns.ResponseWriter
-	c      *CAAPolicy
+	v      *View
 	ctx    context.Context
 	r      *dns.Msg
 	exists bool // the question name exists because of the policy
@@ -185,14 +187,14 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 		served := *m
 		served.Answer = slices.Clone(m.Answer)
 		for i, rr := range served.Answer {
-			if soa, ok := rr.(*dns.SOA); ok && w.c.holds(soa.Hdr.Name) {
-				served.Answer[i] = w.c.servedSOA(soa)
+			if soa, ok := rr.(*dns.SOA); ok && w.v.Holds(soa.Hdr.Name) {
+				served.Answer[i] = w.v.servedSOA(soa)
 			}
 		}
 		m = &served
 	}
 	if w.neg {
-		m = w.c.servedNegative(m)
+		m = w.v.servedNegative(m)
 	}
 	if w.exists && m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 && holdsType(m.Ns, dns.TypeSOA) {
 		// The policy makes this name exist: NODATA, with the zone data's SOA.
@@ -219,14 +221,14 @@ func (w *otherWriter) WriteMsg(m *dns.Msg) error {
 // (signerZone): the answer is then written as it is, and dnssec in front of us treats it exactly
 // as CoreDNS would. Sign changes the message it is given, so it gets a copy.
 func (w *otherWriter) sign(q, m *dns.Msg, soaOwner string) *dns.Msg {
-	zone := w.c.signerZone(w.ctx, soaOwner)
+	zone := w.v.signerZone(w.ctx, soaOwner)
 	if zone == "" {
 		return nil
 	}
 	x := m.Copy()
 	x.Question = q.Question
 	state := request.Request{W: w.ResponseWriter, Req: x, Zone: zone}
-	return w.c.signer.Sign(state, time.Now().UTC(), metrics.WithServer(w.ctx))
+	return w.v.signer.Sign(state, time.Now().UTC(), metrics.WithServer(w.ctx))
 }
 
 // signProbe marks the DNSKEY query signerZone sends through dnssec: reached is set if the query
@@ -238,11 +240,11 @@ type signProbe struct{ reached bool }
 // answers a DNSKEY query at each of its zones itself (its exported ServeDNS) and passes any
 // other name on, so the first denial in a zone sends one, marked in its context, to apex and
 // then to each parent until dnssec answers; the result is remembered for apex. A probe that
-// comes back down to this plugin (serveOther) was let through. dnssec signs a name with its most
+// comes back down to this plugin (ServeOther) was let through. dnssec signs a name with its most
 // specific zone; a dnssec zone between apex and the name (with no zone cut in the zone data) is
 // not found here, and such a denial is left to dnssec as CoreDNS writes it.
-func (c *CAAPolicy) signerZone(ctx context.Context, apex string) string {
-	if v, ok := c.signedZones.Load(apex); ok {
+func (v *View) signerZone(ctx context.Context, apex string) string {
+	if v, ok := v.signedZones.Load(apex); ok {
 		return v.(string)
 	}
 	zone := ""
@@ -250,9 +252,9 @@ func (c *CAAPolicy) signerZone(ctx context.Context, apex string) string {
 		q := new(dns.Msg).SetQuestion(n, dns.TypeDNSKEY)
 		q.SetEdns0(dns.DefaultMsgSize, true)
 		p := &signProbe{}
-		cw := &captureWriter{}
-		c.signer.ServeDNS(context.WithValue(ctx, signProbeKey{}, p), cw, q)
-		if !p.reached && cw.msg != nil && holdsType(cw.msg.Answer, dns.TypeDNSKEY) {
+		cw := &Capture{}
+		v.signer.ServeDNS(context.WithValue(ctx, signProbeKey{}, p), cw, q)
+		if !p.reached && cw.Msg != nil && holdsType(cw.Msg.Answer, dns.TypeDNSKEY) {
 			zone = n
 			break
 		}
@@ -260,7 +262,7 @@ func (c *CAAPolicy) signerZone(ctx context.Context, apex string) string {
 			break
 		}
 	}
-	c.signedZones.Store(apex, zone)
+	v.signedZones.Store(apex, zone)
 	return zone
 }
 

@@ -1,4 +1,4 @@
-package caapolicy
+package served
 
 import (
 	"slices"
@@ -33,37 +33,37 @@ func newScope(zone string, sc corefile.Scope) *scope {
 
 // scopeOf returns the settings for the lowercase name lname: the most specific zone block's
 // holding it, else the block's. Without zone blocks it is one comparison.
-func (c *CAAPolicy) scopeOf(lname []byte) *scope {
-	if c.scopes == nil {
-		return c.base
+func (v *View) scopeOf(lname []byte) *scope {
+	if v.scopes == nil {
+		return v.base
 	}
 	for i := 0; i < len(lname); i++ {
 		if i == 0 || lname[i-1] == '.' {
-			if s, ok := c.scopes[string(lname[i:])]; ok {
+			if s, ok := v.scopes[string(lname[i:])]; ok {
 				return s
 			}
 		}
 	}
-	return c.base
+	return v.base
 }
 
 // scopeFor is scopeOf for a name in any spelling. It stays out of line, to keep its buffer off
 // its callers' stack frames.
 //
 //go:noinline
-func (c *CAAPolicy) scopeFor(n string) *scope {
-	if c.scopes == nil {
-		return c.base
+func (v *View) scopeFor(n string) *scope {
+	if v.scopes == nil {
+		return v.base
 	}
 	var buf [256]byte
-	return c.scopeOf(dnsname.Lower(buf[:0], n))
+	return v.scopeOf(dnsname.Lower(buf[:0], n))
 }
 
 // allScopes returns the block's settings, then every zone block's, in Corefile order.
-func (c *CAAPolicy) allScopes() []*scope {
-	out := []*scope{c.base}
-	for _, z := range c.overrideZones {
-		out = append(out, c.scopes[z])
+func (v *View) allScopes() []*scope {
+	out := []*scope{v.base}
+	for _, z := range v.overrideZones {
+		out = append(out, v.scopes[z])
 	}
 	return out
 }

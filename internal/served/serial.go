@@ -1,6 +1,7 @@
-package caapolicy
+package served
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
@@ -46,11 +47,11 @@ var serials = struct {
 	m map[string]serialState // zone and server -> state
 }{m: map[string]serialState{}}
 
-// loadSerial records the policy fingerprint fp and the policy serial of the zone at key. moved
+// LoadSerial records the policy fingerprint fp and the policy serial of the zone at key. moved
 // says the served serial may have changed for secondaries (a first load, or a new serial).
 // Where secondaries exist, a changed policy under the same serial, or a lower serial, is an
 // error, and nothing is recorded.
-func loadSerial(key, zone string, fp uint64, serial uint32, secondaries bool) (moved bool, err error) {
+func LoadSerial(key, zone string, fp uint64, serial uint32, secondaries bool) (moved bool, err error) {
 	serials.Lock()
 	defer serials.Unlock()
 	prev, seen := serials.m[key]
@@ -66,9 +67,9 @@ func loadSerial(key, zone string, fp uint64, serial uint32, secondaries bool) (m
 	return !seen || serial != prev.serial, nil
 }
 
-// fingerprint hashes everything caapolicy adds to zone: its owners' records (flags, tags, values,
+// Fingerprint hashes everything caapolicy adds to zone: its owners' records (flags, tags, values,
 // TTLs), the partners and their trigger, and whether zone data is merged.
-func (c *CAAPolicy) fingerprint(zone string) uint64 {
+func (v *View) Fingerprint(zone string) uint64 {
 	h := fnv.New64a()
 	var b [8]byte
 	num := func(n uint64) {
@@ -81,9 +82,9 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 	}
 	// The block's settings, then each zone block's that differ from them, by zone: the order of
 	// zone blocks (of imported files) and a zone block that changes nothing leave it alone.
-	scopes := slices.SortedFunc(slices.Values(c.allScopes()[1:]), func(a, b *scope) int { return strings.Compare(a.zone, b.zone) })
-	for _, sc := range append([]*scope{c.base}, scopes...) {
-		if sc != c.base && sc.same(c.base) {
+	scopes := slices.SortedFunc(slices.Values(v.allScopes()[1:]), func(a, b *scope) int { return strings.Compare(a.zone, b.zone) })
+	for _, sc := range append([]*scope{v.base}, scopes...) {
+		if sc != v.base && sc.same(v.base) {
 			continue
 		}
 		str(sc.zone)
@@ -98,9 +99,9 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 			str(p.Value)
 		}
 	}
-	for _, n := range c.ownersIn(zone) {
+	for _, n := range v.ownersIn(zone) {
 		str(n)
-		for _, rr := range c.owners[n].records {
+		for _, rr := range v.owners[n].records {
 			num(uint64(rr.Flag)<<32 | uint64(rr.Hdr.Ttl))
 			str(rr.Tag)
 			str(rr.Value)
@@ -109,12 +110,12 @@ func (c *CAAPolicy) fingerprint(zone string) uint64 {
 	return h.Sum64()
 }
 
-// ownersIn returns the policy owners that the transfer of zone carries (inTransfer), sorted: zone
+// ownersIn returns the policy owners that the transfer of zone carries (InTransfer), sorted: zone
 // is one of the block's zones, or a zone the zone data serves below one.
-func (c *CAAPolicy) ownersIn(zone string) []string {
+func (v *View) ownersIn(zone string) []string {
 	var out []string
-	for n := range c.owners {
-		if c.inTransfer(n, zone) {
+	for n := range v.owners {
+		if v.InTransfer(n, zone) {
 			out = append(out, n)
 		}
 	}
@@ -124,24 +125,24 @@ func (c *CAAPolicy) ownersIn(zone string) []string {
 
 // servedSOA returns a copy of the zone data's SOA, of a zone the block holds, with the served
 // serial. The zone data's own record is never changed: file hands out the record it keeps.
-func (c *CAAPolicy) servedSOA(soa *dns.SOA) *dns.SOA {
+func (v *View) servedSOA(soa *dns.SOA) *dns.SOA {
 	x := *soa
-	x.Serial += c.serial
+	x.Serial += v.serial
 	return &x
 }
 
 // servedNegative returns m, a negative answer (no answer records), with each SOA of its authority
 // section at one of the block's zones carrying the served serial: a copy when one changes. The
 // zone data's records are never changed.
-func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
-	if c.serial == 0 || len(m.Answer) > 0 || !holdsType(m.Ns, dns.TypeSOA) {
+func (v *View) servedNegative(m *dns.Msg) *dns.Msg {
+	if v.serial == 0 || len(m.Answer) > 0 || !holdsType(m.Ns, dns.TypeSOA) {
 		return m
 	}
 	x := *m
 	x.Ns = slices.Clone(m.Ns)
 	for i, rr := range x.Ns {
-		if soa, ok := rr.(*dns.SOA); ok && c.holds(soa.Hdr.Name) {
-			x.Ns[i] = c.servedSOA(soa)
+		if soa, ok := rr.(*dns.SOA); ok && v.Holds(soa.Hdr.Name) {
+			x.Ns[i] = v.servedSOA(soa)
 		}
 	}
 	return &x
@@ -151,4 +152,19 @@ func (c *CAAPolicy) servedNegative(m *dns.Msg) *dns.Msg {
 func lowerString(s string) string {
 	var buf [256]byte
 	return string(dnsname.Lower(buf[:0], s))
+}
+
+// ServedSerial is the serial the block serves for zone now: the zone data's SOA serial, asked
+// of the zone data, plus the policy serial. ok is false where the zone data has no SOA there.
+func (v *View) ServedSerial(ctx context.Context, zone string) (serial uint32, ok bool) {
+	q := new(dns.Msg).SetQuestion(zone, dns.TypeSOA)
+	zm, _, _ := v.ask(ctx, &Capture{}, q)
+	if zm == nil || len(zm.Answer) == 0 {
+		return 0, false
+	}
+	zsoa, ok := zm.Answer[0].(*dns.SOA)
+	if !ok {
+		return 0, false
+	}
+	return v.servedSOA(zsoa).Serial, true
 }
