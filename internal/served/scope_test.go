@@ -31,23 +31,15 @@ func scopeSummary(v *View, n string) string {
 // settings a zone block does not write are the block's.
 func TestZoneBlockSettings(t *testing.T) {
 	v := newTestView(t, `caapolicy . {
+		ttl 600
 		partners cloudflare
 		zone cust0002.test { partners off }
-		zone Cust0003.Test. {
-			partners aws
+		zone Cust0003.Test. { partners aws
 			trigger any
-			ttl 60
-		}
-		zone cust0004.test {
-			issue none
-			issuewild none
-			acknowledge lock-down asked for by the customer, ticket 4711
-			name www { issue digicert.com }
-		}
-		zone cust0005.test { zonedata ignore
-			name shop { issue letsencrypt.org } }
+			ttl 60 }
+		zone cust0004.test { issue none }
+		zone cust0005.test { zonedata ignore }
 		zone sub.cust0005.test { ttl 30 }
-		ttl 600
 	}`, nil)
 	for _, tc := range []struct{ name, want string }{
 		{"cust0001.test.", "zone= merge ttl=600 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},
