@@ -276,7 +276,7 @@ func TestPlatform(t *testing.T) {
 	})
 
 	// Its override, and a change to an existing one, after one reload. The policy changed, so its
-	// serial is raised (secondaries must see the change; serial.go).
+	// serial is raised (secondaries must see the change; internal/served/serial.go).
 	write(t, filepath.Join(overrides, "cust0101.test.conf"), "zone cust0101.test { partners off }\n")
 	if err := os.Remove(filepath.Join(overrides, "cust0002.test.conf")); err != nil {
 		t.Fatal(err)
