@@ -57,6 +57,7 @@ type Pipeline struct {
 	dirty  []*sink // sinks with lines to write
 	spare  []Entry
 	tick   time.Duration
+	clock  lineClock // formats the query lines' times
 }
 
 // NewPipeline returns a pipeline whose lines in CoreDNS's log are those of the plugin name.
