@@ -101,19 +101,24 @@ func escapeName(s string) string {
 	return s
 }
 
-// appendEscapedName appends s to b, escaped as escapeName does.
+// appendEscapedName appends s to b, escaped as escapeName does. Runs of bytes that need no
+// escaping, whole names as a rule, are appended at once.
 func appendEscapedName(b []byte, s string) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
+		c := s[i]
+		if c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		start = i + 1
+		if c == '"' || c == '\\' {
 			b = append(b, '\\', c)
-		case c < 0x21 || c > 0x7e:
+		} else {
 			b = append(b, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
-		default:
-			b = append(b, c)
 		}
 	}
-	return b
+	return append(b, s[start:]...)
 }
 
 // checked returns the name the query checks, lowercase: a CAA query's own name, a dns-persist-01
@@ -131,9 +136,26 @@ func (e *Entry) checked() string {
 // reply returns the rcode, size and TC bit of what was written for a query.
 func (e *Entry) reply() (rcode string, size int, tc bool) {
 	if m := e.Reply; m != nil {
-		return dns.RcodeToString[m.Rcode], m.Len(), m.Truncated
+		return rcodeText(m.Rcode), m.Len(), m.Truncated
 	}
-	return dns.RcodeToString[e.Rcode], 0, false
+	return rcodeText(e.Rcode), 0, false
+}
+
+// rcodeNames holds dns.RcodeToString's names of the rcodes below 32, read once: an array index
+// costs less than the map lookup each query line made.
+var rcodeNames = func() (names [32]string) {
+	for rc := range names {
+		names[rc] = dns.RcodeToString[rc]
+	}
+	return names
+}()
+
+// rcodeText is dns.RcodeToString[rc].
+func rcodeText(rc int) string {
+	if uint(rc) < uint(len(rcodeNames)) {
+		return rcodeNames[rc]
+	}
+	return dns.RcodeToString[rc]
 }
 
 func bit(b bool) string {
