@@ -12,7 +12,8 @@
 # The servers run the CoreDNS binary built from this tree (cmd/coredns), each on its own 127.0.0.1
 # port. -b adds another binary, such as one built from an earlier commit, under LABEL: it serves
 # the three rows that compare builds (merged over file, non-CAA behind cache, CAA behind cache)
-# beside this tree's, in the same rounds. -s cache keeps only those rows and their stock
+# beside this tree's, in the same rounds, and with -s all also the policy row with the query log
+# on (its reference is this tree's log-off row: the log-off path does not reach the watcher). -s cache keeps only those rows and their stock
 # references; -s all (the default) adds every other row.
 #
 # Where two cores exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures
@@ -222,6 +223,19 @@ CONF
     }
     file $work/example.org.zone
 CONF
+    # The same for each other build, against this tree's log-off row.
+    for b in "${extra[@]}"; do
+        label=${b%%=*} bin=${b#*=}
+        server "caapolicy, policy, log on, $label" caa "caapolicy, policy (ignore)" "$bin" <<CONF
+    caapolicy {
+        issue letsencrypt.org
+        issuewild none
+        iodef mailto:security@example.org
+        zonedata ignore
+    }
+    file $work/example.org.zone
+CONF
+    done
     # One client sending 50,000 distinct names, query log on, check events on and off.
     server "flood, checks off" flood "" <<CONF
     caapolicy {
@@ -343,6 +357,11 @@ if [ "$set_" = all ]; then
     echo "  policy / file                               $(summary "caapolicy, policy (ignore)" file)"
     echo "  non-CAA with / without caapolicy           $(summary "non-CAA, with caapolicy" "non-CAA, without caapolicy")"
     echo "  log on / log off                            $(summary "caapolicy, policy, log on" "caapolicy, policy (ignore)")"
+    for b in "${extra[@]}"; do
+        label=${b%%=*}
+        printf '    %-42s%s\n' "$label: log on / log off" "$(summary "caapolicy, policy, log on, $label" "caapolicy, policy (ignore)")"
+        echo "    this tree's log on over $label's, same rounds: $(quotient "caapolicy, policy, log on" "caapolicy, policy (ignore)" "caapolicy, policy, log on, $label" "caapolicy, policy (ignore)")"
+    done
     echo "  flood: checks on / off                      $(summary "flood, checks on" "flood, checks off")"
     f=${idx["flood, checks on"]} l=${idx["caapolicy, policy, log on"]}
     flines=$(grep -c 'plugin/caapolicy: .* udp "r[0-9]*.example.org."' "$work/server${ports[$f]}.conf.log" || true)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -252,5 +253,30 @@ func TestQueryJSONEncoding(t *testing.T) {
 	buf := make([]byte, 0, 1024)
 	if n := testing.AllocsPerRun(100, func() { appendQueryJSON(buf[:0], &entries[1], "ns1", testKey) }); n > 2 {
 		t.Errorf("a JSON line allocates %v times, want at most the 2 of measuring the reply", n)
+	}
+}
+
+// TestLineClock: the writer's clock, reusing the text of the last second, formats every time as
+// AppendFormat does, whatever the order of the times: within a second, across seconds and
+// days, backwards, before 1970 and beyond year 9999, in other locations.
+func TestLineClock(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+30*60)
+	times := []time.Time{
+		t0, t0.Add(876 * time.Millisecond), t0.Add(999999999), t0.Add(time.Second), t0.Add(-1),
+		t0.Add(-time.Nanosecond), t0.Add(time.Millisecond - 1), t0.In(east), t0.Add(time.Second).In(east),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, 0), time.Unix(-1, 5e8), time.Unix(-1, 0), time.Date(1969, 12, 31, 23, 59, 59, 1e6, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 42e6, time.UTC), time.Date(-5, 6, 7, 8, 9, 10, 11e6, time.UTC),
+		{}, t0, t0,
+	}
+	now := time.Now()
+	for i := range 3000 {
+		times = append(times, now.Add(time.Duration(i)*997*time.Microsecond))
+	}
+	var c lineClock
+	for _, tm := range times {
+		if got, want := string(c.appendTime([]byte("x"), tm)), "x"+tm.UTC().Format(logTime); got != want {
+			t.Errorf("%v: got %q, want %q", tm, got, want)
+		}
 	}
 }

@@ -212,11 +212,11 @@ func (l *Log) handle(e *Entry) {
 	if l.cfg.Queries {
 		switch {
 		case l.cfg.JSON:
-			s.batch = append(appendQueryJSON(s.batch, e, l.cfg.Node, key), '\n')
+			s.batch = append(l.pipe.clock.appendQueryJSON(s.batch, e, l.cfg.Node, key), '\n')
 		case l.viaCoreDNSJSON():
 			l.pipe.log.Info(queryText(e, l.cfg.Node, key)) // CoreDNS's own JSON logging formats each line
 		default:
-			s.batch = append(appendQueryText(append(s.batch, l.pipe.info...), e, l.cfg.Node, key), '\n')
+			s.batch = append(l.pipe.clock.appendQueryText(append(s.batch, l.pipe.info...), e, l.cfg.Node, key), '\n')
 		}
 		l.pipe.add(s)
 	}

@@ -57,6 +57,7 @@ type Pipeline struct {
 	dirty  []*sink // sinks with lines to write
 	spare  []Entry
 	tick   time.Duration
+	clock  lineClock // formats the query lines' times
 }
 
 // NewPipeline returns a pipeline whose lines in CoreDNS's log are those of the plugin name.
@@ -319,6 +320,9 @@ func (p *Pipeline) drain() {
 	p.flushAll()
 	clear(entries) // let the replies go
 	p.spare = entries[:0]
+	if cap(entries) > 4*wakeAt { // grown by a burst the writer lagged behind: not kept
+		p.spare = nil
+	}
 }
 
 // expire closes the check events whose window has passed, and lets go of the tracker of a block
