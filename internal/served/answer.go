@@ -117,6 +117,7 @@ func (v *View) serveZoneData(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		m, s = v.passOn(zm, answer, target)
 	default:
 		m, s = v.mergeAt(zm, answer, target, to)
+		s.Apex = apex // kept with the reply: its queries name the same zone
 		if to == o && target == qname && zone != nil {
 			v.keepMerge(ctx, r, o, zone, version, m, s)
 		}

@@ -109,6 +109,19 @@ func TestKeptMerge(t *testing.T) {
 			t.Errorf("the reply was built again for the same zone data")
 		}
 	})
+	t.Run("the kept reply names the zone the zone data answered from, as the first did", func(t *testing.T) {
+		h, _, o := setup(t)
+		for _, round := range []string{"built", "kept"} {
+			r := new(dns.Msg).SetQuestion("example.org.", dns.TypeCAA)
+			_, a, _, _ := h.Serve(context.Background(), corednstest.NewWriter("udp", ""), r, o)
+			if a.Apex != "example.org." || a.Policy != 1 || a.ZoneData != 1 {
+				t.Errorf("%s: answer %+v, want apex example.org. with 1 policy and 1 zone-data record", round, a)
+			}
+		}
+		if o.merged[0].Load() == nil {
+			t.Errorf("no reply kept: the second round did not test the kept reply")
+		}
+	})
 	t.Run("a reload with a higher serial builds the reply from the new data", func(t *testing.T) {
 		h, z, _ := setup(t)
 		corednstest.CheckCase(t, h, caseFor("example.org.", apex("example.org.", "letsencrypt.org", "v1.example")))
