@@ -11,13 +11,11 @@ package caapolicy
 //
 // The bypass is per zone, not per type: queries of every other type in caapolicy's zones are
 // not cached either, and cost what they cost without cache: the zone data's lookup instead of a
-// cache hit. Measured with bench/dnsperf.sh at a fixed rate, an A query in caapolicy's zones
-// behind cache runs at 0.89 x the CPU rate of stock cache + file (0.98 x when CAA answers were
-// written past the cache): about 12% more CPU per non-CAA query there. A watcher in front of
-// every plugin cost those queries more (0.83 x against the bypass's 0.90 x in one run;
-// bench/README.md). Queries for other zones of the block are cached as before. A CAA query
-// behind cache runs at 0.85 x a CAA answer from a stock cache: cache passes it on from a deep
-// stack, and writing any plugin's reply from there makes Go grow the query goroutine's stack
+// cache hit: 7 to 12% more CPU per non-CAA query there, measured with bench/dnsperf.sh at a
+// fixed rate (README.md, "With cache in the block"; bench/README.md). A watcher in front of every
+// plugin cost those queries more. Queries for other zones of the block are cached as before. A
+// CAA query behind cache costs more than a stock cache hit: cache passes it on from a deep stack,
+// and writing any plugin's reply from there makes Go grow the query goroutine's stack
 // (bench/README.md, "Stack growth"); the query log is the rest.
 
 // CacheBypassZones implements cache.ZoneBypasser: the zones of every caapolicy block of the

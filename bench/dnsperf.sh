@@ -12,9 +12,10 @@
 # The servers run the CoreDNS binary built from this tree (cmd/coredns), each on its own 127.0.0.1
 # port. -b adds another binary, such as one built from an earlier commit, under LABEL: it serves
 # the three rows that compare builds (merged over file, non-CAA behind cache, CAA behind cache)
-# beside this tree's, in the same rounds, and with -s all also the policy row with the query log
-# on (its reference is this tree's log-off row: the log-off path does not reach the watcher). -s cache keeps only those rows and their stock
-# references; -s all (the default) adds every other row.
+# beside this tree's, in the same rounds, and with -s all also the non-CAA row without cache and
+# the policy row with the query log on (their references are this tree's: the stock non-CAA row
+# and the log-off row, whose path does not reach the watcher). -s cache keeps only the three
+# rows and their stock references; -s all (the default) adds every other row.
 #
 # Where two cores exist, servers are pinned to core 0 and dnsperf to core 1. Each round measures
 # every server once, in a new random order, so that neither drift nor position favours one. Each
@@ -213,6 +214,19 @@ CONF
     }
     file $work/example.org.zone
 CONF
+    # The same for each other build, against this tree's reference row.
+    for b in "${extra[@]}"; do
+        label=${b%%=*} bin=${b#*=}
+        server "non-CAA, with caapolicy, $label" a "non-CAA, without caapolicy" "$bin" <<CONF
+    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+        log none
+        checks off
+    }
+    file $work/example.org.zone
+CONF
+    done
     # The policy row with the query log (text lines, to the server's log file) and check events on.
     server "caapolicy, policy, log on" caa "caapolicy, policy (ignore)" <<CONF
     caapolicy {
@@ -356,6 +370,11 @@ if [ "$set_" = all ]; then
     echo "  policy / whoami                             $(summary "caapolicy, policy (ignore)" whoami)"
     echo "  policy / file                               $(summary "caapolicy, policy (ignore)" file)"
     echo "  non-CAA with / without caapolicy           $(summary "non-CAA, with caapolicy" "non-CAA, without caapolicy")"
+    for b in "${extra[@]}"; do
+        label=${b%%=*}
+        printf '    %-42s%s\n' "$label: non-CAA with / without" "$(summary "non-CAA, with caapolicy, $label" "non-CAA, without caapolicy")"
+        echo "    this tree's non-CAA over $label's, same rounds: $(quotient "non-CAA, with caapolicy" "non-CAA, without caapolicy" "non-CAA, with caapolicy, $label" "non-CAA, without caapolicy")"
+    done
     echo "  log on / log off                            $(summary "caapolicy, policy, log on" "caapolicy, policy (ignore)")"
     for b in "${extra[@]}"; do
         label=${b%%=*}

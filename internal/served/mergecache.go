@@ -12,7 +12,7 @@ import (
 )
 
 // A merged answer at a policy owner (zonedata merge) is the policy, fixed for the life of the
-// handler, united with the zone data's answer at the owner, which changes only when the zone is
+// view, united with the zone data's answer at the owner, which changes only when the zone is
 // loaded again. Where the zone data is CoreDNS's file plugin, its exported zones say when that
 // happens: file keeps each zone as a *file.Zone, and every load of it (the reload interval, a
 // transfer in) swaps a new apex, holding a new SOA record, and the new tree in together, under the
