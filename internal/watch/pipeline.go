@@ -318,11 +318,8 @@ func (p *Pipeline) drain() {
 		entries[i].log.handle(&entries[i])
 	}
 	p.flushAll()
-	clear(entries) // let the replies go
-	p.spare = entries[:0]
-	if cap(entries) > 4*wakeAt { // grown by a burst the writer lagged behind: not kept
-		p.spare = nil
-	}
+	clear(entries)        // let the replies go
+	p.spare = entries[:0] // kept, grown or not: growing it again would cost the serving side
 }
 
 // expire closes the check events whose window has passed, and lets go of the tracker of a block
