@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/caapolicy/caapolicy/caa"
-	"github.com/caapolicy/caapolicy/internal/dnsname"
 
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 
@@ -341,7 +340,7 @@ func (v *View) followCNAMEs(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 			target = cn.Target
 			continue
 		}
-		if target == r.Question[0].Name || holdsName(answer, target) || !v.holds(target) {
+		if target == r.Question[0].Name || holdsName(answer, target) || !v.Holds(target) {
 			break
 		}
 		q := r.Copy()
@@ -381,14 +380,4 @@ func holdsProperty(block []dns.CAA, x *dns.CAA) bool {
 		}
 	}
 	return false
-}
-
-// holds reports whether a name in any spelling lies in the plugin's zones. Like find, it stays
-// out of line, to keep its buffer off its callers' stack frames.
-//
-//go:noinline
-func (v *View) holds(n string) bool {
-	var buf [256]byte
-	_, ok := v.zoneOf(dnsname.Lower(buf[:0], n))
-	return ok
 }

@@ -100,7 +100,7 @@ func (v *View) existingNames() (map[string]struct{}, *[256]bool) {
 }
 
 // mustExist reports whether qname, in any spelling, is a name the policy makes exist. Kept out
-// of line, like find, so its name buffer stays off ServeDNS's stack frame.
+// of line, like Find, so its name buffer stays off ServeDNS's stack frame.
 //
 //go:noinline
 func (v *View) mustExist(qname string) bool {
@@ -244,8 +244,8 @@ type signProbe struct{ reached bool }
 // specific zone; a dnssec zone between apex and the name (with no zone cut in the zone data) is
 // not found here, and such a denial is left to dnssec as CoreDNS writes it.
 func (v *View) signerZone(ctx context.Context, apex string) string {
-	if v, ok := v.signedZones.Load(apex); ok {
-		return v.(string)
+	if z, ok := v.signedZones.Load(apex); ok {
+		return z.(string)
 	}
 	zone := ""
 	for n := apex; ; n = caa.ParentName(n) {

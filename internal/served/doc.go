@@ -22,6 +22,8 @@
 //     zone block decides.
 //   - The served serial is the zone data's plus the policy serial (serial.go).
 //
-// The package writes nothing to clients and counts nothing: the plugin (the module root) writes
-// each reply it builds, and hands it to the watcher (internal/watch).
+// Serve and PersistAnswer build replies and write nothing: the plugin (the module root) writes
+// each, counts it and hands it to the watcher (internal/watch). ServeOther and Pass hand the
+// query on to the zone data, whose reply goes to the client (through ServeOther's writer where it
+// may change it). Nothing here counts or logs queries.
 package served

@@ -31,7 +31,6 @@ func scopeSummary(v *View, n string) string {
 // settings a zone block does not write are the block's.
 func TestZoneBlockSettings(t *testing.T) {
 	v := newTestView(t, `caapolicy . {
-		ttl 600
 		partners cloudflare
 		zone cust0002.test { partners off }
 		zone Cust0003.Test. { partners aws
@@ -40,6 +39,7 @@ func TestZoneBlockSettings(t *testing.T) {
 		zone cust0004.test { issue none }
 		zone cust0005.test { zonedata ignore }
 		zone sub.cust0005.test { ttl 30 }
+		ttl 600
 	}`, nil)
 	for _, tc := range []struct{ name, want string }{
 		{"cust0001.test.", "zone= merge ttl=600 restrictive partners=pki.goog; cansignhttpexchanges=yes,letsencrypt.org,ssl.com,sectigo.com"},

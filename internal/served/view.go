@@ -268,7 +268,8 @@ func (v *View) Lookup(ctx context.Context, n string) (caa.Step, error) {
 
 // PolicyLookup is a caa.Lookup over the CAA the block serves from its policy alone: each owner's
 // prepared records, nothing elsewhere in its zones; names outside them end the climb. Start-up
-// lint reads it, before any zone data is loaded.
+// lint reads it, before any zone data is loaded. The RRset returned is the owner's own, which
+// every answer copies from: read it, never change it.
 func (v *View) PolicyLookup(_ context.Context, n string) (caa.Step, error) {
 	s := caa.Step{Name: n}
 	if !v.Holds(n) {
