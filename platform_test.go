@@ -382,3 +382,55 @@ func TestPlatformVisibility(t *testing.T) {
 		}
 	})
 }
+
+// TestKeptMergeNamesCustomerZone: under caapolicy . over file, every query at a merged policy
+// owner names the customer's zone in its query line: the first, built from file's answer, and the
+// next, served from the reply kept for the zone's version.
+func TestKeptMergeNamesCustomerZone(t *testing.T) {
+	dir := t.TempDir()
+	zonePath := filepath.Join(dir, "db.cust.test")
+	write(t, zonePath, `$ORIGIN cust.test.
+@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 3600
+@ 3600 IN NS ns1
+ns1 3600 IN A 127.0.0.1
+shop 3600 IN CAA 0 issue "digicert.com"
+`)
+	logPath := filepath.Join(dir, "caapolicy.json")
+	port := corednstest.FreePort(t)
+	corednstest.Start(t, fmt.Sprintf(`.:%d {
+	bind 127.0.0.1
+	caapolicy . {
+		log all json %s
+		checks off
+		name shop.cust.test {
+			issue letsencrypt.org
+		}
+	}
+	file %s cust.test
+}
+`, port, logPath, zonePath))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for range 3 {
+		caaFrom(t, "127.0.5.1", addr, "shop.cust.test.")
+	}
+	var lines []string
+	if !corednstest.Poll(10*time.Second, 10*time.Millisecond, func() bool {
+		b, _ := os.ReadFile(logPath)
+		lines = nil
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if strings.Contains(l, `"type":"query"`) && strings.Contains(l, `"name":"shop.cust.test."`) {
+				lines = append(lines, l)
+			}
+		}
+		return len(lines) == 3
+	}) {
+		t.Fatalf("%d query lines for shop.cust.test., want 3: %q", len(lines), lines)
+	}
+	for i, l := range lines {
+		t.Run(fmt.Sprintf("query %d", i+1), func(t *testing.T) {
+			if !strings.Contains(l, `"zone":"cust.test."`) || !strings.Contains(l, `"source":"merged"`) {
+				t.Errorf("query line %s: want zone cust.test. and source merged", l)
+			}
+		})
+	}
+}
