@@ -38,14 +38,7 @@ func (benchWriter) RemoteAddr() net.Addr    { return benchClient }
 // benchServe runs one query through h b.N times.
 func benchServe(b *testing.B, h plugin.Handler, qname string, qtype uint16) {
 	b.Helper()
-	r := new(dns.Msg).SetQuestion(qname, qtype)
-	w := &benchWriter{}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		h.ServeDNS(ctx, w, r)
-	}
+	benchServeAfter(b, h, qname, qtype, func() {})
 }
 
 // BenchmarkServeDNS measures caapolicy's handler on each path, beside CoreDNS's whoami handler

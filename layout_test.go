@@ -27,6 +27,8 @@ func TestLayout(t *testing.T) {
 					!strings.HasPrefix(p, "github.com/coredns/caddy")
 			}},
 		{"internal/corednstest", "the shared test helpers, which start servers: any", func(string) bool { return true }},
+		{"internal/dnsname", "name helpers: none", func(string) bool { return false }},
+		{"internal/version", "the version: none", func(string) bool { return false }},
 		{"internal/corefile", "the Corefile's reading: caddy's dispenser and CoreDNS's plugin package (its zone helpers)",
 			func(p string) bool {
 				return p == "github.com/coredns/caddy" || p == "github.com/coredns/coredns/plugin"
@@ -65,5 +67,43 @@ func TestLayout(t *testing.T) {
 		if checked < 2 {
 			t.Errorf("checked %d Go files in %s; the test is not reading the package's directory", checked, pkg.dir)
 		}
+	}
+}
+
+// TestNoReflect: no non-test file of the module reads types by reflection, CoreDNS's least of
+// all: a CoreDNS release that changed a private type would silently change what the plugin does.
+// Nested modules (their own go.mod) are tools of their own and are not read.
+func TestNoReflect(t *testing.T) {
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); path != "." && err == nil || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		checked++
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if strings.Trim(imp.Path.Value, `"`) == "reflect" {
+				t.Errorf("%s imports reflect", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Errorf("checked %d Go files; the walk is not reading the module", checked)
 	}
 }

@@ -107,6 +107,34 @@ server() {
     pids+=($!) spids+=($!) names+=("$1") ports+=("$port") queries+=("$work/$2.q") refs+=("$3")
 }
 
+# The caapolicy blocks of the rows: two properties that merge with the zone file's (or stand
+# alone where it has none), with the query log and check events off or on (the default), and the
+# policy rows' three properties without zone data.
+merge_quiet='    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+        log none
+        checks off
+    }'
+merge_logged='    caapolicy {
+        issuewild none
+        iodef mailto:security@example.org
+    }'
+policy_quiet='    caapolicy {
+        issue letsencrypt.org
+        issuewild none
+        iodef mailto:security@example.org
+        zonedata ignore
+        log none
+        checks off
+    }'
+policy_logged='    caapolicy {
+        issue letsencrypt.org
+        issuewild none
+        iodef mailto:security@example.org
+        zonedata ignore
+    }'
+
 # Stock references, and the A/A control: the same stock server twice.
 server "file" caa "" <<CONF
     file $work/example.org.zone
@@ -129,28 +157,17 @@ CONF
 for b in "${builds[@]}"; do
     label=${b%%=*} bin=${b#*=}
     server "merged over file, $label" caa "file" "$bin" <<CONF
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-        log none
-        checks off
-    }
+$merge_quiet
     file $work/merge.zone
 CONF
     server "non-CAA, cache, $label" a "non-CAA, cache, stock" "$bin" <<CONF
     cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-    }
+$merge_logged
     file $work/example.org.zone
 CONF
     server "CAA, cache, $label" caa "CAA from cache, stock" "$bin" <<CONF
     cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-    }
+$merge_logged
     file $work/merge.zone
 CONF
 done
@@ -159,12 +176,7 @@ done
 # answer costs without the log's share.
 server "CAA, cache, log off, this tree" caa "CAA from cache, stock" <<CONF
     cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-        log none
-        checks off
-    }
+$merge_quiet
     file $work/merge.zone
 CONF
 
@@ -173,23 +185,13 @@ CONF
 server "non-CAA, metadata, cache, this tree" a "non-CAA, cache, stock" <<CONF
     metadata
     cache
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-    }
+$merge_logged
     file $work/example.org.zone
 CONF
 
 if [ "$set_" = all ]; then
     server "caapolicy, policy (ignore)" caa "file" <<CONF
-    caapolicy {
-        issue letsencrypt.org
-        issuewild none
-        iodef mailto:security@example.org
-        zonedata ignore
-        log none
-        checks off
-    }
+$policy_quiet
     file $work/example.org.zone
 CONF
     server "template" caa "file" <<'CONF'
@@ -206,47 +208,27 @@ CONF
     file $work/example.org.zone
 CONF
     server "non-CAA, with caapolicy" a "non-CAA, without caapolicy" <<CONF
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-        log none
-        checks off
-    }
+$merge_quiet
     file $work/example.org.zone
 CONF
     # The same for each other build, against this tree's reference row.
     for b in "${extra[@]}"; do
         label=${b%%=*} bin=${b#*=}
         server "non-CAA, with caapolicy, $label" a "non-CAA, without caapolicy" "$bin" <<CONF
-    caapolicy {
-        issuewild none
-        iodef mailto:security@example.org
-        log none
-        checks off
-    }
+$merge_quiet
     file $work/example.org.zone
 CONF
     done
     # The policy row with the query log (text lines, to the server's log file) and check events on.
     server "caapolicy, policy, log on" caa "caapolicy, policy (ignore)" <<CONF
-    caapolicy {
-        issue letsencrypt.org
-        issuewild none
-        iodef mailto:security@example.org
-        zonedata ignore
-    }
+$policy_logged
     file $work/example.org.zone
 CONF
     # The same for each other build, against this tree's log-off row.
     for b in "${extra[@]}"; do
         label=${b%%=*} bin=${b#*=}
         server "caapolicy, policy, log on, $label" caa "caapolicy, policy (ignore)" "$bin" <<CONF
-    caapolicy {
-        issue letsencrypt.org
-        issuewild none
-        iodef mailto:security@example.org
-        zonedata ignore
-    }
+$policy_logged
     file $work/example.org.zone
 CONF
     done
